@@ -1,0 +1,130 @@
+"""The ``s2book`` command: thin click front end over s2lib (DESIGN.md section 3.1).
+
+Every subcommand imports its module lazily so that ``s2book inspect`` does not pay for matplotlib or papermill.
+Errors of s2lib (``S2BookError``) are printed as one line on stderr with exit status 1 (2 for usage errors);
+no Python traceback reaches the user for a bad file, key or value.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import S2BookError
+
+
+def _fail(err: Exception) -> None:
+    click.echo(f"s2book: error: {err}", err=True)
+    sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="s2book")
+def main() -> None:
+    """s2book: S2 / X-ray / recombination reports from Tektronix FastFrame runs."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the header facts and checks as one JSON object.")
+def inspect(file: Path, as_json: bool) -> None:
+    """Print the header facts of a Tektronix WFM FILE (frames, points, sampling, scale, timestamps)."""
+    from .wfm import format_summary, inspect_summary
+
+    try:
+        summary = inspect_summary(file)
+    except (S2BookError, OSError) as err:
+        _fail(err if isinstance(err, S2BookError) else S2BookError(f"{file}: {err.strerror or err}"))
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(format_summary(summary))
+
+
+@main.command()
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--profile", type=click.Choice(["tiny", "demo", "realistic"]), default="tiny", show_default=True,
+              help="tiny: seconds, for tests; demo: the demo book's run; realistic: 5 GS/s, 250 000 samples, 49 frames/file.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--force", is_flag=True, help="Overwrite an existing non-empty OUTDIR.")
+def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
+    """Write a synthetic run to OUTDIR: WFM#003 FastFrame files per set, truth.json and run.yaml."""
+    from .simulate import simulate_run
+
+    try:
+        result = simulate_run(outdir, profile=profile, seed=seed, overwrite=force)
+    except S2BookError as err:
+        _fail(err)
+    click.echo(f"simulated run written to {result}")
+    click.echo(f"  configuration: {Path(result) / 'run.yaml'}")
+    click.echo(f"  truth:         {Path(result) / 'truth.json'}")
+
+
+@main.command()
+@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--stages", default=None, help="Comma-separated stages to run (integration,fitting,calibration,summary).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True, help="Runs executed in parallel.")
+@click.option("--force", is_flag=True, help="Re-run stages even when up to date.")
+@click.option("--keep-going", is_flag=True, help="After a failure, finish the other runs before exiting non-zero.")
+def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, keep_going: bool) -> None:
+    """Execute the report notebooks of each run CONFIG with papermill, skipping what is up to date."""
+    from .report import run_reports
+
+    try:
+        code = run_reports(list(configs), stages=_split(stages), jobs=jobs, force=force, keep_going=keep_going)
+    except S2BookError as err:
+        _fail(err)
+    sys.exit(code)
+
+
+@main.command()
+@click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def status(configs: tuple[Path, ...]) -> None:
+    """Tell, per run and stage, whether it is up to date or why it would run."""
+    from .report import report_status
+
+    try:
+        code = report_status(list(configs))
+    except S2BookError as err:
+        _fail(err)
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--no-pdf", is_flag=True, help="Build the HTML site only.")
+@click.option("--allow-stale", is_flag=True, help="Build even if a run's notebooks are stale or failed (they are marked).")
+def build(no_pdf: bool, allow_stale: bool) -> None:
+    """Build the book (HTML, and PDF through XeLaTeX) from the executed runs."""
+    from .book import build_book
+
+    try:
+        code = build_book(pdf=not no_pdf, allow_stale=allow_stale)
+    except S2BookError as err:
+        _fail(err)
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--no-pdf", is_flag=True, help="Skip the PDF.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
+def demo(no_pdf: bool, jobs: int) -> None:
+    """Simulate the demo run, run its notebooks, build the book and print where it is."""
+    from .book import run_demo
+
+    try:
+        code = run_demo(pdf=not no_pdf, jobs=jobs)
+    except S2BookError as err:
+        _fail(err)
+    sys.exit(code)
+
+
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
