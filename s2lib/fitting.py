@@ -1,0 +1,500 @@
+"""Binned Poisson maximum-likelihood fits of area histograms (S2 recoil areas, X-ray areas).
+
+The histogram of the values inside ``bin_cuts`` is fitted by minimising the Poisson deviance
+(Baker & Cousins 1984, Nucl. Instrum. Meth. 221, 437, eq. 12)::
+
+    χ²_λ = 2 Σ_i [ ν_i − n_i + n_i ln(n_i / ν_i) ]      (the last term is 0 when n_i = 0)
+
+with ``n_i`` the observed and ``ν_i`` the expected counts of bin ``i``. This is ``2·(−ln L)`` up to a
+constant, so Minuit's ``errordef = 1`` gives 1σ (68.3 %) errors, and at the minimum the same number is the
+likelihood-ratio goodness-of-fit statistic, asymptotically χ²-distributed. The models are *extended*: the
+yields are free, so nothing is normalised to the observed total. Every component is normalised over the fit
+range ``[lo, hi]`` and integrated over each bin through its CDF (exact for any bin width).
+
+Which model to use when
+-----------------------
+``"gauss"`` (default, the seed's choice)
+    ``N·Gaussian(μ, σ)``. X-ray peaks and any symmetric peak well separated from the low-area pile-up. Reported
+    mean: μ (the Gaussian's expectation; the truncation at ``bin_cuts`` is part of the likelihood, not a bias).
+``"gauss_bg"``
+    Gaussian signal plus a narrow Gaussian background at low area (single stray photons / pile-up near
+    0.2–0.3 mV·µs), whose centre is limited to ``[lo, bg_cutoff]`` and width to ``bg_sigma_max``. Use it for
+    recoil S2 sets where a low-area peak is visible. Replaces the lab's subtract-then-cut two-stage fit: both
+    components are fitted together, so the uncertainty of the background enters the signal's error.
+    Reported mean: μ of the signal Gaussian.
+``"crystalball"``
+    Right-tailed Crystal Ball (Oreglia 1980; Gaiser 1982): Gaussian core, power-law tail on the high side
+    (the recoil S2 line shape). Reported mean: the expectation of the signal density *normalised over the fit
+    range* ``[lo, hi]`` (closed form, :mod:`s2lib._fit_models`). The untruncated mean diverges for ``m ≤ 2``,
+    which real tails reach, so it is only given as ``details["mean_untruncated"]`` when ``m > 2``.
+    ``sigma`` is the core width σ. Its error is propagated from the covariance with a numerical Jacobian.
+
+Uncertainties and success
+-------------------------
+``mean_err`` is the 1σ HESSE error (propagated when the mean is a function of several parameters) and ``ci95``
+the half-width of the 95 % interval of the mean in the Gaussian approximation, ``1.959964·mean_err``.
+``fit_success`` is True only if MIGRAD reached a valid minimum, the covariance is finite and positive definite,
+no parameter lies within half an error of one of its limits, and ``n_in_range >= min_events``. Otherwise
+``reason`` says why, and ``mean_err``, ``ci95``, ``sigma_err`` and ``errors`` are NaN (the best-fit values are
+kept for display but must not be used as measurements). Bad input (no events, NaNs, too few events) never
+raises: it gives a failed :class:`FitResult`.
+
+Goodness of fit
+---------------
+The deviance of bins that expect less than about one event is far from χ²-distributed (its mean per bin is
+``≈ −2ν ln ν``, not 1), and S2 histograms over 0–10 mV·µs in 100 bins have many such tail bins: with
+``ndf = bins − parameters`` the p-values pile up near 1, with ``ndf = non-empty bins − parameters`` near 0.
+So ``chi2`` is the same Baker–Cousins deviance evaluated after merging adjacent bins, left to right, until each
+group expects at least ``gof_min_expected`` (5) events, and ``ndf = groups − free parameters``. Because the
+parameters come from the finer binning, the p-value is, if anything, slightly small (Chernoff & Lehmann 1954).
+The minimised full-binning deviance is kept as ``details["deviance"]``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+from . import _fit_models as fm
+from .errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import S2Areas
+
+__all__ = ["FitConfig", "FitResult", "fit_histogram", "fit_run_s2", "poisson_deviance", "Z95"]
+
+#: Two-sided 95 % quantile of the standard normal distribution, ``Φ⁻¹(0.975)``.
+Z95: float = float(stats.norm.ppf(0.975))
+_SCHEMA = "s2lib.FitResult/1"
+_DEPRECATED_KEYS = {"exclude_index": "the likelihood fit uses every bin inside bin_cuts; narrow bin_cuts instead"}
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Options of :func:`fit_histogram`. Areas in mV·µs.
+
+    Attributes:
+        bin_cuts: ``(lo, hi)`` fit range, mV·µs. Values outside are not fitted (counted in ``n_outside``).
+        nbins: number of equal-width bins in ``bin_cuts``.
+        model: ``"gauss"``, ``"gauss_bg"`` or ``"crystalball"`` (module docstring: which to use when).
+        min_events: minimum number of events inside ``bin_cuts`` for a fit to count as successful.
+        bg_cutoff: ``gauss_bg`` only: upper limit of the background (pile-up) peak centre, mV·µs. The lab's runs
+            use 0.05–1.2; the peak of stray single photons sits near 0.2–0.3 mV·µs.
+        bg_sigma_max: ``gauss_bg`` only: upper limit of the background peak's width, mV·µs.
+        bg_threshold: area, mV·µs: the fraction of in-range events below it is reported as
+            ``details["fraction_below_bg_threshold"]`` (the lab's pile-up indicator). Never switches models.
+        n_sigma: ``gauss_bg`` only: where the background ends, reported as ``details["lower_bound"] =
+            mu_bg + n_sigma·sigma_bg`` (the lab's ``area_s2_lower_bound``). Does not cut data.
+        upper_limit: upper limit of the signal centre (``mu`` or ``x0``), mV·µs; None means ``bin_cuts[1]``.
+        gof_min_expected: goodness of fit only: adjacent bins are merged until each group expects at least
+            this many events before the deviance is compared with χ² (Cochran's rule of 5).
+    """
+
+    bin_cuts: tuple[float, float] = (0.0, 10.0)
+    nbins: int = 100
+    model: str = "gauss"
+    min_events: int = 30
+    bg_cutoff: float = 1.0
+    bg_sigma_max: float = 0.5
+    bg_threshold: float = 0.3
+    n_sigma: float = 2.5
+    upper_limit: float | None = None
+    gof_min_expected: float = 5.0
+
+    def __post_init__(self) -> None:
+        cuts = self.bin_cuts
+        if (not isinstance(cuts, (tuple, list, np.ndarray)) or len(cuts) != 2
+                or not all(_is_real(c) and math.isfinite(c) for c in cuts)):
+            raise ConfigError("bin_cuts", f"expected two finite numbers (lo, hi) in mV·µs, got {cuts!r}")
+        lo, hi = float(cuts[0]), float(cuts[1])
+        if not lo < hi:
+            raise ConfigError("bin_cuts", f"expected lo < hi, got ({lo}, {hi})")
+        object.__setattr__(self, "bin_cuts", (lo, hi))
+        if not _is_int(self.nbins) or self.nbins < 1:
+            raise ConfigError("nbins", f"expected a positive integer, got {self.nbins!r}")
+        if self.model not in fm.MODELS:
+            raise ConfigError("model", f"expected one of {', '.join(fm.MODELS)}, got {self.model!r}")
+        if not _is_int(self.min_events) or self.min_events < 1:
+            raise ConfigError("min_events", f"expected a positive integer, got {self.min_events!r}")
+        for key in ("bg_cutoff", "bg_sigma_max", "bg_threshold", "n_sigma", "gof_min_expected"):
+            value = getattr(self, key)
+            if not _is_real(value) or not math.isfinite(value):
+                raise ConfigError(key, f"expected a finite number, got {value!r}")
+            object.__setattr__(self, key, float(value))
+        if self.model == "gauss_bg" and not lo < self.bg_cutoff <= hi:
+            raise ConfigError("bg_cutoff", f"expected inside bin_cuts ({lo}, {hi}] for model gauss_bg, "
+                              f"got {self.bg_cutoff}")
+        for key in ("bg_sigma_max", "gof_min_expected"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(key, f"must be positive, got {getattr(self, key)}")
+        if self.n_sigma < 0:
+            raise ConfigError("n_sigma", f"must be >= 0, got {self.n_sigma}")
+        if self.upper_limit is not None:
+            ok = _is_real(self.upper_limit) and lo < float(self.upper_limit) <= hi
+            if not ok:
+                raise ConfigError("upper_limit", f"expected None or a number in ({lo}, {hi}], "
+                                  f"got {self.upper_limit!r}")
+            object.__setattr__(self, "upper_limit", float(self.upper_limit))
+
+    @property
+    def bin_width(self) -> float:
+        """Width of one bin, mV·µs."""
+        return (self.bin_cuts[1] - self.bin_cuts[0]) / self.nbins
+
+    @property
+    def signal_upper(self) -> float:
+        """Upper limit of the signal centre actually used, mV·µs."""
+        return self.bin_cuts[1] if self.upper_limit is None else self.upper_limit
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe mapping that :meth:`from_mapping` accepts."""
+        d = dataclasses.asdict(self)
+        d["bin_cuts"] = list(self.bin_cuts)
+        return d
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None, *, key_prefix: str = "") -> FitConfig:
+        """Build from a YAML mapping (the lab's ``fit_config`` keys or the field names above).
+
+        ``exclude_index`` is accepted with a ``FutureWarning`` and ignored. Unknown keys and bad values raise
+        :class:`~s2lib.errors.ConfigError` whose key is ``key_prefix + key``
+        (e.g. ``"pipeline.integration.fit_config.nbins"``).
+        """
+        prefix = f"{key_prefix}." if key_prefix and not key_prefix.endswith(".") else key_prefix
+        if mapping is None:
+            return cls()
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(key_prefix.rstrip(".") or "fit_config", f"expected a mapping, got {mapping!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in mapping.items():
+            if key in _DEPRECATED_KEYS:
+                warnings.warn(f"{prefix}{key} is deprecated and ignored: {_DEPRECATED_KEYS[key]}",
+                              FutureWarning, stacklevel=2)
+            elif key in known:
+                kwargs[key] = tuple(value) if key == "bin_cuts" and isinstance(value, list) else value
+            else:
+                raise ConfigError(f"{prefix}{key}", "unknown key; expected one of "
+                                  + ", ".join(sorted(known | set(_DEPRECATED_KEYS))))
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            raise ConfigError(f"{prefix}{exc.key}", exc.message) from None
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """Outcome of :func:`fit_histogram`. Areas in mV·µs; NaN marks "not available".
+
+    Attributes:
+        model: the fitted model name. label: free text (the set name).
+        mean, mean_err: expectation of the signal component and its 1σ error (module docstring).
+        ci95: half-width of the 95 % interval of the mean, ``Z95·mean_err`` (Gaussian approximation).
+        sigma, sigma_err: width of the signal Gaussian (core width for ``crystalball``) and its 1σ error.
+        params, errors: best-fit values and 1σ HESSE errors by parameter name (yields are expected events
+            inside ``bin_cuts``; centres and widths in mV·µs).
+        covariance: covariance matrix in the order of ``params`` (None if unavailable or the fit failed).
+        fit_success: see the module docstring. reason: why not (empty when successful).
+        chi2: Baker–Cousins Poisson deviance of the fitted model, computed on the histogram after merging
+            adjacent bins until each group expects ``≥ gof_min_expected`` events (``details["gof_bins"]``
+            groups; equal to the minimised deviance ``details["deviance"]`` when no merge is needed).
+        ndf: merged groups − free parameters. p_value: ``P(χ²_ndf ≥ chi2)``.
+        n_in_range: events inside ``bin_cuts``. n_outside: finite values outside. n_nan: NaN values dropped.
+        bin_edges, counts: the fitted histogram. config: the :class:`FitConfig` as a dict.
+        details: extra diagnostics (``edm``, ``nfcn``, ``mean_definition``, model-specific numbers).
+    """
+
+    model: str
+    mean: float = math.nan
+    mean_err: float = math.nan
+    ci95: float = math.nan
+    sigma: float = math.nan
+    sigma_err: float = math.nan
+    params: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, float] = field(default_factory=dict)
+    covariance: NDArray[np.float64] | None = None
+    fit_success: bool = False
+    reason: str = ""
+    chi2: float = math.nan
+    ndf: int = 0
+    p_value: float = math.nan
+    n_in_range: int = 0
+    n_outside: int = 0
+    n_nan: int = 0
+    bin_edges: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    counts: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    label: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fit_range(self) -> tuple[float, float]:
+        """``(lo, hi)`` of the fit, mV·µs."""
+        return float(self.bin_edges[0]), float(self.bin_edges[-1])
+
+    @property
+    def bin_width(self) -> float:
+        """Width of the fitted bins, mV·µs."""
+        return float(self.bin_edges[1] - self.bin_edges[0])
+
+    def _has_model(self) -> bool:
+        return bool(self.params) and all(np.isfinite(v) for v in self.params.values())
+
+    def expected(self, edges: ArrayLike | None = None) -> NDArray[np.float64]:
+        """Expected counts per bin of the full model for ``edges`` (default: the fitted bins).
+
+        The model is defined inside ``bin_cuts`` only; NaN everywhere when no fit was made.
+        """
+        e = self.bin_edges if edges is None else np.asarray(edges, dtype=float)
+        if not self._has_model():
+            return np.full(max(e.size - 1, 0), np.nan)
+        return fm.expected_counts(self.model, self.params, e, *self.fit_range)
+
+    def components(self, x: ArrayLike) -> dict[str, NDArray[np.float64]]:
+        """Densities of each component and their ``"total"`` at ``x``, in counts per bin width (for plotting
+        over the histogram). Keys: ``"signal"``, ``"background"`` (``gauss_bg``), ``"total"``."""
+        xx = np.asarray(x, dtype=float)
+        if not self._has_model():
+            return {"signal": np.full(xx.shape, np.nan), "total": np.full(xx.shape, np.nan)}
+        comps = {k: v * self.bin_width
+                 for k, v in fm.component_densities(self.model, self.params, xx, *self.fit_range).items()}
+        comps["total"] = np.sum(list(comps.values()), axis=0)
+        return comps
+
+    def pdf_signal(self, x: ArrayLike) -> NDArray[np.float64]:
+        """Signal density normalised over ``bin_cuts`` (1/(mV·µs)); its mean over the range is ``mean`` for
+        ``crystalball``."""
+        xx = np.asarray(x, dtype=float)
+        if not self._has_model():
+            return np.full(xx.shape, np.nan)
+        p = dict(self.params, n=1.0)
+        return fm.component_densities(self.model, p, xx, *self.fit_range)["signal"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: NaN/inf become None, arrays become (nested) lists."""
+        out: dict[str, Any] = {"schema": _SCHEMA}
+        for f in dataclasses.fields(self):
+            out[f.name] = _jsonable(getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FitResult:
+        """Inverse of :meth:`to_dict` (None restored as NaN)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        for key in ("mean", "mean_err", "ci95", "sigma", "sigma_err", "chi2", "p_value"):
+            if key in kw:
+                kw[key] = _float(kw[key])
+        for key in ("params", "errors"):
+            kw[key] = {k: _float(v) for k, v in (kw.get(key) or {}).items()}
+        cov = kw.get("covariance")
+        kw["covariance"] = None if cov is None else np.array(
+            [[_float(v) for v in row] for row in cov], dtype=float).reshape(len(cov), -1)
+        kw["bin_edges"] = np.asarray(kw.get("bin_edges") or [], dtype=float)
+        kw["counts"] = np.asarray(kw.get("counts") or [], dtype=np.int64)
+        for key in ("ndf", "n_in_range", "n_outside", "n_nan"):
+            kw[key] = int(kw.get(key) or 0)
+        kw["fit_success"] = bool(kw.get("fit_success", False))
+        kw["reason"] = str(kw.get("reason") or "")
+        kw["config"] = dict(kw.get("config") or {})
+        kw["details"] = dict(kw.get("details") or {})
+        return cls(**kw)
+
+
+def poisson_deviance(counts: ArrayLike, expected: ArrayLike) -> float:
+    """Baker–Cousins likelihood χ², ``2 Σ [ν − n + n ln(n/ν)]`` (``n ln(n/ν) = 0`` for ``n = 0``)."""
+    n = np.asarray(counts, dtype=float)
+    nu = np.maximum(np.asarray(expected, dtype=float), 1e-300)
+    log_term = np.zeros_like(n)
+    pos = n > 0
+    log_term[pos] = n[pos] * np.log(n[pos] / nu[pos])
+    return float(2.0 * np.sum(nu - n + log_term))
+
+
+def fit_histogram(values: ArrayLike, config: FitConfig | Mapping[str, Any] | None = None, *,
+                  label: str = "") -> FitResult:
+    """Fit the histogram of ``values`` inside ``config.bin_cuts`` by binned Poisson maximum likelihood.
+
+    Parameters
+    ----------
+    values : array_like
+        Areas, mV·µs (any shape; NaNs are dropped and counted in ``n_nan``).
+    config : FitConfig, mapping or config dataclass, optional
+        Fit options (anything else than a FitConfig goes through :meth:`FitConfig.from_mapping`, so unknown
+        keys raise :class:`~s2lib.errors.ConfigError`); default ``FitConfig()``.
+    label : str
+        Free text stored in the result (e.g. the set name).
+
+    Returns
+    -------
+    FitResult
+        Never raises for bad data: empty input, no values in range or fewer than ``min_events`` give
+        ``fit_success=False`` with ``reason`` and NaN numbers. Check ``fit_success`` before using ``mean``.
+    """
+    cfg = _as_config(config)
+    lo, hi = cfg.bin_cuts
+    x = np.asarray(values, dtype=float).ravel()
+    nan = np.isnan(x)
+    x = x[~nan]
+    inside = (x >= lo) & (x <= hi)
+    x_in = x[inside]
+    counts, edges = np.histogram(x_in, bins=cfg.nbins, range=(lo, hi))
+    base = dict(model=cfg.model, label=label, n_in_range=int(x_in.size), n_outside=int((~inside).sum()),
+                n_nan=int(nan.sum()), bin_edges=edges, counts=counts.astype(np.int64), config=cfg.to_dict())
+    if x_in.size == 0:
+        return FitResult(**base, reason=f"no events inside bin_cuts [{lo:g}, {hi:g}] mV·µs (of {x.size} finite "
+                                        f"values, {base['n_nan']} NaN)")
+    n_par = len(fm.PARAM_NAMES[cfg.model])
+    n_nonempty = int(np.count_nonzero(counts))
+    if x_in.size < cfg.min_events:
+        return FitResult(**base, reason=f"too few events in range: {x_in.size} < min_events={cfg.min_events}")
+    if n_nonempty < n_par:
+        return FitResult(**base, reason=f"only {n_nonempty} non-empty bins for {n_par} free parameters")
+    return _run_fit(x_in, counts, edges, cfg, base)
+
+
+def fit_run_s2(areas: Mapping[str, S2Areas], fit_config: FitConfig | Mapping[str, Any] | None = None,
+               flag_plot: bool = False) -> dict[str, S2Areas]:
+    """Fit every set's S2 areas (the seed API); returns new ``S2Areas`` with the fit filled in.
+
+    Each value is copied with :func:`dataclasses.replace` and gets ``mean``, ``sigma``, ``ci95``,
+    ``fit_success`` and ``fit_result`` (the :class:`FitResult`). When the fit failed, ``ci95`` is NaN and
+    ``mean``/``sigma`` are the minimiser's values for display only (NaN when no fit was possible). One line
+    per set is printed (``[i/n] set: mean = … ± … mV·µs (1σ) ok|FAILED: reason``). With ``flag_plot`` each fit
+    is drawn by :func:`s2lib.plotting.plot_hist_fit`; if plotting is unavailable a warning is issued instead.
+    """
+    cfg = _as_config(fit_config)
+    plot = _plotter() if flag_plot else None
+    out: dict[str, S2Areas] = {}
+    n = len(areas)
+    for i, (name, s2) in enumerate(areas.items(), start=1):
+        res = fit_histogram(np.asarray(s2.areas, dtype=float), cfg, label=str(name))
+        out[name] = dataclasses.replace(s2, mean=res.mean, sigma=res.sigma, ci95=res.ci95,
+                                        fit_success=res.fit_success, fit_result=res)
+        print(f"[{i}/{n}] {name}: {_summary(res)}", flush=True)
+        if plot is not None:
+            try:
+                plot(res, bin_cuts=cfg.bin_cuts)
+            except Exception as exc:  # a figure must not cost the fits of the other sets
+                warnings.warn(f"plot of {name} failed: {type(exc).__name__}: {exc}", RuntimeWarning,
+                              stacklevel=2)
+    return out
+
+
+def _run_fit(x: NDArray[np.float64], counts: NDArray[np.int64], edges: NDArray[np.float64], cfg: FitConfig,
+             base: dict[str, Any]) -> FitResult:
+    """Minimise the deviance, run HESSE, and judge the result (module docstring).
+
+    If the fit from the data-driven start is not clean (invalid, or a parameter at a limit), a few other
+    starts (:func:`s2lib._fit_models.alternative_starts`) are tried: the first clean minimum is kept, else the
+    lowest deviance.
+    """
+    lo, hi = cfg.bin_cuts
+    model = cfg.model
+    names = fm.PARAM_NAMES[model]
+    n_obs = counts.astype(float)
+    start, limits = fm.start_and_limits(model, x, counts, edges, upper=cfg.signal_upper,
+                                        bg_cutoff=cfg.bg_cutoff, bg_sigma_max=cfg.bg_sigma_max)
+
+    def deviance(par: NDArray[np.float64]) -> float:
+        return poisson_deviance(n_obs, fm.expected_counts(model, dict(zip(names, par)), edges, lo, hi))
+
+    best: tuple[Any, list[str], NDArray[np.float64] | None] | None = None
+    n_starts = 0
+    for st in [start, *fm.alternative_starts(model, start, limits)]:
+        n_starts += 1
+        mn, error = fm.minimise(deviance, names, st, limits)
+        reasons, cov = fm.judge_minimum(mn, names, error)
+        if best is None or (bool(best[1]), best[0].fval) > (bool(reasons), mn.fval):
+            best = (mn, reasons, cov)
+        if not reasons:
+            break
+    mn, reasons, cov = best
+    fmin = mn.fmin
+    values = {k: float(mn.values[k]) for k in names}
+    errors = {k: float(mn.errors[k]) for k in names}
+    if model == "gauss_bg" and values["mu"] <= values["mu_bg"]:
+        reasons.append("signal centre below the background centre (components swapped)")
+    mean = fm.signal_mean(model, values, lo, hi)
+    mean_err, details = fm.signal_mean_error(model, values, errors, cov, lo, hi)
+    nu = fm.expected_counts(model, values, edges, lo, hi)
+    n_grp, nu_grp = fm.merge_for_gof(n_obs, nu, cfg.gof_min_expected)
+    chi2 = poisson_deviance(n_grp, nu_grp)
+    ndf = int(n_grp.size) - len(names)
+    details.update(deviance=poisson_deviance(n_obs, nu), gof_bins=int(n_grp.size), n_starts=n_starts,
+                   edm=float(fmin.edm) if fmin else None, nfcn=int(mn.nfcn),
+                   n_nonempty_bins=int(np.count_nonzero(counts)),
+                   fraction_below_bg_threshold=float(np.mean(x <= cfg.bg_threshold)))
+    if model == "gauss_bg":
+        details.update(bg_center=values["mu_bg"], lower_bound=values["mu_bg"] + cfg.n_sigma * values["sigma_bg"])
+    ok = not reasons
+    nan_errs = {k: math.nan for k in names}
+    return FitResult(**base, mean=mean, mean_err=mean_err if ok else math.nan,
+                     ci95=Z95 * mean_err if ok else math.nan, sigma=values["sigma"],
+                     sigma_err=errors["sigma"] if ok else math.nan, params=values,
+                     errors=errors if ok else nan_errs, covariance=cov if ok else None, fit_success=ok,
+                     reason="; ".join(reasons), chi2=chi2, ndf=ndf,
+                     p_value=float(stats.chi2.sf(chi2, ndf)) if ndf > 0 else math.nan, details=details)
+
+
+def _as_config(obj: Any) -> FitConfig:
+    """FitConfig from a FitConfig, a mapping, None, or a config dataclass with the same field names
+    (e.g. ``s2lib.config.FittingConfig``)."""
+    if isinstance(obj, FitConfig):
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    return FitConfig.from_mapping(obj)
+
+
+def _summary(res: FitResult) -> str:
+    if res.fit_success:
+        gof = f", poor goodness of fit p = {res.p_value:.1e}" if res.p_value < 1e-3 else ""
+        return (f"mean = {res.mean:.4g} ± {res.mean_err:.2g} mV·µs (1σ), σ = {res.sigma:.3g} mV·µs, "
+                f"n = {res.n_in_range}, χ²/ndf = {res.chi2:.1f}/{res.ndf} ({res.model}) ok{gof}")
+    return f"FAILED ({res.model}, n = {res.n_in_range}): {res.reason}"
+
+
+def _plotter() -> Any:
+    try:
+        from .plotting import plot_hist_fit
+    except (ImportError, AttributeError) as exc:
+        warnings.warn(f"flag_plot=True but plotting is unavailable ({exc}); fits are not drawn",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return plot_hist_fit
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _float(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    return v
