@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Benchmark of the integration pass: timing windows, X-ray classification and recoil integration.
+
+    python benchmarks/bench_integration.py [CONFIG.yaml] [--jobs N] [--json] [--repeat K]
+
+Runs ``s2lib.pipeline.run_integration_pass(fit=False)`` (what ``s2book run`` does, without the notebooks and
+without the histogram fits, which are not part of the pass over the data) on the run of
+CONFIG.yaml, or by default on a freshly simulated ``realistic`` run (``s2lib.simulate``, in a temporary folder
+removed afterwards). Artifacts go to a temporary output folder, so a real run's outputs are never touched;
+every repeat starts without ``timing.json``, so the timing estimate is measured too.
+
+The reference is ``numpy.memmap(file, dtype=np.int8).sum()`` over the same files, measured in the same run.
+One untimed warm-up of each comes first (warm page cache for both); each is then repeated K times and the
+median is used. Printed: frames/s, MB/s of file data (1 MB = 1e6 bytes), the reference MB/s and their ratio;
+``--json`` prints one object with exactly the keys ``frames, bytes, seconds, frames_per_s, MB_per_s,
+memmap_sum_MB_per_s, ratio, jobs, peak_rss_MB`` (peak resident memory of this process + its children).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from s2lib import integration, pipeline  # noqa: E402
+from s2lib.runs import build_run, load_config  # noqa: E402
+
+
+def memmap_sum_seconds(files: list[Path]) -> float:
+    """Seconds to sum every byte of ``files`` as int8 through ``numpy.memmap``."""
+    started = time.perf_counter()
+    total = 0
+    for f in files:
+        total += int(np.memmap(f, dtype=np.int8, mode="r").sum())
+    return time.perf_counter() - started
+
+
+def pass_seconds(run, jobs: int) -> tuple[float, float, int]:
+    """(seconds of the whole pass, seconds of its timing estimate, frames) on a fresh output folder."""
+    shutil.rmtree(run.output_dir, ignore_errors=True)
+    with contextlib.redirect_stdout(io.StringIO()):
+        summary = pipeline.run_integration_pass(run, jobs=jobs, fit=False, verbose=False)
+    if summary.failed_sets:
+        raise SystemExit(f"bench: sets failed: {summary.failed_sets}")
+    return summary.seconds, summary.timing_seconds, summary.n_frames
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process plus its (largest finished) child, MB (Linux reports KiB)."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return kib * 1024 / 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("config", nargs="?", help="run configuration (default: simulate a realistic run)")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--repeat", type=int, default=3, help="timed repeats, median used (default 3)")
+    ap.add_argument("--seed", type=int, default=1, help="simulation seed (default run only)")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="s2bench_"))
+    try:
+        if args.config is None:
+            from s2lib.simulate import simulate_run
+            with contextlib.redirect_stdout(io.StringIO()):
+                simulate_run(tmp / "sim", profile="realistic", seed=args.seed, progress=False)
+            config_path = tmp / "sim" / "run.yaml"
+        else:
+            config_path = Path(args.config)
+        cfg = load_config(config_path)
+        run = build_run(dataclasses.replace(cfg, output_base=tmp / "out"))
+        files = [f for s in run.sets for f in s.files]
+        n_bytes = sum(os.path.getsize(f) for f in files)
+        memmap_sum_seconds(files)                              # warm-up (page cache)
+        pass_seconds(run, args.jobs)                           # warm-up (imports, page cache, pool start-up code)
+        ref = statistics.median(memmap_sum_seconds(files) for _ in range(max(1, args.repeat)))
+        runs = [pass_seconds(run, args.jobs) for _ in range(max(1, args.repeat))]
+        seconds = statistics.median(r[0] for r in runs)
+        timing = statistics.median(r[1] for r in runs)
+        frames = runs[0][2]
+        integration.shutdown_pools()                           # workers' peak memory -> RUSAGE_CHILDREN
+        out = {"frames": int(frames), "bytes": int(n_bytes), "seconds": seconds, "frames_per_s": frames / seconds,
+               "MB_per_s": n_bytes / 1e6 / seconds, "memmap_sum_MB_per_s": n_bytes / 1e6 / ref,
+               "ratio": ref / seconds, "jobs": args.jobs, "peak_rss_MB": peak_rss_mb()}
+        if args.json:
+            print(json.dumps(out))
+        else:
+            print(f"run {run.run_id}: {len(run.sets)} sets, {len(files)} files, {frames} frames, "
+                  f"{n_bytes / 1e6:.1f} MB, jobs {args.jobs}, median of {args.repeat}")
+            print(f"integration pass: {seconds:.3f} s (timing windows {timing:.3f} s) -> "
+                  f"{out['frames_per_s']:.0f} frames/s, {out['MB_per_s']:.0f} MB/s")
+            print(f"memmap int8 sum:  {ref:.3f} s -> {out['memmap_sum_MB_per_s']:.0f} MB/s")
+            print(f"ratio {out['ratio']:.2f} (target >= 0.5 on one core); peak RSS {out['peak_rss_MB']:.0f} MB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
