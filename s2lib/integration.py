@@ -270,15 +270,27 @@ def _worker_init() -> None:
 _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
+def _start_method() -> str:
+    wanted = os.environ.get("S2BOOK_MP_START")
+    if wanted:
+        return wanted
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
 def worker_pool(jobs: int) -> ProcessPoolExecutor:
     """The process pool with ``jobs`` workers, created on first use and kept for later stages (starting
-    workers costs ~0.3 s each, as much as a whole stage on a small run). Workers are spawned (no fork of a
-    process that may hold threads; scripts need the ``if __name__ == "__main__":`` guard) with the BLAS/OpenMP
-    thread variables at 1; :func:`shutdown_pools` (also called at exit) stops them."""
+    workers costs ~0.3 s each, as much as a whole stage on a small run), with the BLAS/OpenMP thread variables
+    at 1; :func:`shutdown_pools` (also called at exit) stops them.
+
+    Workers are forked where the platform can (Linux): a physicist's plain script calling a stage with
+    ``jobs=2`` then works without an ``if __name__ == "__main__":`` guard, which "spawn" and "forkserver" would
+    need (they re-import the main script). The workers only run numpy kernels on memory maps, so the usual
+    fork-with-threads hazard does not apply. ``S2BOOK_MP_START=spawn`` selects spawning.
+    """
     pool = _POOLS.get(jobs)
     if pool is None or getattr(pool, "_broken", False):
         with _single_thread_env():              # the workers start now and inherit the variables
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(_start_method()),
                                        initializer=_worker_init)
             for fut in [pool.submit(time.sleep, 0.05) for _ in range(jobs)]:     # one task per worker
                 fut.result()
