@@ -56,11 +56,15 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("integration", reads_raw=True,
           config_keys=("*", "!description", "!pipeline.fitting", "!pipeline.integration.fit_config",
-                       "!calibration", "!recombination_analysis")),
+                       "!pipeline.xray_classification.bin_cuts", "!pipeline.xray_classification.nbins",
+                       "!pipeline.xray_classification.model", "!calibration", "!recombination_analysis")),
     Stage("fitting", upstream=("integration",),
           config_keys=("run_id", "experiment", "pipeline.fitting", "pipeline.integration.fit_config")),
     Stage("calibration", upstream=("integration", "fitting"),
-          config_keys=("run_id", "experiment", "calibration", "recombination_analysis")),
+          config_keys=("run_id", "experiment", "calibration", "recombination_analysis",
+                       "pipeline.xray_classification.bin_cuts", "pipeline.xray_classification.nbins",
+                       "pipeline.xray_classification.model", "pipeline.integration.fit_config",
+                       "pipeline.fitting")),
     Stage(SUMMARY, upstream=("integration", "fitting", "calibration"), per_run=False),
 )
 PER_RUN_STAGES = tuple(s for s in STAGES if s.per_run)
@@ -81,6 +85,7 @@ class RunSpec:
     output_dir: Path
     raw_data_path: Path
     parameters: dict[str, Any] = field(hash=False, compare=False)
+    jobs: int | None = None
 
 
 def _require(tree: Mapping[str, Any], dotted: str, source: Path) -> Any:
@@ -108,9 +113,14 @@ def load_run_spec(path: str | Path) -> RunSpec:
         raise ConfigError("<yaml>", f"not valid YAML: {err}", path) from err
     if not isinstance(parsed, dict):
         raise ConfigError("<root>", "expected a mapping of keys", path)
+    jobs = None
     if importlib.util.find_spec(f"{__package__}.runs") is not None:
         cfg = importlib.import_module(f"{__package__}.runs").load_config(path)
         run_id, output_dir, raw = str(cfg.run_id), Path(cfg.output_dir), Path(cfg.raw_data_path)
+        # Key on the validated configuration with every default filled in and only result-affecting keys
+        # (no description, jobs, labels): writing a default explicitly, or moving a key to the lab's other
+        # location for it, then re-runs nothing.
+        parsed, jobs = cfg.to_dict(tracked_only=True), getattr(cfg, "jobs", None)
     else:
         run_id = _require(parsed, "run_id", path)
         raw = Path(str(_require(parsed, "data.raw_data_path", path)))
@@ -125,7 +135,7 @@ def load_run_spec(path: str | Path) -> RunSpec:
     output_dir, raw = output_dir.resolve(), raw.resolve()
     if output_dir == raw or raw in output_dir.parents:
         raise ConfigError("data.output_base", f"must not be inside the raw run folder {raw}", path)
-    return RunSpec(run_id, path, output_dir, raw, parsed)
+    return RunSpec(run_id, path, output_dir, raw, parsed, jobs)
 
 
 def validate_stages(stages: Sequence[str] | None) -> list[str]:

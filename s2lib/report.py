@@ -77,6 +77,7 @@ class _Job:
     timeout: int
     progress: bool
     git: dict[str, Any]
+    workers: int = 1
 
 
 @dataclass
@@ -86,6 +87,12 @@ class _Outcome:
     error: str | None = None
     executed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+
+
+def _workers_for(spec: RunSpec, default: int) -> int:
+    """Processes a run's integration pass may use: the CLI's share of ``--jobs``, or more if the run's
+    configuration asks for more (its ``jobs`` key)."""
+    return max(default, spec.jobs if isinstance(spec.jobs, int) and spec.jobs > 0 else 1)
 
 
 def _say(who: str, text: str) -> None:
@@ -261,7 +268,7 @@ def _run_one(job: _Job) -> _Outcome:
         if not plan.reasons:
             plan.reasons.append("forced")
         params = {"config_path": str(spec.config_path), "output_dir": str(spec.output_dir),
-                  "run_id": spec.run_id, "stage": stage.name}
+                  "run_id": spec.run_id, "stage": stage.name, "jobs": _workers_for(spec, job.workers)}
         meta = {"run_id": spec.run_id, "manifest": str(man_path), "config": str(spec.config_path)}
         entry, err = _execute(who=spec.run_id, stage=stage.name, layout=layout, output_dir=spec.output_dir,
                               params=params, plan=plan, old=stages.get(stage.name), timeout=job.timeout,
@@ -402,7 +409,10 @@ def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = No
     progress = jobs <= 1 and sys.stderr.isatty()
     git = mf.git_state(layout.root)
     per_run = [s for s in selected if s != SUMMARY]
-    outcomes = _run_pool([_Job(s, per_run, force, layout, timeout, progress, git) for s in specs],
+    # --jobs is shared: runs in parallel first, the rest goes to each run's integration pass (results do not
+    # depend on it, so it is not part of any cache key).
+    workers = max(1, jobs // max(1, min(jobs, len(specs))))
+    outcomes = _run_pool([_Job(s, per_run, force, layout, timeout, progress, git, workers) for s in specs],
                          jobs, keep_going) if per_run else []
     failed = [o for o in outcomes if not o.ok]
     if SUMMARY in selected:

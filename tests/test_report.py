@@ -116,7 +116,8 @@ def test_fitting_parameter_reruns_fitting_and_calibration_of_that_run_only(ran, 
     capfd.readouterr()
     assert ran.run(jobs=2) == 0
     out = capfd.readouterr().out
-    assert "parameters changed: pipeline.fitting.nbins 100 -> 80" in out
+    # keys are reported at their canonical place in the validated configuration
+    assert "parameters changed: pipeline.integration.fit_config.nbins 100 -> 80" in out
     assert ran.statuses("runA") == {"integration": "skipped-up-to-date", "fitting": "ok", "calibration": "ok"}
     assert ran.statuses("runB") == ALL_SKIPPED
     assert ran.statuses("summary") == {"summary": "ok"}
@@ -186,7 +187,7 @@ def test_status_explains_reasons(lab, frozen_s2lib, capfd):
     out = capfd.readouterr().out
     run_a, run_b = out.split("runB (")[0], out.split("runB (")[1]
     assert "integration: up to date" in run_a
-    assert "fitting: will run: parameters changed: pipeline.fitting.nbins 100 -> 80" in run_a
+    assert "fitting: will run: parameters changed: pipeline.integration.fit_config.nbins 100 -> 80" in run_a
     assert "integration: will run: raw files changed: 1 file touched" in run_b
     assert "fitting: will run: upstream stage integration runs first" in run_b
 
@@ -203,7 +204,7 @@ def test_status_explains_reasons(lab, frozen_s2lib, capfd):
 def test_manifest_records_provenance(ran):
     man = ran.manifest("runA")
     assert man["run_id"] == "runA" and man["config"]["path"] == str(ran.configs["runA"])
-    assert man["config"]["parameters"]["pipeline"]["fitting"]["nbins"] == 100
+    assert man["config"]["parameters"]["pipeline"]["integration"]["fit_config"]["nbins"] == 100
     git = man["environment"]["git"]
     assert set(git) == {"commit", "dirty"}
     assert man["environment"]["packages"]["papermill"] and man["environment"]["python"]
