@@ -195,10 +195,16 @@ CALIBRATION: list[Cell] = [
          'recomb = rh.read_table_csv(Path(run.output_dir) / f"{run.run_id}_recomb_factors.csv")'),
     md("## X-ray calibration\n\n"
        "The X-ray S2 areas of all sets at one EL field, with their fit. The fitted mean is $A_\\mathrm{x}$."),
-    code("for e in results.entries:\n"
-         "    if e.xray_fit is not None:\n"
-         "        rh.show_saved(figures, f\"{run.run_id}_xray_hist_EL{e.el_field_V_cm:g}\")\n"
-         "    else:\n"
+    code("def show_figure(kind, e):\n"
+         "    \"\"\"Display the figure calibrate_and_analyze saved for this EL field; False if it made none.\"\"\"\n"
+         "    paths = results.figure(kind, e.el_field_V_cm)\n"
+         "    if paths is not None:\n"
+         "        rh.show_saved(paths[\"png\"].parent, paths[\"png\"].stem)\n"
+         "    return paths is not None\n"
+         "\n"
+         "\n"
+         "for e in results.entries:\n"
+         "    if not show_figure(\"xray_hist\", e):\n"
          "        print(f\"EL {e.el_field_V_cm:g} V/cm: no X-ray fit ({e.source}; {e.reason or 'external g_S2'})\")"),
     md("$g_\\mathrm{S2}$ per EL field, ± 1σ. $N_\\mathrm{x} = E_\\mathrm{x} / W$ is the number of X-ray "
        "electrons. The uncertainty of $W$ is not included. A $g_\\mathrm{S2}$ taken from another run or given in "
@@ -214,7 +220,8 @@ CALIBRATION: list[Cell] = [
        "are total 1σ. The curves are the Thomas–Imel box model and the empirical model fitted to $r$; the bands "
        "are their 1σ."),
     code("for e in results.entries:\n"
-         "    rh.show_saved(figures, f\"{run.run_id}_recombination_EL{e.el_field_V_cm:g}\")"),
+         "    if not show_figure(\"recombination\", e):\n"
+         "        print(f\"EL {e.el_field_V_cm:g} V/cm: no recombination figure\")"),
     md("Model fit parameters ± total 1σ, with the statistical and the g_S2 parts in brackets. The fits use "
        "the statistical errors only, because the $g_\\mathrm{S2}$ error is common to all points. Its effect is "
        "found by refitting with $g_\\mathrm{S2}$ ± 1σ. χ²/ndf and p-value are computed with the statistical "
@@ -223,9 +230,7 @@ CALIBRATION: list[Cell] = [
     md("The recoil S2 mean normalised to the X-ray mean, $A_\\mathrm{ion} / A_\\mathrm{x}$, against the drift "
        "field. This ratio does not depend on the S2 gain (95 % intervals)."),
     code("for e in results.entries:\n"
-         "    if e.usable:\n"
-         "        rh.show_saved(figures, f\"{run.run_id}_s2_vs_drift_normalized_EL{e.el_field_V_cm:g}\")\n"
-         "    else:\n"
+         "    if not show_figure(\"s2_vs_drift_normalized\", e):\n"
          "        print(f\"EL {e.el_field_V_cm:g} V/cm: no usable g_S2 ({e.reason}): no normalised plot\")"),
     code("# Numbers for the book's text (this run).\n"
          "rows, texts = rh.key_numbers([{\"run_id\": run.run_id, \"calibration\": calibration, \"recomb\": recomb}])\n"

@@ -25,12 +25,13 @@ Ion S2 means from disk (``ion_fitted_areas=None``) come from ``store.load_s2area
 a stored :class:`~s2lib.fitting.FitResult` is used as is; the lab's old ``s2_results.json`` (mean, ci95, no
 fit object) is used with ``mean_err = ci95 / 1.96`` (the old layout stored ci95 = 1.96·stderr); a folder with
 only ``s2_areas.npy`` is refitted here with the run's S2 fit options.
+
+The g_S2 record (``GS2Entry``) and the external sources (file, given value, EL-field matching) live in
+:mod:`s2lib.gs2_sources` and are re-exported here; this module fits this run's X-rays and orchestrates.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -41,24 +42,24 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import physics
-from .errors import ConfigError, DataError
-from .fitting import Z95, FitConfig, FitResult, fit_histogram
+from .errors import DataError
+from .fitting import Z95, FitConfig, fit_histogram
+from .gs2_sources import (SOURCE_FILE, SOURCE_FIT, SOURCE_VALUE, GS2Entry, assign_gs2, el_key, external_entries,
+                          gs2_from_value, load_external_gs2)
 from .recombination import ModelFit, fit_recombination_model, recombination_table
+from .report_format import format_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from .runs import Run
     from .store import S2Areas
 
 __all__ = [
-    "SCHEMA_VERSION", "SOURCE_FIT", "SOURCE_FILE", "SOURCE_VALUE", "S2_VS_DRIFT_COLUMNS", "RECOMB_COLUMNS",
+    "SCHEMA_VERSION", "FIGURE_KINDS", "SOURCE_FIT", "SOURCE_FILE", "SOURCE_VALUE", "S2_VS_DRIFT_COLUMNS", "RECOMB_COLUMNS",
     "GS2Entry", "CalibrationResults", "el_key", "xray_gs2", "load_external_gs2", "gs2_from_value",
     "assign_gs2", "calibrate_and_analyze", "run_calibration_analysis",
 ]
 
 SCHEMA_VERSION: Final = 1
-SOURCE_FIT: Final = "fit of this run"
-SOURCE_FILE: Final = "external file"
-SOURCE_VALUE: Final = "given value"
 S2_VS_DRIFT_COLUMNS: Final = ("set_name", "drift_field", "el_field", "s2_mean", "s2_mean_err", "s2_ci95",
                               "s2_sigma", "fit_success", "n_events")
 """``<run_id>_s2_vs_drift.csv``: fields V/cm, areas mV·µs; s2_mean_err is 1σ, s2_ci95 the 95 % half-width."""
@@ -67,73 +68,12 @@ RECOMB_COLUMNS: Final = S2_VS_DRIFT_COLUMNS + (
     "recomb_error_gs2", "recomb_ci95", "dN_e_meas_stat", "dN_e_meas_gs2", "norm_A_ion", "dnorm_A_ion",
     "gs2_source", "used_in_model_fit", "reason")
 """``<run_id>_recomb_factors.csv``: recomb_error is the total 1σ (stat ⊕ g_S2), recomb_ci95 = 1.96·recomb_error."""
+FIGURE_KINDS: Final = ("xray_hist", "recombination", "s2_vs_drift_normalized")
+"""The figures made per EL field (``CalibrationResults.figure``)."""
 
 
-def el_key(el_field_V_cm: float) -> float:
-    """The EL-field group of a set: the field rounded to 1 V/cm."""
-    return float(round(float(el_field_V_cm)))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if v is not None and np.isfinite(v) else None
-
-
-@dataclass(frozen=True)
-class GS2Entry:
-    """g_S2 for one EL field, with where it comes from.
-
-    Attributes:
-        el_field_V_cm: EL field group (1 V/cm) of the run's sets using it; for an external entry not yet
-            assigned, the EL field at which it was measured (None if unknown).
-        A_x, dA_x: mean X-ray S2 area and its 1σ error, mV·µs (for a given value: g_S2·N_x, derived).
-        N_x: E_x / W, electrons.  g_S2, d_g_S2: gain and 1σ error, mV·µs/e⁻.
-        source: ``SOURCE_FIT``, ``SOURCE_FILE`` or ``SOURCE_VALUE``.  n_xrays: X-ray events in the fit range.
-        fit_success, reason: whether it can be used, and why not.
-        calibration_el_field_V_cm: EL field at which g_S2 was measured (None if the source does not say).
-        sets: the run's sets using it.  provenance: file path, sha256, run id... of an external source.
-        xray_fit: the X-ray histogram fit (this run's fits).  el_mismatch_allowed: applied at another EL field.
-    """
-
-    el_field_V_cm: float | None
-    A_x: float
-    dA_x: float
-    N_x: float
-    g_S2: float
-    d_g_S2: float
-    source: str
-    n_xrays: int = 0
-    fit_success: bool = False
-    reason: str = ""
-    calibration_el_field_V_cm: float | None = None
-    W_eV: float = physics.W_VALUE_EV
-    E_x_eV: float = physics.E_XRAY_EV
-    sets: tuple[str, ...] = ()
-    provenance: dict[str, Any] = field(default_factory=dict)
-    xray_fit: FitResult | None = None
-    el_mismatch_allowed: bool = False
-
-    @property
-    def usable(self) -> bool:
-        """Whether g_S2 can be applied: a successful source, finite positive g_S2, finite error."""
-        return bool(self.fit_success and np.isfinite(self.g_S2) and self.g_S2 > 0 and np.isfinite(self.d_g_S2))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN → None) with units."""
-        return {"el_field_V_cm": _num(self.el_field_V_cm), "A_x": _num(self.A_x), "dA_x": _num(self.dA_x),
-                "A_x_ci95": _num(Z95 * self.dA_x), "N_x": _num(self.N_x), "g_S2": _num(self.g_S2),
-                "d_g_S2": _num(self.d_g_S2), "source": self.source, "n_xrays": int(self.n_xrays),
-                "fit_success": bool(self.fit_success), "reason": self.reason,
-                "calibration_el_field_V_cm": _num(self.calibration_el_field_V_cm), "W_eV": _num(self.W_eV),
-                "E_x_eV": _num(self.E_x_eV), "sets": list(self.sets), "provenance": dict(self.provenance),
-                "el_mismatch_allowed": bool(self.el_mismatch_allowed),
-                "xray_fit": self.xray_fit.to_dict() if self.xray_fit is not None else None,
-                "units": {"el_field_V_cm": "V/cm", "A_x": "mV·µs", "dA_x": "mV·µs (1σ)",
-                          "A_x_ci95": "mV·µs (95 % half-width)", "N_x": "e⁻", "g_S2": "mV·µs/e⁻",
-                          "d_g_S2": "mV·µs/e⁻ (1σ)"}}
+def _figure_key(kind: str, el_field_V_cm: float) -> str:
+    return f"{kind}_EL{el_key(el_field_V_cm):g}"
 
 
 def xray_gs2(areas: NDArray[np.float64], el_field_V_cm: float, fit_config: FitConfig, *, W_eV: float,
@@ -151,106 +91,6 @@ def xray_gs2(areas: NDArray[np.float64], el_field_V_cm: float, fit_config: FitCo
                     {"n_sets": len(sets), "fit_config": fit_config.to_dict()}, fit)
 
 
-def load_external_gs2(path: str | Path, *, W_eV: float, E_x_eV: float,
-                      el_field_V_cm: float | None = None) -> list[GS2Entry]:
-    """Read g_S2 from another run's calibration file, recording its provenance.
-
-    Formats: our ``<run_id>_calibration.json`` (key ``gs2_by_el_field``; one entry per EL field, EL field and
-    run id known) or the lab's ``xray_calibration_results.json`` (keys ``Wi``, ``A_x_mean``, ``dA_x_mean``,
-    ``gs2``, ``d_gs2``; it does not record its EL field: give ``el_field_V_cm`` — the lab's file is RUN21,
-    EL 2375 V/cm). If the file's W differs from ``W_eV``, g_S2 is rescaled by W_eV/W_file (g_S2 = A_x·W/E_x)
-    and this is recorded.
-    """
-    p = Path(path).expanduser().resolve()
-    if not p.is_file():
-        raise ConfigError("calibration.gs2_path", f"calibration file {p} does not exist")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError("calibration.gs2_path", f"{p} is not a JSON calibration file: {exc}") from None
-    prov = {"path": str(p), "sha256": _sha256(p)}
-    n_x = float(physics.expected_electrons(E_x_eV, W_eV))
-    out: list[GS2Entry] = []
-    if isinstance(data, dict) and "gs2_by_el_field" in data:
-        w_file = (data.get("constants", {}).get("W_eV") or {}).get("value")
-        scale = W_eV / w_file if w_file else 1.0
-        for item in data["gs2_by_el_field"]:
-            el = item.get("calibration_el_field_V_cm", item.get("el_field_V_cm"))  # where it was measured
-            pv = {**prov, "format": "s2book calibration.json", "run_id": data.get("run_id"),
-                  "schema_version": data.get("schema_version"), "el_field_V_cm": el, "W_eV_file": w_file,
-                  "rescaled_for_W": scale != 1.0, "source_in_file": item.get("source"),
-                  "origin": item.get("provenance") or None}
-            g, dg = float(item["g_S2"] or math.nan) * scale, float(item["d_g_S2"] or math.nan) * scale
-            a_x, da_x = item.get("A_x"), item.get("dA_x")
-            out.append(GS2Entry(el, float(a_x) if a_x is not None else g * n_x,
-                                float(da_x) if da_x is not None else dg * n_x, n_x, g, dg, SOURCE_FILE,
-                                int(item.get("n_xrays") or 0), bool(item.get("fit_success")),
-                                str(item.get("reason") or ""), el, W_eV, E_x_eV, (), pv))
-    elif isinstance(data, dict) and "gs2" in data:
-        w_file = data.get("Wi")
-        scale = W_eV / float(w_file) if w_file else 1.0
-        g = float(data["gs2"]) * scale
-        dg = float(data.get("d_gs2", math.nan)) * scale
-        pv = {**prov, "format": "lab xray_calibration_results.json", "run_id": data.get("run_id"),
-              "el_field_V_cm": el_field_V_cm, "el_field_from": "caller/configuration" if el_field_V_cm else None,
-              "W_eV_file": w_file, "gs2_file": data["gs2"], "d_gs2_file": data.get("d_gs2"),
-              "rescaled_for_W": scale != 1.0}
-        a_x, da_x = data.get("A_x_mean"), data.get("dA_x_mean")
-        out.append(GS2Entry(el_field_V_cm, float(a_x) if a_x is not None else g * n_x,
-                            float(da_x) if da_x is not None else dg * n_x, n_x, g, dg, SOURCE_FILE, 0,
-                            bool(np.isfinite(g) and np.isfinite(dg)), "" if np.isfinite(dg) else "no d_gs2 in file",
-                            el_field_V_cm, W_eV, E_x_eV, (), pv))
-    else:
-        raise ConfigError("calibration.gs2_path", f"{p}: neither an s2book calibration.json (gs2_by_el_field) "
-                          "nor the lab's xray_calibration_results.json (gs2, d_gs2)")
-    return out
-
-
-def gs2_from_value(g_S2: float, d_g_S2: float, *, W_eV: float, E_x_eV: float, el_field_V_cm: float | None = None,
-                   provenance: str = "") -> GS2Entry:
-    """A directly given g_S2 ± d_g_S2 (mV·µs/e⁻); A_x = g_S2·N_x is derived for the normalised plots."""
-    n_x = float(physics.expected_electrons(E_x_eV, W_eV))
-    ok = bool(np.isfinite(g_S2) and g_S2 > 0 and np.isfinite(d_g_S2) and d_g_S2 >= 0)
-    return GS2Entry(el_field_V_cm, g_S2 * n_x, d_g_S2 * n_x, n_x, float(g_S2), float(d_g_S2), SOURCE_VALUE, 0,
-                    ok, "" if ok else "invalid g_S2 value", el_field_V_cm, W_eV, E_x_eV, (),
-                    {"given": provenance or "given value", "el_field_V_cm": el_field_V_cm})
-
-
-def assign_gs2(set_el: Mapping[str, float], entries: Sequence[GS2Entry], *,
-               allow_el_mismatch: bool = False) -> dict[float, GS2Entry]:
-    """Match external/given g_S2 entries to the EL-field groups of the sets; returns EL key → entry.
-
-    An entry applies to a group when its measured EL field rounds to the group's. Otherwise (another EL
-    field, or unknown) a ``ConfigError`` is raised unless ``allow_el_mismatch``; then the entry with the
-    nearest EL field (or the only one) is used and ``el_mismatch_allowed`` is set on it.
-    """
-    groups: dict[float, list[str]] = {}
-    for name, el in set_el.items():
-        groups.setdefault(el_key(el), []).append(name)
-    out: dict[float, GS2Entry] = {}
-    for key, names in sorted(groups.items()):
-        match = [e for e in entries if e.calibration_el_field_V_cm is not None
-                 and el_key(e.calibration_el_field_V_cm) == key]
-        mismatch = False
-        if not match:
-            if not allow_el_mismatch:
-                known = sorted({e.calibration_el_field_V_cm for e in entries}, key=lambda v: (v is None, v or 0))
-                where = ", ".join("unknown" if v is None else f"{v:g} V/cm" for v in known)
-                src = "; ".join(str(e.provenance.get("path") or e.provenance.get("given") or e.source) for e in entries)
-                raise ConfigError(
-                    "calibration.allow_el_mismatch",
-                    f"g_S2 from {src} was measured at EL field {where}, but set(s) {', '.join(names)} are at "
-                    f"EL {key:g} V/cm. g_S2 depends strongly on the EL field (0.00359 at 2375 vs 0.0140 "
-                    "mV·µs/e⁻ at 3375 V/cm), so it is not applied. Use a calibration at this EL field, state the "
-                    "file's EL field (gs2_el_field_V_cm) if it is not recorded, or set allow_el_mismatch=True "
-                    "to apply it anyway.")
-            with_el = [e for e in entries if e.calibration_el_field_V_cm is not None]
-            match = sorted(with_el, key=lambda e: abs(e.calibration_el_field_V_cm - key))[:1] or list(entries[:1])
-            mismatch = True
-        out[key] = dataclasses.replace(match[0], el_field_V_cm=key, sets=tuple(names), el_mismatch_allowed=mismatch)
-    return out
-
-
 @dataclass(frozen=True)
 class CalibrationResults:
     """Calibration of one run (returned with the per-set arrays by ``calibrate_and_analyze``).
@@ -260,6 +100,8 @@ class CalibrationResults:
         N_e_exp: expected recoil electrons E_R/W.  E_R_keV, W_eV, E_x_eV: constants used.  isotope: source.
         set_el_field: set name → EL key whose entry it used.  model_fits: EL key → model name → ``ModelFit``.
         constants: the constants with units and provenance (as in the JSON).
+        figures: the saved figure files, ``"<kind>_EL<field>"`` → ``{"png": Path, "pdf": Path}`` (empty when
+            not saved); look one up with :meth:`figure`. Not part of the JSON.
     """
 
     run_id: str
@@ -272,6 +114,15 @@ class CalibrationResults:
     set_el_field: dict[str, float] = field(default_factory=dict)
     model_fits: dict[float, dict[str, ModelFit]] = field(default_factory=dict)
     constants: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, dict[str, Path]] = field(default_factory=dict, compare=False)
+
+    def figure(self, kind: str, el_field_V_cm: float) -> dict[str, Path] | None:
+        """The saved files ``{"png": path, "pdf": path}`` of one figure of this calibration, or None when it
+        was not made (no X-ray fit, no usable g_S2) or not saved. ``kind``: one of ``FIGURE_KINDS``
+        ("xray_hist", "recombination", "s2_vs_drift_normalized")."""
+        if kind not in FIGURE_KINDS:
+            raise ValueError(f"unknown figure kind {kind!r}; known: {', '.join(FIGURE_KINDS)}")
+        return self.figures.get(_figure_key(kind, el_field_V_cm))
 
     def entry_for(self, el_field_V_cm: float) -> GS2Entry:
         """The g_S2 entry of an EL field (rounded to 1 V/cm); ``KeyError`` if the run has none there."""
@@ -315,7 +166,6 @@ class CalibrationResults:
                     "to the parameters by refitting with g_S2 ± 1σ (errors_gs2)"]}
 
 
-
 # --------------------------------------------------------------------------------------------- orchestration
 def _constants(run: Run) -> tuple[dict[str, Any], str, float, float, float, float]:
     exp = run.config.experiment
@@ -335,31 +185,6 @@ def _constants(run: Run) -> tuple[dict[str, Any], str, float, float, float, floa
         "isotope": {"value": iso, "unit": "", "source": "experiment.target_isotope"},
     }
     return const, iso, W, E_x, E_R, float(physics.expected_electrons(E_R * 1e3, W))
-
-
-def _external_entries(run: Run, gs2: Any, W: float, E_x: float, el: float | None) -> list[GS2Entry] | None:
-    """The g_S2 entries of an explicit/configured source, or None to calibrate with this run's X-rays."""
-    cal = run.config.calibration
-    if gs2 is None:
-        if cal.gs2_path is not None:
-            gs2 = cal.gs2_path
-        elif cal.gs2 is not None:
-            return [gs2_from_value(cal.gs2, cal.d_gs2, W_eV=W, E_x_eV=E_x, el_field_V_cm=el,
-                                   provenance=cal.provenance or "")]
-        else:
-            return None
-    items = gs2 if isinstance(gs2, list) else [gs2]
-    out: list[GS2Entry] = []
-    for item in items:
-        if isinstance(item, GS2Entry):
-            out.append(item)
-        elif isinstance(item, (str, Path)):
-            out.extend(load_external_gs2(item, W_eV=W, E_x_eV=E_x, el_field_V_cm=el))
-        elif isinstance(item, tuple) and len(item) == 2:
-            out.append(gs2_from_value(float(item[0]), float(item[1]), W_eV=W, E_x_eV=E_x, el_field_V_cm=el))
-        else:
-            raise TypeError(f"gs2: expected a path, (g_S2, d_g_S2), a GS2Entry or a list of them, got {item!r}")
-    return out
 
 
 def _load_ion(run: Run, say: Any) -> dict[str, Any]:
@@ -417,6 +242,8 @@ def calibrate_and_analyze(
         ``dN_e_meas_gs2``, ``r``, ``dr``, ``dr_stat``, ``dr_gs2``, ``r_ci95``, ``norm_A_ion``, ``dnorm_A_ion``,
         ``fit_success``, ``usable``, ``drift_fields`` (seed alias)). All errors 1σ unless named ci95.
         Sets whose S2 fit failed or that have no usable g_S2 are kept (NaN results, ``usable`` False).
+        With ``save_plots`` the saved figure files are in ``CalibrationResults.figures``
+        (``results.figure("recombination", el_field)`` → ``{"png": path, "pdf": path}``).
     """
     say = print if verbose else (lambda *a, **k: None)
     const, iso, W, E_x, E_R, n_exp = _constants(run)
@@ -428,7 +255,7 @@ def calibrate_and_analyze(
                                                                                 "gs2_el_field", None)
     xcfg = _fit_config(xray_fit_config if xray_fit_config is not None else run.config.xray, FitConfig(
         bin_cuts=(0.6, 20.0), nbins=100))
-    external = _external_entries(run, gs2, W, E_x, el_given)
+    external = external_entries(run, gs2, W, E_x, el_given)
 
     say("[1/5] Loading X-ray results...")
     xrays: dict[float, list[NDArray[np.float64]]] = {}
@@ -494,7 +321,8 @@ def calibrate_and_analyze(
                                  {s: el_key(v) for s, v in set_el.items()}, model_fits, const)
     _write(out_dir, run.run_id, rows, results, getattr(run.config, "raw_data_path", None))
     if flag_plot or save_plots:
-        _figures(run, results, arrays, out_dir / "figures" if save_plots else None, flag_plot)
+        _, saved = _figures(run, results, arrays, out_dir / "figures" if save_plots else None, flag_plot)
+        results = dataclasses.replace(results, figures=saved)
     return results, arrays
 
 
@@ -508,45 +336,49 @@ def _write(out_dir: Path, run_id: str, rows: list[dict[str, Any]], results: Cali
 
 
 def _figures(run: Run, results: CalibrationResults, arrays: Mapping[str, NDArray[Any]], fig_dir: Path | None,
-             keep: bool) -> list[Any]:
-    """X-ray histogram with fit, N_e and r vs field with model curves (1σ band), normalised S2 vs drift,
-    one of each per EL field; saved as PNG + PDF in ``fig_dir`` (if given), closed unless ``keep``."""
+             keep: bool) -> tuple[list[Any], dict[str, dict[str, Path]]]:
+    """X-ray histogram with fit, N_e and r vs field with model curves (1σ bands), normalised S2 vs drift,
+    one of each per EL field; saved as PNG + PDF in ``fig_dir`` (if given), closed unless ``keep``.
+
+    Returns the figures and the saved files: ``"<kind>_EL<field>"`` → ``{"png": path, "pdf": path}`` with
+    kind one of ``FIGURE_KINDS`` (see ``CalibrationResults.figure``)."""
     from . import plotting
 
-    figs, rid = [], run.run_id
+    figs: list[Any] = []
+    saved: dict[str, dict[str, Path]] = {}
+    rid = run.run_id
+
+    def add(kind: str, el: float, fig: Any, name: str) -> None:
+        figs.append(fig)
+        if fig_dir is not None:
+            saved[_figure_key(kind, el)] = plotting.save_figure(fig, fig_dir, name)
+
     means = {str(n): {"mean": a, "ci95": c, "fit_success": bool(ok)} for n, a, c, ok in
              zip(arrays["set_name"], arrays["A_ion"], arrays["A_ion_ci95"], arrays["fit_success"])}
     for e in results.entries:
-        tag = f"EL{e.el_field_V_cm:g}"
+        tag, el = f"EL{e.el_field_V_cm:g}", e.el_field_V_cm
         if e.xray_fit is not None:
-            figs.append(plotting.plot_xray_hist(e.xray_fit, title=f"Run {rid}: X-rays, EL {e.el_field_V_cm:g} V/cm",
-                                                out_dir=fig_dir, name=f"{rid}_xray_hist_{tag}"))
-        sel = arrays["el_key"] == e.el_field_V_cm
-        fits = results.model_fits.get(e.el_field_V_cm, {})
+            add("xray_hist", el, plotting.plot_xray_hist(e.xray_fit, title=f"Run {rid}: X-rays, EL {el:g} V/cm"),
+                f"{rid}_xray_hist_{tag}")
+        sel = arrays["el_key"] == el
+        fits = results.model_fits.get(el, {})
         models = {m: (f.evaluate, f"{m.replace('_', '–')} fit" + ("" if f.fit_success else " (NOT OK)"))
                   for m, f in fits.items() if np.all(np.isfinite(list(f.values.values())))}
+        gs2 = format_value(e.g_S2, e.d_g_S2, unit="mV·µs/e⁻")
         fig = plotting.plot_recombination(
             arrays["drift_field"][sel], arrays["N_e_meas"][sel], arrays["dN_e_meas"][sel], arrays["r"][sel],
-            arrays["dr"][sel], models=models, N_exp=results.N_e_exp, interval="1σ (stat ⊕ g_S2)",
-            title=f"Run {rid}, EL {e.el_field_V_cm:g} V/cm: g_S2 = {e.g_S2:.4g} ± {e.d_g_S2:.2g} mV·µs/e⁻ ({e.source})")
-        xs = arrays["drift_field"][sel]
-        if xs.size and np.any(np.isfinite(xs)):
-            grid = np.linspace(np.nanmin(xs), np.nanmax(xs), 200)
-            for m in models:
-                _, lo, hi = fits[m].band(grid)
-                fig.axes[1].fill_between(grid, lo, hi, alpha=0.2, lw=0)
-        if fig_dir is not None:
-            plotting.save_figure(fig, fig_dir, f"{rid}_recombination_{tag}")
-        figs.append(fig)
+            arrays["dr"][sel], models=models, bands={m: fits[m].band for m in models}, N_exp=results.N_e_exp,
+            interval="1σ (stat ⊕ g_S2)", title=f"Run {rid}, EL {el:g} V/cm: g_S2 = {gs2} ({e.source})")
+        add("recombination", el, fig, f"{rid}_recombination_{tag}")
         if e.usable and np.isfinite(e.A_x):
             sub = run.with_sets(e.sets) if hasattr(run, "with_sets") else run
-            figs.append(plotting.plot_s2_vs_drift(
-                sub, {n: means[n] for n in e.sets}, normalized=True, A_x=e.A_x, dA_x=Z95 * e.dA_x,
-                out_dir=fig_dir, name=f"{rid}_s2_vs_drift_normalized_{tag}"))
+            add("s2_vs_drift_normalized", el, plotting.plot_s2_vs_drift(
+                sub, {n: means[n] for n in e.sets}, normalized=True, A_x=e.A_x, dA_x=Z95 * e.dA_x),
+                f"{rid}_s2_vs_drift_normalized_{tag}")
     if not keep:
         for f in figs:
             plotting.close(f)
-    return figs
+    return figs, saved
 
 
 def run_calibration_analysis(

@@ -270,17 +270,41 @@ def _curve_xy(curve: Curve, x_data: NDArray) -> tuple[NDArray, NDArray]:
     return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
 
 
-def _draw_models(ax: Axes, models: Mapping[str, Any] | None, x_data: NDArray) -> None:
+def _draw_models(ax: Axes, models: Mapping[str, Any] | None, x_data: NDArray,
+                 bands: Mapping[str, Callable[[NDArray[np.float64]], Any]] | None = None) -> dict[Any, Any]:
+    """Draw the model curves, each in its own colour; a model's band (``bands[key](x)`` returning
+    ``(..., lo, hi)``) in the same colour, lighter. Returns curve line → band patch (for :func:`_legend`)."""
     styles = ("-", "--", "-.", ":")
+    paired: dict[Any, Any] = {}
     for i, (key, spec) in enumerate((models or {}).items()):
         is_pair = isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[1], str)
         curve, label = spec if is_pair else (spec, key)
         xs, ys = _curve_xy(curve, x_data)
-        ax.plot(xs, ys, color=_COLORS[(i + 1) % len(_COLORS)], ls=styles[i % len(styles)], lw=1.1, label=label)
+        color = _COLORS[(i + 1) % len(_COLORS)]
+        band = (bands or {}).get(key)
+        (line,) = ax.plot(xs, ys, color=color, ls=styles[i % len(styles)], lw=1.1,
+                          label=label if band is None else f"{label} ± 1σ band")
+        if band is not None:
+            lo, hi = (np.asarray(v, dtype=float) for v in tuple(band(xs))[-2:])
+            paired[line] = ax.fill_between(xs, lo, hi, color=color, alpha=0.2, lw=0)
+    return paired
+
+
+def _legend(ax: Axes, paired: Mapping[Any, Any] | None = None, *, below: bool = False, first: str = "measured",
+            **kw: Any) -> None:
+    """The axes' legend, entries starting with ``first`` first; a curve with a band shows as line over band.
+    ``below``: under the axes (never on the data points), else ``loc="best"``."""
+    handles, labels = ax.get_legend_handles_labels()
+    handles = [(paired[h], h) if paired and h in paired else h for h in handles]
+    order = sorted(range(len(labels)), key=lambda i: not labels[i].startswith(first))
+    where = {"loc": "upper center", "bbox_to_anchor": (0.5, -0.22), "borderaxespad": 0.0} if below else \
+        {"loc": "best"}
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], **where, **kw)
 
 
 def plot_recombination(fields: ArrayLike, N_e: ArrayLike, dN_e: ArrayLike, r: ArrayLike, dr: ArrayLike, *,
                        models: Mapping[str, Any] | None = None, N_exp: float | None = None,
+                       bands: Mapping[str, Callable[[NDArray[np.float64]], Any]] | None = None,
                        interval: str = "95 % CI", title: str | None = None,
                        figsize: tuple[float, float] | None = None, out_dir: PathLike | None = None,
                        name: str = "recombination") -> Figure:
@@ -296,10 +320,15 @@ def plot_recombination(fields: ArrayLike, N_e: ArrayLike, dN_e: ArrayLike, r: Ar
         over the data's field range) or an ``(x, y)`` pair; a bare curve is labelled by its name.
     N_exp
         Expected electrons without recombination (``E_R/W``), drawn as a horizontal line.
+    bands
+        Uncertainty bands of the models: name (as in ``models``) → callable ``f(x)`` returning ``(lo, hi)`` or
+        ``(y, lo, hi)``; drawn over the curve's range in the curve's colour, lighter.
+
+    The legends sit below the panels, so they never cover a data point.
     """
     x = finite_or_nan(fields)
     with use_style():
-        fig = new_figure(figsize or (TWO_COLUMN[0], 2.9))
+        fig = new_figure(figsize or (TWO_COLUMN[0], 3.5))
         ax_n, ax_r = fig.subplots(1, 2)
         ax_n.errorbar(x, finite_or_nan(N_e), yerr=finite_or_nan(dN_e), fmt="s", color=_C["blue"],
                       label=f"measured ± {interval}")
@@ -313,13 +342,11 @@ def plot_recombination(fields: ArrayLike, N_e: ArrayLike, dN_e: ArrayLike, r: Ar
         ax_n.set_ylabel("Measured electrons $N_e$ (e⁻)")
         ax_r.errorbar(x, finite_or_nan(r), yerr=finite_or_nan(dr), fmt="s", color=_C["black"],
                       label=f"measured ± {interval}", zorder=3)
-        _draw_models(ax_r, models, x)
+        paired = _draw_models(ax_r, models, x, bands)
         ax_r.set_ylabel("Recombination fraction $r$")
         for ax in (ax_n, ax_r):
             ax.set_xlabel(_FIELD_LABEL)
-            handles, labels = ax.get_legend_handles_labels()
-            order = sorted(range(len(labels)), key=lambda i: not labels[i].startswith("measured"))
-            ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="best")
+            _legend(ax, paired if ax is ax_r else None, below=True)
         if title:
             fig.suptitle(title)
         return _finish(fig, out_dir, name)
@@ -384,7 +411,8 @@ def plot_timing_hist(values: ArrayLike, center: float, spread: float, *, label: 
     """Distribution of per-frame times with the robust centre and a ±spread band.
 
     ``value_range`` defaults to the 0.5-99.5 % quantiles widened to show ±2 spreads; values outside are
-    counted in the legend. Counts carry 68 % Garwood Poisson bars.
+    counted in the legend. Counts carry 68 % Garwood Poisson bars. The legend sits below the axes (a centred
+    peak leaves no free corner).
     """
     v = finite_or_nan(values)
     v = v[np.isfinite(v)]
@@ -398,7 +426,7 @@ def plot_timing_hist(values: ArrayLike, center: float, spread: float, *, label: 
     counts, edges = np.histogram(v, bins=bins, range=value_range)
     outside = int(v.size - counts.sum())
     with use_style():
-        fig = new_figure(figsize or (ONE_COLUMN[0], 2.8))
+        fig = new_figure(figsize or (ONE_COLUMN[0], 3.8))
         ax = fig.add_subplot()
         if math.isfinite(c) and math.isfinite(s):
             ax.axvspan(c - s, c + s, color=_C["sky_blue"], alpha=0.3, lw=0,
@@ -413,9 +441,8 @@ def plot_timing_hist(values: ArrayLike, center: float, spread: float, *, label: 
             ax.axvline(c, color=_C["vermillion"], ls="--", lw=1.1, label=f"{center_name} = {c:.3g} {unit}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"Frames / {np.diff(edges)[0]:.2g} {unit}")
-        ax.set_ylim(0.0, max(1.0, float(counts.max()) if counts.size else 1.0) * 1.45)
-        right_heavy = math.isfinite(c) and c > 0.5 * (value_range[0] + value_range[1])
-        ax.legend(loc="upper left" if right_heavy else "upper right")
+        ax.set_ylim(0.0, max(1.0, float(counts.max()) if counts.size else 1.0) * 1.1)
+        _legend(ax, below=True, first="")
         if title:
             ax.set_title(title)
         return _finish(fig, out_dir, name or f"{label.replace(' ', '_')}_time_hist")
