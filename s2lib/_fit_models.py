@@ -36,7 +36,10 @@ from scipy.special import ndtr
 
 __all__ = [
     "MODELS",
+    "BG_MODELS",
+    "CB_MODELS",
     "PARAM_NAMES",
+    "signal_centre_name",
     "YIELD_OF",
     "gauss_cdf",
     "gauss_pdf",
@@ -55,13 +58,18 @@ __all__ = [
     "judge_minimum",
 ]
 
-MODELS: tuple[str, ...] = ("gauss", "gauss_bg", "crystalball")
+MODELS: tuple[str, ...] = ("gauss", "gauss_bg", "crystalball", "crystalball_bg")
+#: Models with a low-area Gaussian background component (``n_bg``, ``mu_bg``, ``sigma_bg``).
+BG_MODELS: tuple[str, ...] = ("gauss_bg", "crystalball_bg")
+#: Models whose signal is the right-tailed Crystal Ball (mean = expectation over the fit range).
+CB_MODELS: tuple[str, ...] = ("crystalball", "crystalball_bg")
 
 #: Free parameters of each model, in the order of the covariance matrix.
 PARAM_NAMES: dict[str, tuple[str, ...]] = {
     "gauss": ("n", "mu", "sigma"),
     "gauss_bg": ("n", "mu", "sigma", "n_bg", "mu_bg", "sigma_bg"),
     "crystalball": ("n", "x0", "sigma", "beta", "m"),
+    "crystalball_bg": ("n", "x0", "sigma", "beta", "m", "n_bg", "mu_bg", "sigma_bg"),
 }
 
 #: Component name -> its yield parameter.
@@ -163,14 +171,15 @@ def component_shapes(model: str, p: Mapping[str, float]) -> dict[str, Shape]:
     if model in ("gauss", "gauss_bg"):
         mu, s = p["mu"], p["sigma"]
         out: dict[str, Shape] = {"signal": (lambda x: gauss_cdf(x, mu, s), lambda x: gauss_pdf(x, mu, s))}
-        if model == "gauss_bg":
-            mb, sb = p["mu_bg"], p["sigma_bg"]
-            out["background"] = (lambda x: gauss_cdf(x, mb, sb), lambda x: gauss_pdf(x, mb, sb))
-        return out
-    if model == "crystalball":
+    elif model in CB_MODELS:
         args = (p["x0"], p["sigma"], p["beta"], p["m"])
-        return {"signal": (lambda x: crystalball_cdf(x, *args), lambda x: crystalball_pdf(x, *args))}
-    raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
+        out = {"signal": (lambda x: crystalball_cdf(x, *args), lambda x: crystalball_pdf(x, *args))}
+    else:
+        raise ValueError(f"unknown model {model!r}; expected one of {MODELS}")
+    if model in BG_MODELS:
+        mb, sb = p["mu_bg"], p["sigma_bg"]
+        out["background"] = (lambda x: gauss_cdf(x, mb, sb), lambda x: gauss_pdf(x, mb, sb))
+    return out
 
 
 def expected_counts(model: str, p: Mapping[str, float], edges: ArrayLike,
@@ -202,9 +211,14 @@ def signal_mean(model: str, p: Mapping[str, float], lo: float, hi: float) -> flo
     """Expectation of the signal component (see :func:`s2lib.fitting.fit_histogram` for the definitions)."""
     if model in ("gauss", "gauss_bg"):
         return float(p["mu"])
-    if model == "crystalball":
+    if model in CB_MODELS:
         return crystalball_mean(p["x0"], p["sigma"], p["beta"], p["m"], lo, hi)
     raise ValueError(f"unknown model {model!r}")
+
+
+def signal_centre_name(model: str) -> str:
+    """Name of the signal's location parameter (``mu`` or ``x0``)."""
+    return "x0" if model in CB_MODELS else "mu"
 
 
 def start_and_limits(model: str, x: NDArray[np.float64], counts: NDArray[np.int64], edges: NDArray[np.float64],
@@ -239,7 +253,7 @@ def start_and_limits(model: str, x: NDArray[np.float64], counts: NDArray[np.int6
         mode = float(centres[int(np.argmax(smooth))])
         start.update(x0=float(np.clip(mode, lo, upper)), sigma=spread(x), beta=1.0, m=3.0)
         limits.update(x0=(lo, upper), beta=(0.2, 10.0), m=(1.05, 200.0))
-    elif model == "gauss_bg":
+    elif model in BG_MODELS:
         in_bg = centres <= bg_cutoff
         mu_bg = (float(centres[in_bg][int(np.argmax(counts[in_bg]))]) if counts[in_bg].any()
                  else 0.5 * (lo + bg_cutoff))
@@ -252,10 +266,17 @@ def start_and_limits(model: str, x: NDArray[np.float64], counts: NDArray[np.int6
         sig = x[x > mu_bg + 3.0 * s_bg]
         sig = sig if sig.size >= 5 else x
         n_bg = max(float(np.sum(x <= mu_bg + 2.0 * s_bg)) - 0.1 * sig.size, 0.05 * n)
-        start.update(n=max(n - n_bg, 0.05 * n), mu=float(np.clip(np.median(sig), lo, upper)),
-                     sigma=spread(sig), n_bg=n_bg, mu_bg=float(np.clip(mu_bg, lo, bg_cutoff)), sigma_bg=s_bg)
-        limits.update(mu=(lo, upper), n_bg=(0.0, math.inf), mu_bg=(lo, bg_cutoff),
-                      sigma_bg=(s_min, bg_sigma_max))
+        start.update(n=max(n - n_bg, 0.05 * n), n_bg=n_bg, mu_bg=float(np.clip(mu_bg, lo, bg_cutoff)),
+                     sigma_bg=s_bg)
+        limits.update(n_bg=(0.0, math.inf), mu_bg=(lo, bg_cutoff), sigma_bg=(s_min, bg_sigma_max))
+        if model == "gauss_bg":
+            start.update(mu=float(np.clip(np.median(sig), lo, upper)), sigma=spread(sig))
+            limits["mu"] = (lo, upper)
+        else:  # crystalball_bg: core start at the mode of the signal above the background peak
+            sh, _ = np.histogram(sig, bins=edges)
+            mode = float(centres[int(np.argmax(np.convolve(sh, np.ones(5) / 5.0, mode="same")))])
+            start.update(x0=float(np.clip(mode, lo, upper)), sigma=spread(sig), beta=1.0, m=3.0)
+            limits.update(x0=(lo, upper), beta=(0.2, 10.0), m=(1.05, 200.0))
     else:
         raise ValueError(f"unknown model {model!r}")
     return start, limits
@@ -270,6 +291,9 @@ def alternative_starts(model: str, start: Mapping[str, float],
     elif model == "gauss_bg":
         alts = [{"sigma_bg": start["sigma_bg"] * 0.3, "n_bg": start["n_bg"] * 0.5},
                 {"sigma_bg": start["sigma_bg"] * 2.0, "sigma": start["sigma"] * 1.5}]
+    elif model == "crystalball_bg":
+        alts = [{"beta": 0.6, "m": 2.0}, {"beta": 2.0, "m": 5.0},
+                {"sigma_bg": start["sigma_bg"] * 0.5, "beta": 1.0, "m": 1.5, "sigma": start["sigma"] * 0.7}]
     else:
         alts = [{"beta": 0.6, "m": 2.0}, {"beta": 2.0, "m": 5.0}, {"beta": 1.0, "m": 1.5,
                                                                  "sigma": start["sigma"] * 0.7}]
@@ -309,7 +333,7 @@ def merge_for_gof(counts: ArrayLike, expected: ArrayLike,
 def signal_mean_error(model: str, values: Mapping[str, float], errors: Mapping[str, float],
                       cov: NDArray[np.float64] | None, lo: float, hi: float) -> tuple[float, dict[str, Any]]:
     """1σ error of the signal mean; for ``crystalball`` by ``J C Jᵀ`` with a central-difference Jacobian."""
-    if model != "crystalball":
+    if model not in CB_MODELS:
         details: dict[str, Any] = {"mean_definition": "mu of the signal Gaussian"}
         return (math.sqrt(cov[1, 1]) if cov is not None else math.nan), details
     details = {"mean_definition": f"expectation of the Crystal Ball normalised over [{lo:g}, {hi:g}]",
@@ -320,6 +344,8 @@ def signal_mean_error(model: str, values: Mapping[str, float], errors: Mapping[s
     names = PARAM_NAMES[model]
     jac = np.zeros(len(names))
     for i, k in enumerate(names[1:], start=1):
+        if k in ("n_bg", "mu_bg", "sigma_bg"):
+            continue                        # the signal mean does not depend on the background
         h = 1e-3 * errors[k] if math.isfinite(errors[k]) and errors[k] > 0 else 1e-6 * max(1.0, abs(values[k]))
         up, dn = dict(values), dict(values)
         up[k] += h

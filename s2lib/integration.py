@@ -14,6 +14,16 @@ For every file of a set (:func:`process_file`):
    The ``excessive_s2`` veto also applies to the (unclipped) area of the recoil window, so a huge S2 (alpha in
    the gas) is vetoed as in the lab's code, which summed everything after the S2 start.
 
+5. Pile-up flags (:data:`FLAG_XRAY_PILEUP`, a uint8 bit field per frame, stored as ``s2_flags.npy``): the
+   classification is repeated on the block signal (extended to ``SetPlan.pileup_end_us``) with the S2 guard
+   band removed, so that a cluster reaching the window is a candidate too; a frame is flagged when a cluster
+   of area ≥ ``min_area`` *starts before* ``pileup_end_us`` (the pipeline passes the expected recoil S2 start
+   − 2σ of its spread, inside the window, which opens 4σ early) and ends within ``min_s2_sep`` of the window
+   start (or inside it): an X-ray S2
+   (≈ 4 µs long) overlapping the recoil window. Flagged frames keep their area (every frame is stored exactly
+   once); the fits use the unflagged ones. X-rays that *start inside* the window are not separable per frame
+   (their residual effect on demo is quantified in ``tests/test_physics_demo.py``).
+
 Only these sample ranges are touched: the pedestal range, the X-ray region and the recoil window. Nothing is
 converted to float but per-frame numbers and the block averages.
 
@@ -46,13 +56,18 @@ from .waveform import (XRayReason, classify_xrays, integrate_window, pedestal_mV
                        sample_index, window_slice)
 from .wfm import open_wfm, read_header
 
-__all__ = ["XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "THREAD_ENV", "XrayParams", "SetPlan", "FileResult",
+__all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "THREAD_ENV", "XrayParams", "SetPlan", "FileResult",
            "SetResult", "process_file", "run_sets", "worker_pool", "shutdown_pools"]
 
 XRAY_BLOCK_US = 0.02
 """Block length (µs) of the averaged signal the X-ray classification runs on (20 ns: a photoelectron averages to
 ≈0.9 mV, the noise to ≈0.04-0.09 mV at 5-1 GS/s; efficiency and purity on simulated runs are the same as with
 5 or 10 ns blocks, and the reduction runs ~1.5x faster)."""
+FLAG_XRAY_PILEUP = 1
+"""Bit 0 of the per-frame flags: an X-ray-like cluster (area ≥ min_xray_area) starts before the recoil window
+and reaches into it or within ``min_s2_sep`` of its start (pile-up: its area would add to the recoil area)."""
+FLAG_BITS = {"xray_pileup": FLAG_XRAY_PILEUP}
+"""Flag name → bit value (documented in ``s2_results.json`` under ``params["flag_bits"]``)."""
 XRAY_PRE_US = 0.5
 """The X-ray region starts this long before t_S1 (the ``excessive_s1`` veto looks there)."""
 XRAY_POST_US = 0.2
@@ -90,6 +105,7 @@ class SetPlan:
     do_recoil: bool = True
     do_xray: bool = True
     xray: XrayParams = field(default_factory=XrayParams)
+    pileup_end_us: float | None = None   # pile-up clusters must start before this (None: the window start)
 
 
 class FileResult(NamedTuple):
@@ -102,11 +118,12 @@ class FileResult(NamedTuple):
     xray_area: np.ndarray      # X-ray candidate area, mV·µs (NaN without candidate)
     dt_us: float
     error: str | None = None
+    flags: np.ndarray | None = None    # uint8 bit field (FLAG_*) per frame; 0 = usable
 
 
 def _empty(file_index: int, error: str) -> FileResult:
     e = np.empty(0)
-    return FileResult(file_index, 0, e, np.empty(0, np.int8), e, math.nan, error)
+    return FileResult(file_index, 0, e, np.empty(0, np.int8), e, math.nan, error, np.empty(0, np.uint8))
 
 
 def process_file(plan: SetPlan, file_index: int, *, strict: bool = False,
@@ -147,6 +164,7 @@ def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: flo
     ws, we = plan.window_us
     reason = np.full(k, -1, dtype=np.int8)
     xarea = np.full(k, np.nan)
+    flags = np.zeros(k, dtype=np.uint8)
     win = window_slice(ws, we, t0, dt, n)
     if win.stop - win.start < (we - ws) / dt - 1.0:
         return _empty(file_index, f"{Path(plan.files[file_index]).name}: window: [{ws:.4g}, {we:.4g}] µs "
@@ -157,18 +175,36 @@ def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: flo
         block = max(1, int(round(XRAY_BLOCK_US / dt)))
         a = int(sample_index(plan.t_s1_us - XRAY_PRE_US, t0, dt, n))
         b = int(sample_index(ws + XRAY_POST_US, t0, dt, n))
-        sig = block_signal(raw[:, a:b], block, gain, base)
+        t_pu = ws if plan.pileup_end_us is None else max(ws, float(plan.pileup_end_us))
+        b_pu = max(b, int(sample_index(t_pu + XRAY_POST_US, t0, dt, n))) if plan.do_recoil else b
+        sig_all = block_signal(raw[:, a:b_pu], block, gain, base)
+        sig = sig_all[:, :max(1, (b - a) // block)]
         bdt = block * dt
         res = classify_xrays(sig, t0 + a * dt, bdt, plan.t_s1_us, ws, ma_window=1, threshold_mV=xp.threshold_mV,
                              min_s1_sep_us=xp.min_s1_sep_us, min_s2_sep_us=xp.min_s2_sep_us,
                              merge_gap_us=xp.merge_gap_us, pad_us=xp.pad_us, min_area=xp.min_area,
                              max_area_s1=xp.max_sum_s1 * dt, max_area_s2=xp.max_sum_s2 * dt)
         reason, xarea = res.reason, res.area
+        if plan.do_recoil:
+            flags |= _pileup_flags(sig_all, t0 + a * dt, bdt, plan.t_s1_us, ws, t_pu, xp)
         big_s2 = (areas > xp.max_sum_s2 * dt) & (reason != XRayReason.EXCESSIVE_S1)
         reason[big_s2] = XRayReason.EXCESSIVE_S2
     if not plan.do_recoil:
         areas = np.full(k, np.nan)
-    return FileResult(file_index, k, areas, reason, xarea, dt)
+    return FileResult(file_index, k, areas, reason, xarea, dt, None, flags)
+
+
+def _pileup_flags(sig: np.ndarray, t_first: float, bdt: float, t_s1: float, ws: float, t_pu: float,
+                  xp: XrayParams) -> np.ndarray:
+    """:data:`FLAG_XRAY_PILEUP` per frame (module docstring, step 5): the largest cluster overlapping
+    ``[t_S1 + min_s1_sep, t_pu]`` with area ≥ ``min_area`` that starts before ``t_pu`` (the expected S2
+    start − 2σ, or the window start) and ends at or after ``window start − min_s2_sep``."""
+    res = classify_xrays(sig, t_first, bdt, t_s1, t_pu + XRAY_POST_US, ma_window=1, threshold_mV=xp.threshold_mV,
+                         min_s1_sep_us=xp.min_s1_sep_us, min_s2_sep_us=XRAY_POST_US,
+                         merge_gap_us=xp.merge_gap_us, pad_us=xp.pad_us, min_area=xp.min_area)
+    with np.errstate(invalid="ignore"):
+        hit = (res.area >= max(xp.min_area, 0.0)) & (res.t_start < t_pu) & (res.t_end >= ws - xp.min_s2_sep_us)
+    return np.where(hit, FLAG_XRAY_PILEUP, 0).astype(np.uint8)
 
 
 def _process_chunk(plan: SetPlan, set_index: int, files: Sequence[int], strict: bool,
@@ -187,6 +223,7 @@ class SetResult:
         event_ids: int64 (n, 2): file index, frame index.
         xray_reason: int8 :class:`~s2lib.waveform.XRayReason` code per frame (-1: not classified).
         xray_area: X-ray candidate area per frame (mV·µs, NaN without candidate).
+        flags: uint8 bit field per frame (:data:`FLAG_BITS`; 0 = usable for the recoil fit).
         files_failed: ``[{"file", "index", "reason"}, ...]`` files reported and skipped.
         n_files: files in the set. dt_us: the sampling intervals seen (µs, from the headers).
     """
@@ -199,6 +236,7 @@ class SetResult:
     files_failed: list[dict[str, Any]]
     n_files: int
     dt_us: list[float]
+    flags: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
 
     @property
     def n_frames(self) -> int:
@@ -224,7 +262,8 @@ def _assemble(plan: SetPlan, results: Sequence[FileResult]) -> SetResult:
     return SetResult(plan.name, cat([r.areas for r in ok], np.float64),
                      cat(ids, np.int64).reshape(-1, 2), cat([r.xray_reason for r in ok], np.int8),
                      cat([r.xray_area for r in ok], np.float64), failed, len(plan.files),
-                     sorted({float(r.dt_us) for r in ok}))
+                     sorted({float(r.dt_us) for r in ok}),
+                     cat([r.flags if r.flags is not None else np.zeros(r.n_frames, np.uint8) for r in ok], np.uint8))
 
 
 def _frame_limits(plan: SetPlan, max_frames: int | None) -> tuple[list[int], dict[int, int] | None]:

@@ -41,6 +41,10 @@ _ESTIMATOR = ("area = dt·Σ(signal) over the timing window on the raw integers,
               "no smoothing, no clipping (unbiased)")
 
 
+_VETO = ("X-ray pile-up: a cluster with area >= min_xray_area starting before the window and ending within "
+         "min_s2_sep of its start or inside it (s2lib.integration); flagged frames keep their area, fits skip them")
+
+
 def _say(verbose: bool, text: str) -> None:
     if verbose:
         print(text, flush=True)
@@ -179,6 +183,18 @@ def _timings(run: Run) -> dict[str, dict[str, Any]]:
     return out
 
 
+PILEUP_N_SIGMA = 2.0
+"""A cluster starting earlier than ``t_S2,start − PILEUP_N_SIGMA·σ_start`` is not the recoil S2's head (2.3 % of
+recoil S2s start earlier, Gaussian); with area ≥ min_xray_area it flags the frame as X-ray pile-up."""
+
+
+def _pileup_end(t: Mapping[str, Any]) -> float | None:
+    start, spread = t.get("t_s2_start_us"), t.get("t_s2_start_spread_us")
+    if start is None or spread is None:
+        return None
+    return float(start) - PILEUP_N_SIGMA * float(spread)
+
+
 def _xray_params(xc: Any) -> _eng.XrayParams:
     return _eng.XrayParams(threshold_mV=xc.bs_threshold, min_s1_sep_us=xc.min_s1_sep, min_s2_sep_us=xc.min_s2_sep,
                            min_area=xc.min_xray_area, max_sum_s1=xc.max_area_s1, max_sum_s2=xc.max_area_s2)
@@ -192,6 +208,7 @@ class _Pass:
     timings: dict[str, dict[str, Any]]
     xray: _eng.XrayParams
     n_pedestal: int
+    do_xray: bool
     seconds: float
 
 
@@ -208,7 +225,8 @@ def _run_pass(run: Run, *, do_recoil: bool, do_xray: bool, jobs: int, strict: bo
             results[s.name] = t.get("message") or f"{s.name}: timing failed"
             continue
         plans.append(_eng.SetPlan(s.name, tuple(str(p) for p in s.files), float(t["t_s1_us"]),
-                                  tuple(t["window_us"]), int(ic.n_pedestal), do_recoil, do_xray, xp))
+                                  tuple(t["window_us"]), int(ic.n_pedestal), do_recoil, do_xray, xp,
+                                  _pileup_end(t)))
     limits = [m for m in ((ic.max_frames if do_recoil else None), (xc.max_frames if do_xray else None))]
     max_frames = None if any(m is None for m in limits) else max(limits)
     started = time.perf_counter()
@@ -219,7 +237,7 @@ def _run_pass(run: Run, *, do_recoil: bool, do_xray: bool, jobs: int, strict: bo
             results[plan.name] = f"{plan.name}: no usable frames ({len(res.files_failed)} of {res.n_files} files failed: {why})"
         else:
             results[plan.name] = res
-    return _Pass(results, timings, xp, int(ic.n_pedestal), time.perf_counter() - started)
+    return _Pass(results, timings, xp, int(ic.n_pedestal), do_xray, time.perf_counter() - started)
 
 
 def _files_failed(res: Any) -> list[dict[str, Any]]:
@@ -282,9 +300,14 @@ def _s2areas(run: Run, info: SetInfo, res: _eng.SetResult | str, p: _Pass, limit
         params.update(status="failed", message=res, n_frames=0, files_failed=[])
         return S2Areas(folder, np.empty(0), method="failed", params=params, event_ids=np.empty((0, 2), np.int64))
     n = res.n_frames if limit is None else min(limit, res.n_frames)
+    flags = res.flags[:n] if res.flags.shape[0] == res.n_frames else None
     params.update(status="ok", message="", n_frames=int(n), n_files=res.n_files, dt_us=res.dt_us,
                   files_failed=res.files_failed, n_files_failed=len(res.files_failed))
-    return S2Areas(folder, res.areas[:n], method=RECOIL_METHOD, params=params, event_ids=res.event_ids[:n])
+    if flags is not None:
+        params.update(n_vetoed=int(np.count_nonzero(flags)), flag_bits=dict(_eng.FLAG_BITS),
+                      veto=_VETO if p.do_xray else "none (X-ray classification not run in this pass)")
+    return S2Areas(folder, res.areas[:n], method=RECOIL_METHOD, params=params, event_ids=res.event_ids[:n],
+                   flags=flags)
 
 
 def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config: Any = None, fit_config: Any = None,
@@ -399,20 +422,22 @@ def timing_samples(run: Run, set_name: str) -> dict[str, np.ndarray]:
 
 
 def integration_summary_table(run: Run) -> list[dict[str, Any]]:
-    """One row per set from the stored artifacts: frames, files failed, mean area, fit mean ± 1σ and ci95,
+    """One row per set from the stored artifacts: frames, files failed, frames vetoed as X-ray pile-up
+    (``n_vetoed``; None for folders without flags), mean area, fit mean ± 1σ and ci95,
     fit success, X-ray counts per reason and accepted X-rays (None where an artifact is missing)."""
     rows = []
     for s in run.sets:
         row: dict[str, Any] = {"set_name": s.name, "drift_field_V_cm": s.drift_field_V_cm, "status": "missing",
                                "n_frames": 0, "n_files_failed": 0, "mean_area": None, "fit_mean": None,
                                "fit_mean_err": None, "fit_ci95": None, "fit_sigma": None, "fit_success": False,
-                               "xray_accepted": None, "xray_reasons": None, "message": ""}
+                               "n_vetoed": None, "xray_accepted": None, "xray_reasons": None, "message": ""}
         try:
             s2 = load_s2area(run.set_output_dir(s.name))
             prm = s2.params
             fit = s2.fit_result
             row.update(status=prm.get("status", "ok"), message=prm.get("message", ""), n_frames=int(s2.areas.size),
-                       n_files_failed=int(prm.get("n_files_failed", 0)),
+                       n_files_failed=int(prm.get("n_files_failed", 0)), n_vetoed=s2.n_vetoed if
+                       s2.flags is not None else None,
                        mean_area=float(np.mean(s2.areas)) if s2.areas.size else None, fit_mean=s2.mean,
                        fit_ci95=s2.ci95, fit_sigma=s2.sigma, fit_success=s2.fit_success,
                        fit_mean_err=getattr(fit, "mean_err", None) if fit is not None else None)

@@ -4,6 +4,8 @@ Per set folder (``DESIGN.md`` 3.3, ``ARCHITECTURE.md``)::
 
     s2_areas.npy        recoil S2 area per frame, mV·µs, float64 (NaN for frames that failed)
     s2_event_ids.npy    int64 (n, 2): file index, frame index (optional)
+    s2_flags.npy        uint8 (n,) per-frame bit field, 0 = usable; bit 0 (1) = X-ray pile-up (optional,
+                        s2lib.integration.FLAG_BITS; the fits use the frames with flag 0)
     s2_results.json     schema_version, status, mean, sigma, ci95, fit_success, method, params, fit,
                         n_areas, areas_sha256, event_ids_sha256, written_at
     xray_areas.npy, xray_event_ids.npy, xray_results.json     accepted X-rays, same scheme
@@ -40,7 +42,7 @@ import numpy as np
 from .errors import DataError
 
 __all__ = [
-    "SCHEMA_VERSION", "S2_AREAS_FILE", "S2_EVENT_IDS_FILE", "S2_RESULTS_FILE", "XRAY_AREAS_FILE",
+    "SCHEMA_VERSION", "S2_AREAS_FILE", "S2_EVENT_IDS_FILE", "S2_FLAGS_FILE", "S2_RESULTS_FILE", "XRAY_AREAS_FILE",
     "XRAY_EVENT_IDS_FILE", "XRAY_RESULTS_FILE", "TIMING_FILE",
     "json_sanitize", "ensure_not_in_raw", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
     "write_npy_atomic", "write_csv_atomic", "read_json", "read_npy",
@@ -52,6 +54,7 @@ SCHEMA_VERSION = 1
 S2_AREAS_FILE = "s2_areas.npy"
 S2_EVENT_IDS_FILE = "s2_event_ids.npy"
 S2_RESULTS_FILE = "s2_results.json"
+S2_FLAGS_FILE = "s2_flags.npy"
 XRAY_AREAS_FILE = "xray_areas.npy"
 XRAY_EVENT_IDS_FILE = "xray_event_ids.npy"
 XRAY_RESULTS_FILE = "xray_results.json"
@@ -295,6 +298,8 @@ class S2Areas:
         fit_success: the fit converged with finite errors (False when not fitted).
         fit_result: a fitting.FitResult (or its dict) when fitted.
         event_ids: int64 (n, 2) file index, frame index per area, when known.
+        flags: uint8 (n,) per-frame bit field (0 = usable; bit 0 = X-ray pile-up), or None (old folders:
+            every frame usable). :attr:`usable` is the mask the fits use.
     """
 
     source_dir: Path
@@ -307,11 +312,32 @@ class S2Areas:
     fit_success: bool = False
     fit_result: object | None = None
     event_ids: np.ndarray | None = None
+    flags: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.source_dir = Path(self.source_dir)
         self.areas = np.asarray(self.areas, dtype=np.float64).reshape(-1)
         self.event_ids = _event_ids(self.event_ids, self.areas.shape[0], "S2Areas")
+        self.flags = _flags(self.flags, self.areas.shape[0], "S2Areas")
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Boolean mask of the frames without any flag (all True when no flags are known)."""
+        return np.ones(self.areas.shape[0], bool) if self.flags is None else self.flags == 0
+
+    @property
+    def n_vetoed(self) -> int:
+        """Frames with a flag set (0 when no flags are known)."""
+        return 0 if self.flags is None else int(np.count_nonzero(self.flags))
+
+
+def _flags(flags: Any, n: int, what: str) -> np.ndarray | None:
+    if flags is None:
+        return None
+    a = np.asarray(flags)
+    if a.shape != (n,) or a.dtype.kind not in "iub":
+        raise ValueError(f"{what}: flags must be integers of shape ({n},), got {a.dtype} {a.shape}")
+    return a.astype(np.uint8)
 
 
 def _fit_dict(fit: Any) -> Any:
@@ -342,11 +368,13 @@ def store_s2area(s2: S2Areas, out_dir: PathLike | None = None, *, raw_root: Path
     ensure_not_in_raw(folder, raw_root)
     areas = np.asarray(s2.areas, dtype=np.float64).reshape(-1)
     ids = _event_ids(s2.event_ids, areas.shape[0], "store_s2area")
+    flags = _flags(s2.flags, areas.shape[0], "store_s2area")
     fit = _fit_dict(s2.fit_result)
     final = {
         "schema_version": SCHEMA_VERSION, "status": _COMPLETE, "method": s2.method, "params": s2.params,
         "mean": s2.mean, "sigma": s2.sigma, "ci95": s2.ci95, "fit_success": bool(s2.fit_success),
         "fit": fit, "n_areas": int(areas.shape[0]), "source_dir": str(s2.source_dir),
+        "n_vetoed": None if flags is None else int(np.count_nonzero(flags)),
     }
     _json_bytes(final)                              # fail on unencodable params before touching any file
     json_path = folder / S2_RESULTS_FILE
@@ -361,7 +389,15 @@ def store_s2area(s2: S2Areas, out_dir: PathLike | None = None, *, raw_root: Path
         ids_sha = _sha256(ids_bytes)
     else:
         (folder / S2_EVENT_IDS_FILE).unlink(missing_ok=True)
-    final.update(areas_sha256=_sha256(areas_bytes), event_ids_sha256=ids_sha, written_at=_now())
+    flags_sha = None
+    if flags is not None:
+        flags_bytes = _npy_bytes(flags)
+        write_bytes_atomic(folder / S2_FLAGS_FILE, flags_bytes, raw_root=raw_root)
+        flags_sha = _sha256(flags_bytes)
+    else:
+        (folder / S2_FLAGS_FILE).unlink(missing_ok=True)
+    final.update(areas_sha256=_sha256(areas_bytes), event_ids_sha256=ids_sha, flags_sha256=flags_sha,
+                 written_at=_now())
     return write_json_atomic(json_path, final, raw_root=raw_root)
 
 
@@ -402,10 +438,17 @@ def load_s2area(set_or_folder: Any, run: Any = None) -> S2Areas:
                        ci95=_as_float(meta.get("ci95")), fit_success=bool(meta.get("fit_success", False)))
     _check_new_format(jsn, meta)
     areas, ids = _load_checked_arrays(folder, meta, S2_AREAS_FILE, S2_EVENT_IDS_FILE, S2_RESULTS_FILE)
+    flags = None
+    if meta.get("flags_sha256") is not None:        # absent in folders written before the pile-up flags
+        if not (folder / S2_FLAGS_FILE).is_file():
+            raise DataError(f"{folder / S2_FLAGS_FILE}: missing, but {S2_RESULTS_FILE} lists it")
+        flags, f_sha = read_npy(folder / S2_FLAGS_FILE)
+        if f_sha != meta["flags_sha256"] or flags.shape != areas.shape:
+            raise DataError(f"{folder / S2_RESULTS_FILE}: does not match {S2_FLAGS_FILE} (checksum or shape differ)")
     return S2Areas(folder, areas, method=str(meta.get("method", "")), params=dict(meta.get("params") or {}),
                    mean=_as_float(meta.get("mean")), sigma=_as_float(meta.get("sigma")),
                    ci95=_as_float(meta.get("ci95")), fit_success=bool(meta.get("fit_success", False)),
-                   fit_result=_fit_from_dict(meta.get("fit")), event_ids=ids)
+                   fit_result=_fit_from_dict(meta.get("fit")), event_ids=ids, flags=flags)
 
 
 # --------------------------------------------------------------------------- X-rays

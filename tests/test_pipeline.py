@@ -295,3 +295,19 @@ def test_seed_api_progress_fits_plots_and_helpers(processed, tmp_path, capsys):
     assert v["s2_window"] == tuple(load_timing(run.set_output_dir(name))["window_us"])
     base = np.concatenate([tr[:500] for tr in v["traces_mV"]])
     assert abs(base.mean()) < 0.1                           # pedestal-subtracted
+
+
+def test_pileup_flags_stored_beside_every_area(processed):
+    """Every frame keeps its area; ``s2_flags.npy`` (uint8, bit 0 = X-ray pile-up) is stored with it, counted in
+    ``params["n_vetoed"]`` and the summary table; flagged frames hold a true X-ray (purity ≥ 0.8)."""
+    run, outdir, _, summary = processed
+    n_flag = n_true = 0
+    for s, row in zip(run.sets, summary.sets):
+        s2 = load_s2area(run.set_output_dir(s.name))
+        assert s2.flags is not None and s2.flags.dtype == np.uint8 and s2.flags.shape == s2.areas.shape
+        assert s2.params["n_vetoed"] == s2.n_vetoed == row["n_vetoed"] == int(np.count_nonzero(s2.flags))
+        assert set(np.unique(s2.flags)) <= {0, integration.FLAG_XRAY_PILEUP}
+        tr = _truth(outdir, s.name)
+        n_flag += int((s2.flags != 0).sum())
+        n_true += int(((s2.flags != 0) & tr["has_xray"]).sum())
+    assert n_flag > 0 and n_true / n_flag >= 0.8
