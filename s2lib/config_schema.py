@@ -49,6 +49,10 @@ class Option:
         return self.paths[0]
 
 
+FIT_MODELS = ("gauss", "gauss_bg", "crystalball", "crystalball_bg")
+"""Histogram models of s2lib.fitting (see its module docstring for what to use when)."""
+
+
 def _o(section: str, name: str, paths: str | tuple[str, ...], kind: str, default: Any, unit: str = "",
        help: str = "", **kw: Any) -> Option:
     return Option(section, name, (paths,) if isinstance(paths, str) else paths, kind, default, unit, help, **kw)
@@ -122,16 +126,19 @@ SCHEMA: tuple[Option, ...] = (
     _o("integration", "n_pedestal", _INT + "n_pedestal", "int", 200, "samples", minimum=1,
        help="Leading samples averaged for the pedestal (lab YAML 100, lab code 2000; 200 = the lab's S1 and "
        "X-ray value, 40 ns at 5 GS/s, all well before S1)."),
-    _o("integration", "ma_window", _INT + "ma_window", "int", 9, "samples", "Moving-average width.", minimum=1),
-    _o("integration", "bs_threshold", _INT + "bs_threshold", "float", 0.03, "mV",
-       "Samples below this (after smoothing) count as zero.", minimum=0.0),
-    _o("integration", "n_sigma_start", _INT + "n_sigma_start", "float", 1.0, "σ",
-       "Window start = t_s2_start − n_sigma_start·σ_start.", minimum=0.0),
-    _o("integration", "n_sigma_end", _INT + "n_sigma_end", "float", 0.5, "σ",
-       "Window end = t_s2_end + n_sigma_end·σ_end.", minimum=0.0),
+    _o("integration", "ma_window", _INT + "ma_window", "int", 9, "samples", minimum=1,
+       help="Lab's moving-average width; accepted, NOT used: a moving average does not change a window sum."),
+    _o("integration", "bs_threshold", _INT + "bs_threshold", "float", 0.03, "mV", minimum=0.0,
+       help="Lab's clip level; accepted, NOT used: clipping noise below it while keeping the positive noise "
+       "biases areas upward (methods chapter); the recoil area is the unclipped window integral."),
+    _o("integration", "n_sigma_start", _INT + "n_sigma_start", "float", 4.0, "σ",
+       "Window start = t_s2_start − n_sigma_start·σ_start (4: ≥ 98 % of simulated S2s inside; the lab's 1.0 "
+       "cut the leading edge).", minimum=0.0),
+    _o("integration", "n_sigma_end", _INT + "n_sigma_end", "float", 4.0, "σ",
+       "Window end = t_s2_end + n_sigma_end·σ_end (lab: 0.5).", minimum=0.0),
     _o("fitting", "bin_cuts", _fit("bin_cuts"), "range", (0.0, 10.0), "mV·µs", "S2 histogram range."),
     _o("fitting", "nbins", _fit("nbins"), "int", 100, "bins", "S2 histogram bins.", minimum=1),
-    _o("fitting", "model", _fit("model"), "choice", "gauss", choices=("gauss", "gauss_bg", "crystalball"),
+    _o("fitting", "model", _fit("model"), "choice", "gauss", choices=FIT_MODELS,
        help="S2 peak model: Gaussian, Gaussian + background Gaussian, or right-tailed Crystal Ball."),
     _o("fitting", "min_events", _fit("min_events"), "int", 30, "events", minimum=1,
        help="Fewest events inside bin_cuts for a fit to count as successful."),
@@ -159,11 +166,15 @@ SCHEMA: tuple[Option, ...] = (
        help="Least time between the X-ray pulse and the recoil S2 start."),
     _o("xray", "min_s1_sep", _XR + "min_s1_sep", "float", 0.5, "µs", minimum=0.0,
        help="Least time between S1 and the X-ray pulse."),
-    _o("xray", "n_pedestal", _XR + "n_pedestal", "int", 200, "samples", "Pedestal samples.", minimum=1),
-    _o("xray", "ma_window", _XR + "ma_window", "int", 10, "samples", "Moving-average width.", minimum=1),
+    _o("xray", "n_pedestal", _XR + "n_pedestal", "int", 200, "samples", minimum=1,
+       help="Lab's X-ray pedestal length; accepted, NOT used: the one-pass engine computes one pedestal per "
+       "frame (pipeline.integration.integration_config.n_pedestal) for both the recoil and the X-ray windows."),
+    _o("xray", "ma_window", _XR + "ma_window", "int", 10, "samples", minimum=1,
+       help="Lab's smoothing width in samples; accepted, NOT used: X-ray pulses are found on 20 ns block "
+       "averages, the same in time whatever the sampling rate."),
     _o("xray", "bin_cuts", _xr("bin_cuts"), "range", (0.6, 20.0), "mV·µs", "X-ray histogram range."),
     _o("xray", "nbins", _xr("nbins"), "int", 100, "bins", "X-ray histogram bins.", minimum=1),
-    _o("xray", "model", _xr("model"), "choice", "gauss", choices=("gauss", "gauss_bg", "crystalball"),
+    _o("xray", "model", _xr("model"), "choice", "gauss", choices=FIT_MODELS,
        help="X-ray peak model."),
     _o("calibration", "gs2_path", _cal("gs2_path"), "path", None, nullable=True, help="g_S2 from another run: "
        "its `<run_id>_calibration.json` or the lab's `xray_calibration_results.json` (null: this run's X-rays)."),

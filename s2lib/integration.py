@@ -359,7 +359,7 @@ def run_sets(plans: Sequence[SetPlan], *, jobs: int = 1, strict: bool = False, m
         progress: a tqdm bar over files (stderr).
         desc: the bar's label.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm   # plain text bar on stderr: tqdm.auto warns in kernels without ipywidgets
 
     work = [(si, *_frame_limits(p, max_frames)) for si, p in enumerate(plans)]
     total = sum(len(files) for _, files, _ in work)

@@ -83,7 +83,7 @@ def _estimate(info: SetInfo, kw: dict[str, Any]) -> dict[str, Any]:
 
 def prepare_run(run: Run, *, max_frames_s1: int | None = None, max_frames_s2: int | None = None,
                 threshold_s1: float | None = None, threshold_s2: float | None = None,
-                n_sigma_start: float = DEFAULT_N_SIGMA_START, n_sigma_end: float = DEFAULT_N_SIGMA_END,
+                n_sigma_start: float | None = None, n_sigma_end: float | None = None,
                 flag_plot: bool = False, jobs: int = 1, verbose: bool = True) -> Run:
     """Estimate every set's S1 time and recoil S2 window and store them (seed API; see :mod:`s2lib.timing`).
 
@@ -91,8 +91,9 @@ def prepare_run(run: Run, *, max_frames_s1: int | None = None, max_frames_s2: in
         run: the run (``runs.build_run``).
         max_frames_s1, max_frames_s2: frames sampled per set for S1 / S2 (None: ``pipeline.preparation``).
         threshold_s1, threshold_s2: detection thresholds, mV (None: from the configuration).
-        n_sigma_start, n_sigma_end: window = [start − n_sigma_start·σ_start, end + n_sigma_end·σ_end]; the
-            default 4 contains ≥ 98 % of the simulated recoil S2s (the lab's 1.0/0.5 cut their edges).
+        n_sigma_start, n_sigma_end: window = [start − n_sigma_start·σ_start, end + n_sigma_end·σ_end]
+            (None: ``pipeline.integration.integration_config``, default 4, which contains ≥ 98 % of the
+            simulated recoil S2s; the lab's 1.0/0.5 cut their edges).
         flag_plot: save the timing-vs-field figure and each set's S1 / S2-start histograms.
         jobs: sets estimated in parallel processes.
         verbose: print the ``[i/4]`` lines and a progress bar.
@@ -100,7 +101,7 @@ def prepare_run(run: Run, *, max_frames_s1: int | None = None, max_frames_s2: in
     Returns:
         ``run`` itself (frozen); the timing is on disk: ``<set>/timing.json`` and ``run_info.json``.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm   # plain text bar on stderr: tqdm.auto warns in kernels without ipywidgets
 
     cfg = run.config
     prep = cfg.preparation
@@ -109,8 +110,9 @@ def prepare_run(run: Run, *, max_frames_s1: int | None = None, max_frames_s2: in
               max_frames_s2=prep.max_frames_s2 if max_frames_s2 is None else int(max_frames_s2),
               threshold_s1=prep.threshold_s1 if threshold_s1 is None else float(threshold_s1),
               threshold_s2=prep.threshold_s2 if threshold_s2 is None else float(threshold_s2),
-              s2_duration_cuts=tuple(prep.s2_duration_cuts), n_sigma_start=float(n_sigma_start),
-              n_sigma_end=float(n_sigma_end))
+              s2_duration_cuts=tuple(prep.s2_duration_cuts),
+              n_sigma_start=float(cfg.integration.n_sigma_start if n_sigma_start is None else n_sigma_start),
+              n_sigma_end=float(cfg.integration.n_sigma_end if n_sigma_end is None else n_sigma_end))
     _say(verbose, f"[1/4] Gas density: {run.gas_density_cm3:.3e} cm⁻³")
     _say(verbose, f"[2/4] Loaded {len(run.sets)} sets")
     _say(verbose, "[3/4] Preparing sets (S1 estimation, fields, transport)...")
