@@ -106,7 +106,7 @@ def test_stale_pages_are_refused_or_marked(book_lab, capfd):
     assert build_book(pdf=False, root=lab.root) == 1
     out = capfd.readouterr().out
     assert "refusing to build" in out
-    assert "book/runs/runA/fitting.ipynb: parameters changed: pipeline.fitting.nbins 100 -> 80" in out
+    assert "book/runs/runA/fitting.ipynb: parameters changed: pipeline.integration.fit_config.nbins 100 -> 80" in out
     assert "book/runs/runB" not in out
 
     (lab.configs["runB"].parent / "fail_calibration").touch()
