@@ -201,6 +201,16 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _write_optional_npy(path: Path, array: np.ndarray | None, raw_root: PathLike | None) -> str | None:
+    """Write ``array`` atomically as .npy and return its sha256; with None, remove a stale file of that name."""
+    if array is None:
+        path.unlink(missing_ok=True)
+        return None
+    data = _npy_bytes(array)
+    write_bytes_atomic(path, data, raw_root=raw_root)
+    return _sha256(data)
+
+
 def read_json(path: PathLike) -> Any:
     """Parse a JSON file; DataError naming the file when it is unreadable or not JSON."""
     path = Path(path)
@@ -382,20 +392,8 @@ def store_s2area(s2: S2Areas, out_dir: PathLike | None = None, *, raw_root: Path
                                   "written_at": _now()}, raw_root=raw_root)
     areas_bytes = _npy_bytes(areas)
     write_bytes_atomic(folder / S2_AREAS_FILE, areas_bytes, raw_root=raw_root)
-    ids_sha = None
-    if ids is not None:
-        ids_bytes = _npy_bytes(ids)
-        write_bytes_atomic(folder / S2_EVENT_IDS_FILE, ids_bytes, raw_root=raw_root)
-        ids_sha = _sha256(ids_bytes)
-    else:
-        (folder / S2_EVENT_IDS_FILE).unlink(missing_ok=True)
-    flags_sha = None
-    if flags is not None:
-        flags_bytes = _npy_bytes(flags)
-        write_bytes_atomic(folder / S2_FLAGS_FILE, flags_bytes, raw_root=raw_root)
-        flags_sha = _sha256(flags_bytes)
-    else:
-        (folder / S2_FLAGS_FILE).unlink(missing_ok=True)
+    ids_sha = _write_optional_npy(folder / S2_EVENT_IDS_FILE, ids, raw_root)
+    flags_sha = _write_optional_npy(folder / S2_FLAGS_FILE, flags, raw_root)
     final.update(areas_sha256=_sha256(areas_bytes), event_ids_sha256=ids_sha, flags_sha256=flags_sha,
                  written_at=_now())
     return write_json_atomic(json_path, final, raw_root=raw_root)
@@ -484,13 +482,7 @@ def store_xrays(out_dir: PathLike, areas: Any, event_ids: Any, results: Mapping[
                       raw_root=raw_root)
     a_bytes = _npy_bytes(a)
     write_bytes_atomic(folder / XRAY_AREAS_FILE, a_bytes, raw_root=raw_root)
-    ids_sha = None
-    if ids is not None:
-        ids_bytes = _npy_bytes(ids)
-        write_bytes_atomic(folder / XRAY_EVENT_IDS_FILE, ids_bytes, raw_root=raw_root)
-        ids_sha = _sha256(ids_bytes)
-    else:
-        (folder / XRAY_EVENT_IDS_FILE).unlink(missing_ok=True)
+    ids_sha = _write_optional_npy(folder / XRAY_EVENT_IDS_FILE, ids, raw_root)
     final.update(areas_sha256=_sha256(a_bytes), event_ids_sha256=ids_sha, written_at=_now())
     return write_json_atomic(jsn, final, raw_root=raw_root)
 
