@@ -145,9 +145,14 @@ def _set_banner(page: Path, problems: list[str] | None) -> None:
         changed = True
     if changed:
         nb.cells = cells
-        tmp = page.with_name(f".{page.name}.tmp")
-        nbformat.write(nb, str(tmp))
-        os.replace(tmp, page)
+        _write_notebook_atomic(nb, page)
+
+
+def _write_notebook_atomic(nb: Any, path: Path) -> None:
+    from .store import write_text_atomic
+
+    text = nbformat.writes(nb)
+    write_text_atomic(path, text if text.endswith("\n") else text + "\n")
 
 
 # ---------------------------------------------------------------- generated pages

@@ -114,6 +114,7 @@ class FittingConfig:
     bg_sigma_max: float = _d("fitting", "bg_sigma_max")
     n_sigma: float = _d("fitting", "n_sigma")
     upper_limit: float | None = _d("fitting", "upper_limit")
+    auto_upper_sigma: float | None = _d("fitting", "auto_upper_sigma")
 
 
 @dataclass(frozen=True)

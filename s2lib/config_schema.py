@@ -152,6 +152,9 @@ SCHEMA: tuple[Option, ...] = (
        help="gauss_bg: the background ends at mean + n_sigma·width (reported, no cut)."),
     _o("fitting", "upper_limit", _fit("upper_limit"), "float", None, "mV·µs", nullable=True,
        help="Upper limit of the signal mean, inside bin_cuts (null: bin_cuts high end; lab default 5)."),
+    _o("fitting", "auto_upper_sigma", _fit("auto_upper_sigma"), "float", None, "σ", nullable=True, minimum=0.0,
+       help="Lower the fit's upper edge to median + k·robust σ of each set's areas (null: fixed bin_cuts); "
+       "keeps far pile-up outliers out of a peak model that cannot describe them."),
     _o("xray", "max_frames", _XR + "max_frames", "int", None, "frames", nullable=True, minimum=1,
        help="Frames classified per set (null: all)."),
     _o("xray", "bs_threshold", _XR + "bs_threshold", "float", 0.5, "mV", minimum=0.0,

@@ -14,7 +14,6 @@ re-exported from :mod:`s2lib.calibration`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -46,7 +45,9 @@ def el_key(el_field_V_cm: float) -> float:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from .manifest import sha256_file
+
+    return sha256_file(path)
 
 
 def _num(v: Any) -> float | None:

@@ -29,7 +29,6 @@ import platform
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -260,20 +259,12 @@ def now_iso() -> str:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON to a temporary file in the same folder, fsync it and rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1, sort_keys=False, ensure_ascii=False, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON atomically (:func:`s2lib.store.write_text_atomic`: temp file, fsync, rename over ``path``).
+
+    Key order is kept and values JSON cannot encode are written as their ``str`` (manifest layout)."""
+    from .store import write_text_atomic
+
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False, default=str) + "\n")
 
 
 def read_manifest(path: str | Path) -> dict[str, Any] | None:

@@ -119,9 +119,10 @@ def _finalise(src: Path, dest: Path, meta: Mapping[str, Any]) -> None:
         elif cell.cell_type == "code" and not any(t in tags for t in _HIDE_TAGS):
             tags.append("hide-input")
     nb.metadata["s2book"] = dict(meta)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    nbformat.write(nb, str(tmp))
-    os.replace(tmp, dest)
+    from .store import write_text_atomic
+
+    text = nbformat.writes(nb)
+    write_text_atomic(dest, text if text.endswith("\n") else text + "\n")
 
 
 def _cell_started(partial: Path) -> bool:

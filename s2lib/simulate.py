@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import io
 import json
-import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import yaml
 from . import __version__, physics
 from . import _sim_model as M
 from .errors import DataError
+from .store import json_sanitize, write_bytes_atomic, write_text_atomic
 
 __all__ = ["SimulationProfile", "PROFILES", "STANDARD_GATES_V", "TRUTH_FIELDS", "resolve_profile", "set_models",
            "file_name", "truth_document", "run_config_dict", "run_yaml_text", "simulate_run"]
@@ -268,21 +268,6 @@ def file_name(p: SimulationProfile, setm: M.SetModel, set_index: int, file_index
             f"_P2_{file_index + 1}Wfm.wfm")
 
 
-def _write_atomic(path: Path, write: Any, binary: bool = False) -> None:
-    """Write through ``write(fh)`` into a temporary file beside ``path``, fsync, chmod 644, rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _prepare_outdir(outdir: Path, overwrite: bool) -> None:
     if outdir.exists() and not outdir.is_dir():
         raise DataError(f"{outdir}: exists and is not a folder")
@@ -360,33 +345,21 @@ def simulate_run(outdir: str | os.PathLike[str], *, profile: str | SimulationPro
             bar.close()
         arrays = {key: np.concatenate([rec[key] for rec in per_file]) for key in TRUTH_FIELDS}
         arrays["event_type_names"] = np.array(M.EVENT_TYPES)
-        _write_atomic(truth_root / f"{setm.name}.npz", lambda fh: np.savez_compressed(fh, **arrays), binary=True)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        write_bytes_atomic(truth_root / f"{setm.name}.npz", buf.getvalue())
         set_summaries.append(M.summarise_truth(arrays))
     elapsed = time.perf_counter() - started
     truth = truth_document(prof, seed, models, set_summaries, __version__)
     truth["generation"] = {"seconds": round(elapsed, 3), "bytes_written": int(total_bytes)}
-    text = json.dumps(_json_safe(truth), indent=2, allow_nan=False) + "\n"
-    _write_atomic(out / "truth.json", lambda fh: fh.write(text))
-    _write_atomic(out / "run.yaml", lambda fh: fh.write(run_yaml_text(prof, seed, models)))
+    write_text_atomic(out / "truth.json", json.dumps(json_sanitize(truth), indent=2, allow_nan=False) + "\n")
+    write_text_atomic(out / "run.yaml", run_yaml_text(prof, seed, models))
     if progress:
         n_frames = sum(s["n_frames"] for s in set_summaries)
         n_x = sum(s["n_xray"] for s in set_summaries)
         print(f"simulated {prof.name} run (seed {seed}): {len(models)} sets, {len(models) * prof.n_files} files, "
               f"{n_frames} frames ({n_x} with X-ray), {total_bytes / 1e6:.1f} MB in {elapsed:.1f} s -> {out}")
     return out
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/inf → None (strict JSON), numpy scalars → Python numbers, recursively."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _field_key(value: float) -> str:
@@ -471,10 +444,14 @@ def truth_document(p: SimulationProfile, seed: int, models: list[M.SetModel], su
 
 
 SIM_FIT_CONFIG: dict[str, Any] = {"bin_cuts": [-0.5, 8.0], "nbins": 85, "model": "gauss_bg", "bg_threshold": 0.3,
-                                  "bg_cutoff": 0.2, "bg_sigma_max": 0.15, "n_sigma": 2.5, "upper_limit": 8.0}
+                                  "bg_cutoff": 0.2, "bg_sigma_max": 0.15, "n_sigma": 2.5, "upper_limit": 8.0,
+                                  "auto_upper_sigma": 4.0}
 """Recoil S2 fit written into the simulated run.yaml (areas mV·µs): range from below the background peak at 0
 to 8 (≥ 10σ above the largest set mean, 2.6 on demo); background centre limited to [−0.5, 0.2] and width to
-0.15 (measured 0.05-0.1; with 0.5 the 50 V fit of demo seed 3 let the background absorb the signal's low side)."""
+0.15 (measured 0.05-0.1; with 0.5 the 50 V fit of demo seed 3 let the background absorb the signal's low side).
+The upper edge is lowered per set to median + 4 robust σ: X-rays that start inside the recoil window (not
+vetoable frame by frame) sit ~+2 mV·µs above the peak, where a Gaussian predicts ~0 events; left in, on demo seed
+20260101 they collapsed the 50 V background component (fit failed) and gave a plain Gaussian a 4e-6 error."""
 
 
 def run_config_dict(p: SimulationProfile, seed: int, models: list[M.SetModel]) -> dict[str, Any]:
