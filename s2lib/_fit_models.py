@@ -53,6 +53,7 @@ __all__ = [
     "signal_mean_error",
     "start_and_limits",
     "alternative_starts",
+    "robust_upper_edge",
     "merge_for_gof",
     "minimise",
     "judge_minimum",
@@ -410,3 +411,20 @@ def _posdef(cov: NDArray[np.float64]) -> bool:
     except np.linalg.LinAlgError:
         return False
     return True
+
+
+def robust_upper_edge(x: NDArray[np.float64], bin_cuts: tuple[float, float], bin_width: float, k: float,
+                      min_events: int) -> tuple[float, int] | None:
+    """(new upper edge, nbins) = median + k·1.4826·MAD of the values inside ``bin_cuts``, snapped to the bin
+    grid; None when it would not lower the edge, leaves < 10 bins, or there are fewer than ``min_events``."""
+    lo, hi = bin_cuts
+    inside = x[(x >= lo) & (x <= hi)]
+    if inside.size < min_events:
+        return None
+    med = float(np.median(inside))
+    spread = 1.4826 * float(np.median(np.abs(inside - med)))
+    new_hi = min(hi, med + k * spread)
+    if not spread > 0 or new_hi >= hi or new_hi <= lo + 10 * bin_width:
+        return None
+    nbins = max(10, int(round((new_hi - lo) / bin_width)))
+    return lo + nbins * bin_width, nbins

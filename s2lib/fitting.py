@@ -411,24 +411,16 @@ def fit_run_s2(areas: Mapping[str, S2Areas], fit_config: FitConfig | Mapping[str
 
 
 def _auto_range(x: NDArray[np.float64], cfg: FitConfig) -> FitConfig:
-    """``cfg`` with the upper edge lowered to median + k·1.4826·MAD when ``auto_upper_sigma`` = k is set.
-
-    The bin width of ``cfg`` is kept (nbins recomputed); the signal-centre limit is clipped to the new edge.
-    """
-    k = cfg.auto_upper_sigma
-    lo, hi = cfg.bin_cuts
-    inside = x[(x >= lo) & (x <= hi)]
-    if k is None or inside.size < cfg.min_events:
+    """``cfg`` with the upper edge lowered to median + k·1.4826·MAD when ``auto_upper_sigma`` = k is set
+    (bin width kept, signal-centre limit clipped to the new edge; :func:`s2lib._fit_models.robust_upper_edge`)."""
+    if cfg.auto_upper_sigma is None:
         return cfg
-    med = float(np.median(inside))
-    spread = 1.4826 * float(np.median(np.abs(inside - med)))
-    new_hi = min(hi, med + k * spread)
-    if not spread > 0 or new_hi >= hi or new_hi <= lo + 10 * cfg.bin_width:
+    edge = fm.robust_upper_edge(x, cfg.bin_cuts, cfg.bin_width, cfg.auto_upper_sigma, cfg.min_events)
+    if edge is None:
         return cfg
-    nbins = max(10, int(round((new_hi - lo) / cfg.bin_width)))
-    new_hi = lo + nbins * cfg.bin_width
+    new_hi, nbins = edge
     upper = None if cfg.upper_limit is None else min(cfg.upper_limit, new_hi)
-    return dataclasses.replace(cfg, bin_cuts=(lo, new_hi), nbins=nbins, upper_limit=upper)
+    return dataclasses.replace(cfg, bin_cuts=(cfg.bin_cuts[0], new_hi), nbins=nbins, upper_limit=upper)
 
 
 def _run_fit(x: NDArray[np.float64], counts: NDArray[np.int64], edges: NDArray[np.float64], cfg: FitConfig,
