@@ -23,10 +23,11 @@ pytestmark = pytest.mark.slow
 RESIDUAL_PILEUP = 0.03
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+@pytest.fixture(scope="module", params=[3, 20260101], ids=["seed3", "book-seed"])
+def demo(request, tmp_path_factory):
+    """The demo profile at seed 3 and at the seed of the demo book (``s2lib.book.DEMO_SEED``)."""
     from s2lib.calibration import calibrate_and_analyze
-    out = simulate_run(tmp_path_factory.mktemp("demo"), profile="demo", seed=3, progress=False)
+    out = simulate_run(tmp_path_factory.mktemp("demo"), profile="demo", seed=request.param, progress=False)
     run = build_run(load_config(out / "run.yaml"))
     pipeline.prepare_run(run, verbose=False, jobs=2)
     pipeline.run_integration_pass(run, jobs=2, fit=False, verbose=False)
