@@ -68,6 +68,8 @@ def calib(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     base = tmp_path_factory.mktemp("nb_calib")
     sim = simulate_run(base / "sim", profile="tiny", seed=20260601, n_files=8, xray_fraction=0.5, progress=False)
+    # gauss, not the simulator's gauss_bg: with 128 frames per set the ~6 empty windows all fall in one bin and
+    # the background width is not resolvable (it runs to its limit, and the fit is then honestly failed).
     config = _write_config(sim / "run.yaml", base / "run.yaml", base / "processed", model="gauss")
     root = base / "root"
     seconds = _execute([config], root)
@@ -158,10 +160,16 @@ def test_recoil_fits_match_truth(calib: dict) -> None:
         fit = s2.fit_result
         assert fit.fit_success, f"{name}: {fit.reason}"
         assert s2.areas.size == t["n_frames"]
-        ref = t["recoil_window_sample_mean_area_mV_us"]
-        tol = 3 * fit.mean_err + 0.05 * ref
+        # The X-ray pile-up veto and the robust fit edge make the fit estimate the recoil-only mean. This run has
+        # xray_fraction 0.5 (8x the demo's) so that calibration has X-rays; X-rays that start inside the recoil
+        # window cannot be vetoed frame by frame, hence the stated 8 % allowance on top of 3σ.
+        ref = t["recoil_mean_area_mV_us"]
+        tol = 3 * fit.mean_err + 0.08 * ref
+        print(f"{name}: fit {fit.mean:.3f} ± {fit.mean_err:.3f}, truth recoil {ref:.3f}, "
+              f"truth window (with pile-up) {t['recoil_window_sample_mean_area_mV_us']:.3f}")
         assert abs(fit.mean - ref) < tol, f"{name}: fit {fit.mean:.3f} ± {fit.mean_err:.3f} vs truth {ref:.3f}"
-        assert t["recoil_mean_area_mV_us"] < ref   # the window mean includes the pile-up the test allows for
+        # and the veto works: the fit sits closer to the recoil-only truth than to the pile-up-laden window mean
+        assert abs(fit.mean - ref) < abs(fit.mean - t["recoil_window_sample_mean_area_mV_us"])
 
 
 def test_gs2_matches_truth(calib: dict) -> None:
