@@ -161,6 +161,17 @@ def _md_cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _description(manifest: dict) -> str:
+    """The run's free-text ``description`` from its configuration file (not part of any cache key, so it is not
+    among the manifest's parameters); empty when the file is gone or unreadable."""
+    path = (manifest.get("config") or {}).get("path")
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else None
+    except (OSError, yaml.YAMLError):
+        return ""
+    return str(data.get("description") or "") if isinstance(data, dict) else ""
+
+
 def _glue_keys(nb_path: Path) -> list[str]:
     """Glue keys with a text/plain value in a notebook, in order of appearance (names starting with _ skipped)."""
     nb = nbformat.read(str(nb_path), as_version=4)
@@ -192,7 +203,7 @@ def _overview(root: Path, runs: list[dict[str, Any]], problems: dict[Path, list[
                 state = "—" if page is None else ("**failed**" if entry.get("status") == "failed" else
                                                    "**stale**" if page in problems else "ok")
                 cells.append(state)
-            lines.append(f"| {run['run_id']} | {_md_cell(params.get('description', ''))} | "
+            lines.append(f"| {run['run_id']} | {_md_cell(params.get('description') or _description(man))} | "
                          f"{(man.get('inputs') or {}).get('raw_files', '?')} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Key results", ""]

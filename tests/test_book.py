@@ -63,6 +63,8 @@ def test_html_and_pdf_show_every_figure_and_glued_value(book_lab, capfd):
     out = capfd.readouterr().out
     html = lab.root / "_build" / "html"
     assert (html / "index.html").is_file() and str(html / "index.html") in out
+    intro = (html / "book" / "intro.html").read_text(encoding="utf-8")
+    assert "mini run runA" in intro and "mini run runB" in intro     # descriptions from the run configs
 
     expected = 0
     for page, nb_path in _pages(lab).items():
