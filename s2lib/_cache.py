@@ -6,17 +6,12 @@ inputs (:mod:`s2lib.manifest` fingerprints) against what the run's manifest reco
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from . import manifest as mf
-from .errors import ConfigError, S2BookError
+from .errors import S2BookError
 
 __all__ = [
     "Stage", "STAGES", "PER_RUN_STAGES", "STAGE_NAMES", "SUMMARY", "SUMMARY_DIR", "RunSpec", "StagePlan",
@@ -28,7 +23,6 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 SUMMARY = "summary"
 #: Folder of the cross-run summary's artifacts and manifest, below the first run's ``data.output_base``.
 SUMMARY_DIR = "_summary"
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -88,54 +82,20 @@ class RunSpec:
     jobs: int | None = None
 
 
-def _require(tree: Mapping[str, Any], dotted: str, source: Path) -> Any:
-    node: Any = tree
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            raise ConfigError(dotted, "missing (required)", source)
-        node = node[part]
-    return node
-
-
 def load_run_spec(path: str | Path) -> RunSpec:
-    """Validate one run YAML and return its :class:`RunSpec`.
+    """Validate one run YAML with :func:`s2lib.config.load_config` and return its :class:`RunSpec`.
 
-    Uses ``s2lib.runs.load_config`` (the full, typed validation) when that module exists; otherwise a minimal
-    reading of ``run_id``, ``data.raw_data_path`` and ``data.output_base`` (relative paths resolve against the
-    configuration's folder). Raises :class:`ConfigError` naming the key at fault.
+    The validation (run_id rule, raw folder present, output not inside the raw folder, every key's type and
+    range) is the configuration module's; it raises :class:`ConfigError` naming the key at fault. The stages are
+    keyed on the validated configuration with every default filled in and only result-affecting keys (no
+    description, jobs, labels): writing a default explicitly, or moving a key to the lab's other location for
+    it, then re-runs nothing.
     """
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise ConfigError("<file>", "configuration file not found", path)
-    try:
-        parsed = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError("<yaml>", f"not valid YAML: {err}", path) from err
-    if not isinstance(parsed, dict):
-        raise ConfigError("<root>", "expected a mapping of keys", path)
-    jobs = None
-    if importlib.util.find_spec(f"{__package__}.runs") is not None:
-        cfg = importlib.import_module(f"{__package__}.runs").load_config(path)
-        run_id, output_dir, raw = str(cfg.run_id), Path(cfg.output_dir), Path(cfg.raw_data_path)
-        # Key on the validated configuration with every default filled in and only result-affecting keys
-        # (no description, jobs, labels): writing a default explicitly, or moving a key to the lab's other
-        # location for it, then re-runs nothing.
-        parsed, jobs = cfg.to_dict(tracked_only=True), getattr(cfg, "jobs", None)
-    else:
-        run_id = _require(parsed, "run_id", path)
-        raw = Path(str(_require(parsed, "data.raw_data_path", path)))
-        base = Path(str(_require(parsed, "data.output_base", path)))
-        raw, base = (p if p.is_absolute() else path.parent / p for p in (raw, base))
-        output_dir = base / str(run_id)
-    if not raw.is_dir():
-        raise ConfigError("data.raw_data_path", f"folder not found: {raw}", path)
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
-        raise ConfigError("run_id", f"must be a non-empty name of letters, digits, '_', '.', '-' (got {run_id!r})",
-                          path)
-    output_dir, raw = output_dir.resolve(), raw.resolve()
-    if output_dir == raw or raw in output_dir.parents:
-        raise ConfigError("data.output_base", f"must not be inside the raw run folder {raw}", path)
-    return RunSpec(run_id, path, output_dir, raw, parsed, jobs)
+    from .config import load_config
+
+    cfg = load_config(Path(path).resolve())
+    return RunSpec(str(cfg.run_id), Path(cfg.source).resolve(), Path(cfg.output_dir).resolve(),
+                   Path(cfg.raw_data_path).resolve(), cfg.to_dict(tracked_only=True), cfg.jobs)
 
 
 def validate_stages(stages: Sequence[str] | None) -> list[str]:

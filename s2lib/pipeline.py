@@ -28,8 +28,7 @@ from .errors import DataError
 from .runs import Run, SetInfo
 from .store import (S2Areas, XRays, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays,
                     write_json_atomic)
-from .timing import (DEFAULT_N_SIGMA_END, DEFAULT_N_SIGMA_START, estimate_set_timing, load_timing_samples,
-                     store_timing_samples)
+from .timing import estimate_set_timing, load_timing_samples, store_timing_samples
 from .waveform import XRayReason, pedestal_mV, reason_counts
 
 __all__ = ["prepare_run", "run_xray_classification", "run_ion_integration", "run_integration_pass",

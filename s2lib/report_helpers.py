@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import math
 import os
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,8 +62,6 @@ def setup_display(*, dpi: int = 150) -> None:
 
     use_style()
     set_matplotlib_formats("png", "pdf", dpi=dpi)
-    # tqdm.auto inside a kernel without ipywidgets warns once at import; progress bars are off in the notebooks
-    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 def _png_width(data: bytes) -> int | None:

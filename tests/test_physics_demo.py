@@ -9,7 +9,6 @@ that residual: RESIDUAL_PILEUP (3 %) added to the 3σ bound of the recoil means 
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
