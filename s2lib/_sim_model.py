@@ -52,6 +52,7 @@ __all__ = [
     "file_seed_sequence",
     "set_name",
     "padded_width",
+    "sample_stats",
     "summarise_truth",
 ]
 
@@ -86,6 +87,8 @@ TRUTH_FIELDS: dict[str, str] = {
     "window_area_mV_us": "noiseless area of ALL photoelectrons (S2, X-ray, stray, S1) inside the set's expected "
                          "S2 window s2_window_us, mV·µs: what an ideal integrator over that window measures",
     "baseline_mV": "per-frame baseline offset added before quantisation, mV",
+    "n_saturated_samples": "samples of the frame at (or clipped to) the sample format's limits: digitiser "
+                           "saturation, the area there is lost",
 }
 """Per-event truth arrays stored in ``OUTDIR/truth/<set>.npz`` (one entry per frame, all files of the set)."""
 
@@ -97,14 +100,16 @@ def gs2_exponent(profile: SimulationProfile) -> float:
 
 
 def gs2_mV_us(el_field_V_cm: float, profile: SimulationProfile) -> float:
-    """g_S2 (mV·µs per electron entering the EL gap) at an EL field: g_ref·(E_EL/E_ref)^k.
+    """g_S2 (mV·µs per electron entering the EL gap) at an EL field: gain_scale·g_ref·(E_EL/E_ref)^k.
 
     The power law passes exactly through the two measured points of domain.md 1.6 (2375 V/cm → 0.00359,
-    3375 V/cm → 0.0140, k ≈ 3.87); it never reaches zero, so low EL fields still give a (small) S2.
+    3375 V/cm → 0.0140, k ≈ 3.87) when ``gain_scale`` is 1; it never reaches zero, so low EL fields still give
+    a (small) S2. ``gain_scale`` (closure tests) scales the photoelectrons per electron at every field.
     """
     if el_field_V_cm <= 0:
         raise ValueError(f"the EL field must be positive, got {el_field_V_cm} V/cm")
-    return profile.gs2_ref_mV_us * (el_field_V_cm / profile.gs2_ref_field_V_cm) ** gs2_exponent(profile)
+    law = profile.gs2_ref_mV_us * (el_field_V_cm / profile.gs2_ref_field_V_cm) ** gs2_exponent(profile)
+    return profile.gain_scale * law
 
 
 @dataclass(frozen=True)
@@ -404,11 +409,13 @@ def file_seed_sequence(seed: int, gate_V: float, anode_V: float, file_index: int
 
 
 def simulate_file(profile: SimulationProfile, setm: SetModel, seed: int, file_index: int
-                  ) -> tuple[NDArray[np.int8], FileEvents]:
-    """Generate one file: returns the raw int8 frames (n_frames, n_points) and the events behind them.
+                  ) -> tuple[NDArray[np.integer[Any]], FileEvents]:
+    """Generate one file: returns the raw frames (n_frames, n_points) and the events behind them.
 
-    Stored volts V = −signal/1000 + baseline + noise; raw = round((V − offset)/scale) clipped to int8
-    (domain.md 3): the 0 mV baseline sits at raw ≈ 99.5 and pulses go down.
+    Stored volts V = −signal/1000 + baseline + noise; raw = round((V − offset)/lsb) clipped to the sample format
+    (int8 as in domain.md 3: the 0 mV baseline sits at raw ≈ 99.5 and pulses go down; int16: lsb = scale/256).
+    Samples beyond the format's range are clipped, as by the digitiser; the count per frame of samples at the
+    limits is added to the truth as ``n_saturated_samples``.
     """
     p = profile
     ss_events = file_seed_sequence(seed, setm.gate_V, setm.anode_V, file_index, 0)
@@ -423,20 +430,46 @@ def simulate_file(profile: SimulationProfile, setm: SetModel, seed: int, file_in
     render_pe(p.frames_per_file, p.n_points, dt_us, p.t0_us, events.pe_frame, events.pe_time_us, events.pe_area,
               kernel, out=buf, factor=-1.0)
     view = buf[:, :p.n_points]
-    view *= np.float32(1.0 / p.scale_mV)
+    view *= np.float32(1.0 / p.lsb_mV)
     np.rint(view, out=view)
-    np.clip(view, -128, 127, out=view)
-    return view.astype(np.int8), events
+    lo, hi = p.sample_range
+    events.truth["n_saturated_samples"] = np.count_nonzero((view <= lo) | (view >= hi), axis=1).astype(np.int64)
+    np.clip(view, lo, hi, out=view)
+    return view.astype(p.sample_format), events
+
+
+def sample_stats(values: NDArray[Any]) -> dict[str, float]:
+    """Realised sample mean, standard deviation (ddof 1) and standard error of the mean σ/√n of ``values``.
+
+    NaN where undefined (no value; one value for the spread). The standard error is that of the *realised*
+    mean as an estimate of the model expectation; the realised mean itself is exact.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = int(v.size)
+    mean = float(v.mean()) if n else math.nan
+    std = float(v.std(ddof=1)) if n > 1 else math.nan
+    return {"n": n, "mean": mean, "std": std, "err": std / math.sqrt(n) if n > 1 else math.nan}
 
 
 def summarise_truth(a: dict[str, NDArray[Any]]) -> dict[str, Any]:
-    """Counts and sample statistics of a set's per-event truth arrays (for truth.json)."""
+    """Counts and realised sample statistics of a set's per-event truth arrays (for truth.json).
+
+    ``recoil_sample_*``: the main-S2 photoelectron area (``s2_area_mV_us``) of the frames whose event type is
+    recoil, X-ray frames included; no stray photoelectrons, no X-ray pile-up, no S1, no noise: the quantity
+    whose mean the recoil estimator targets. ``xray_sample_*``: the X-ray S2 photoelectron area
+    (``xray_area_mV_us``) of every frame with an X-ray, selected or not. ``*_err``: σ/√n (ddof 1).
+    """
     recoil = a["event_type"] == EVENT_RECOIL
     areas = a["s2_area_mV_us"][recoil]
     xr = a["xray_area_mV_us"][a["has_xray"]]
+    xs = sample_stats(xr)
     n_rec = int(recoil.sum())
     nan = math.nan
+    sat = a.get("n_saturated_samples")
     return {
+        "xray_sample_std_area_mV_us": xs["std"],
+        "xray_sample_mean_err_mV_us": xs["err"],
+        "n_saturated_frames": int(np.count_nonzero(sat)) if sat is not None else 0,
         "n_frames": int(a["event_type"].size),
         "n_recoil": n_rec,
         "n_xray": int(a["has_xray"].sum()),

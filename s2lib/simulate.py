@@ -19,11 +19,13 @@ import dataclasses
 import datetime as _dt
 import io
 import json
+import math
 import os
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +34,13 @@ import yaml
 
 from . import __version__, physics
 from . import _sim_model as M
+from . import _sim_truth as T
+from ._sim_truth import TRUTH_DEFINITIONS
 from .errors import DataError
 from .store import json_sanitize, write_bytes_atomic, write_text_atomic
 
-__all__ = ["SimulationProfile", "PROFILES", "STANDARD_GATES_V", "TRUTH_FIELDS", "resolve_profile", "set_models",
-           "file_name", "truth_document", "run_config_dict", "run_yaml_text", "simulate_run"]
+__all__ = ["SimulationProfile", "PROFILES", "STANDARD_GATES_V", "TRUTH_FIELDS", "TRUTH_DEFINITIONS", "resolve_profile", "set_models",
+           "file_name", "frame_layout", "truth_document", "run_config_dict", "run_yaml_text", "simulate_run"]
 
 STANDARD_GATES_V: tuple[int, ...] = (50, 100, 200, 300, 400, 600, 800, 1200, 1500, 1800)
 """Gate voltages of the lab's field scans, V (domain.md 8); ``n_sets`` overrides pick evenly from them."""
@@ -59,8 +63,10 @@ class SimulationProfile:
     sampling_rate_Hz: float = 5.0e9          # 5 GS/s (domain.md 3); 1 GS/s variant exists (domain.md 3)
     n_points: int = 250_000                  # user samples per frame: 50 µs at 5 GS/s (domain.md 3)
     t0_us: float = -15.0                     # time of the first sample vs trigger, µs (domain.md 3)
-    scale_mV: float = 0.4                    # mV per LSB, int8 (domain.md 3)
+    scale_mV: float = 0.4                    # mV per LSB of int8 samples (domain.md 3); see lsb_mV for int16
     offset_mV: float = -39.8                 # volts = raw·scale + offset, mV (domain.md 3)
+    sample_format: str = "int8"              # "int8" (the lab's files, domain.md 3) or "int16": same 8-bit
+                                             # full-scale span in 256× finer steps (lsb_mV = scale_mV/256)
     pre_points: int = 16                     # pre-charge samples per frame (domain.md 3)
     post_points: int = 16                    # post-charge samples per frame (domain.md 3)
     frames_per_file: int = 49                # FastFrame frames per file, N = 48 (domain.md 2.1/3)
@@ -68,6 +74,9 @@ class SimulationProfile:
     set_gates_V: tuple[int, ...] = (200, 800)  # gate voltages of the sets, V (domain.md 1.5/8)
     el_voltage_V: float = 1900.0             # anode − gate, V → EL 2375 V/cm (domain.md 1.4/8)
     run_prefix: str = "SIM"                  # file name prefix in place of the lab's RUNnn
+    auto_frame: bool = False                 # True: t0_us and n_points follow from the physics (see frame_layout)
+    pre_s1_us: float = 2.0                   # auto_frame: signal-free time before S1 − 4 jitter σ, µs [estimate]
+    post_s2_us: float = 2.0                  # auto_frame: time after the latest S2 window end + 2σ_t, µs [estimate]
     # --- gas, geometry, energies (domain.md 1) ---
     target_isotope: str = "Th228"            # source; Ra-224 recoil of 96.8 keV (domain.md 1.2)
     pressure_bar: float = 2.0                # domain.md 1.1
@@ -104,6 +113,9 @@ class SimulationProfile:
     gs2_ref_mV_us: float = 0.00359           # g_S2 at 2375 V/cm, mV·µs/e⁻ (domain.md 1.6)
     gs2_high_field_V_cm: float = 3375.0      # domain.md 1.6 (RUN26)
     gs2_high_mV_us: float = 0.0140           # g_S2 at 3375 V/cm, mV·µs/e⁻ (domain.md 1.6)
+    gain_scale: float = 1.0                  # multiplies g_S2 at every EL field: more or fewer photoelectrons
+                                             # per electron (EL yield × light collection), SPE area unchanged
+                                             # [closure-test knob: recoil peaks ×0.3 … ×5]
     # --- event mix ---
     xray_fraction: float = 0.05              # fraction of recoil frames with an X-ray S2 [estimate]
     background_fraction: float = 0.05        # frames without recoil S2 [estimate, domain.md 8: 3.8-4.7 %]
@@ -123,13 +135,25 @@ class SimulationProfile:
         """Sample interval, µs."""
         return 1e6 / self.sampling_rate_Hz
 
+    @property
+    def lsb_mV(self) -> float:
+        """The file's vertical scale, mV per LSB: ``scale_mV`` for int8, ``scale_mV/256`` for int16 (the scope's
+        8-bit span stored in 16-bit words, as in Tektronix high-resolution mode)."""
+        return self.scale_mV if self.sample_format == "int8" else self.scale_mV / 256.0
+
+    @property
+    def sample_range(self) -> tuple[int, int]:
+        """Smallest and largest raw value of the sample format (digitiser saturation)."""
+        info = np.iinfo(np.dtype(self.sample_format))
+        return int(info.min), int(info.max)
+
     def validate(self) -> None:
         """Raise DataError naming the first impossible value."""
         positive = ("sampling_rate_Hz", "n_points", "scale_mV", "frames_per_file", "n_files", "pressure_bar",
                     "temperature_K", "drift_gap_cm", "el_gap_cm", "W_eV", "E_xray_eV", "xray_attenuation_cm",
                     "spe_area_mV_us", "spe_rise_ns", "spe_decay_ns", "s1_fast_tau_ns", "s1_slow_tau_ns",
                     "recomb_a_V_cm", "gs2_ref_field_V_cm", "gs2_ref_mV_us", "gs2_high_field_V_cm",
-                    "gs2_high_mV_us", "trigger_rate_Hz", "el_voltage_V")
+                    "gs2_high_mV_us", "trigger_rate_Hz", "el_voltage_V", "gain_scale")
         for key in positive:
             if not getattr(self, key) > 0:
                 raise DataError(f"simulation profile {self.name}: {key} must be positive, got {getattr(self, key)}")
@@ -140,9 +164,15 @@ class SimulationProfile:
         for key in ("noise_sigma_mV", "baseline_jitter_mV", "spe_gain_cv", "s1_jitter_us", "s1_mean_pe",
                     "recoil_electron_cv", "xray_fano", "diffusion_DL_mm2_us", "stray_pe_rate_per_us",
                     "alpha_electrons_mean", "alpha_electron_cv", "alpha_track_cm", "alpha_s1_factor",
-                    "pre_points", "post_points"):
+                    "pre_points", "post_points", "pre_s1_us", "post_s2_us"):
             if not getattr(self, key) >= 0:
                 raise DataError(f"simulation profile {self.name}: {key} must be >= 0, got {getattr(self, key)}")
+        if self.sample_format not in ("int8", "int16"):
+            raise DataError(f"simulation profile {self.name}: sample_format must be 'int8' or 'int16', "
+                            f"got {self.sample_format!r}")
+        if self.el_voltage_V != round(self.el_voltage_V):
+            raise DataError(f"simulation profile {self.name}: el_voltage_V must be a whole number of volts (set "
+                            f"names carry integer anode voltages), got {self.el_voltage_V}")
         if self.alpha_fraction + self.background_fraction > 1.0:
             raise DataError(f"simulation profile {self.name}: alpha_fraction + background_fraction exceed 1")
         if self.spe_decay_ns <= self.spe_rise_ns:
@@ -183,7 +213,13 @@ _ALIASES = {"set_gates": "set_gates_V", "gates": "set_gates_V"}
 
 
 def resolve_profile(profile: str | SimulationProfile, **overrides: Any) -> SimulationProfile:
-    """A profile by name (or instance) with validated overrides; unknown names raise DataError naming them."""
+    """A profile by name (or instance) with validated overrides; unknown names raise DataError naming them.
+
+    Besides the fields of :class:`SimulationProfile` (and the aliases ``set_gates``, ``n_sets``) two physics
+    aliases are accepted: ``drift_fields_V_cm`` (a list; gates = round(E·drift_gap) V, so the realised field is
+    within 0.5 V / drift gap of the request) and ``el_field_V_cm`` (el_voltage_V = round(E·el_gap) V). With
+    ``auto_frame`` the frame start and length are recomputed last (:func:`frame_layout`).
+    """
     if isinstance(profile, SimulationProfile):
         base = profile
     elif profile in PROFILES:
@@ -192,12 +228,19 @@ def resolve_profile(profile: str | SimulationProfile, **overrides: Any) -> Simul
         raise DataError(f"unknown simulation profile {profile!r}; known: {', '.join(PROFILES)}")
     names = {f.name for f in dataclasses.fields(SimulationProfile)}
     changes: dict[str, Any] = {}
+    overrides = dict(overrides)
     n_sets = overrides.pop("n_sets", None)
+    drift_fields = overrides.pop("drift_fields_V_cm", None)
+    el_field = overrides.pop("el_field_V_cm", None)
+    if drift_fields is not None and ("set_gates_V" in overrides or "set_gates" in overrides or n_sets is not None):
+        raise DataError("give either drift_fields_V_cm or set_gates / n_sets, not both")
+    if el_field is not None and "el_voltage_V" in overrides:
+        raise DataError("give either el_field_V_cm or el_voltage_V, not both")
     for key, value in overrides.items():
         target = _ALIASES.get(key, key)
         if target not in names or target == "name":
             raise DataError(f"unknown simulation parameter {key!r}; known: {', '.join(sorted(names - {'name'}))}, "
-                            "n_sets, set_gates")
+                            "n_sets, set_gates, drift_fields_V_cm, el_field_V_cm")
         current = getattr(base, target)
         try:
             if isinstance(current, tuple):
@@ -229,8 +272,39 @@ def resolve_profile(profile: str | SimulationProfile, **overrides: Any) -> Simul
             picks = np.unique(np.round(np.linspace(0, len(STANDARD_GATES_V) - 1, n)).astype(int))
             changes["set_gates_V"] = tuple(STANDARD_GATES_V[i] for i in picks)
     resolved = dataclasses.replace(base, **changes)
+    extra: dict[str, Any] = {}
+    if drift_fields is not None:
+        fields = [float(v) for v in (drift_fields if isinstance(drift_fields, (list, tuple)) else [drift_fields])]
+        if not fields or any(not f > 0 for f in fields):
+            raise DataError(f"simulation parameter drift_fields_V_cm must be positive fields, got {drift_fields}")
+        extra["set_gates_V"] = tuple(int(round(f * resolved.drift_gap_cm)) for f in fields)
+    if el_field is not None:
+        try:
+            extra["el_voltage_V"] = float(round(float(el_field) * resolved.el_gap_cm))
+        except (TypeError, ValueError) as err:
+            raise DataError(f"simulation parameter el_field_V_cm: cannot use {el_field!r} ({err})") from None
+    if extra:
+        resolved = dataclasses.replace(resolved, **extra)
     resolved.validate()
+    if resolved.auto_frame:
+        t0_us, n_points = frame_layout(resolved)
+        resolved = dataclasses.replace(resolved, t0_us=t0_us, n_points=n_points)
+        resolved.validate()
     return resolved
+
+
+def frame_layout(profile: SimulationProfile) -> tuple[float, int]:
+    """Frame start (µs vs trigger) and samples per frame that hold exactly what the analysis needs.
+
+    Start: ``pre_s1_us`` before the earliest S1 (mean S1 time − 4 jitter σ), a signal-free pedestal region.
+    End: ``post_s2_us`` after the latest recoil S2 of the run, i.e. the slowest set's expected window end
+    (``SetModel.s2_window_us``, which already holds +2σ_t of diffusion) + 2σ_t more + 4 S1-jitter σ.
+    Used when ``auto_frame`` is set (closure tests: big sets in short frames, any sampling rate).
+    """
+    start = profile.s1_time_us - 4.0 * profile.s1_jitter_us - profile.pre_s1_us
+    end = max(m.s2_window_us[1] + 2.0 * m.diffusion_sigma_us for m in set_models(profile))
+    end += 4.0 * profile.s1_jitter_us + profile.post_s2_us
+    return round(start, 6), int(math.ceil((end - start) * profile.sampling_rate_Hz * 1e-6))
 
 
 def set_models(profile: SimulationProfile) -> list[M.SetModel]:
@@ -315,6 +389,7 @@ def simulate_run(outdir: str | os.PathLike[str], *, profile: str | SimulationPro
     started = time.perf_counter()
     total_bytes = 0
     set_summaries: list[dict[str, Any]] = []
+    xray_areas: dict[str, np.ndarray] = {}
     for set_index, setm in enumerate(models):
         set_dir = raw_root / setm.name
         set_dir.mkdir(exist_ok=True)
@@ -330,7 +405,7 @@ def simulate_run(outdir: str | os.PathLike[str], *, profile: str | SimulationPro
             gsec, gfrac, tt = _timestamps(prof, set_index, file_index, seed, setm)
             path = set_dir / file_name(prof, setm, set_index, file_index)
             write_wfm(path, raw, dt_s=1.0 / prof.sampling_rate_Hz, t0_s=prof.t0_us * 1e-6,
-                      scale_V=prof.scale_mV * 1e-3, offset_V=prof.offset_mV * 1e-3, gmt_sec=gsec,
+                      scale_V=prof.lsb_mV * 1e-3, offset_V=prof.offset_mV * 1e-3, gmt_sec=gsec,
                       gmt_fract=gfrac, tt_offsets=tt, pre_points=prof.pre_points, post_points=prof.post_points,
                       label=f"{prof.run_prefix} Ch1"[:31])
             total_bytes += path.stat().st_size
@@ -345,12 +420,13 @@ def simulate_run(outdir: str | os.PathLike[str], *, profile: str | SimulationPro
             bar.close()
         arrays = {key: np.concatenate([rec[key] for rec in per_file]) for key in TRUTH_FIELDS}
         arrays["event_type_names"] = np.array(M.EVENT_TYPES)
+        xray_areas[setm.name] = arrays["xray_area_mV_us"][arrays["has_xray"]]
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)
         write_bytes_atomic(truth_root / f"{setm.name}.npz", buf.getvalue())
         set_summaries.append(M.summarise_truth(arrays))
     elapsed = time.perf_counter() - started
-    truth = truth_document(prof, seed, models, set_summaries, __version__)
+    truth = truth_document(prof, seed, models, set_summaries, __version__, xray_areas)
     truth["generation"] = {"seconds": round(elapsed, 3), "bytes_written": int(total_bytes)}
     write_text_atomic(out / "truth.json", json.dumps(json_sanitize(truth), indent=2, allow_nan=False) + "\n")
     write_text_atomic(out / "run.yaml", run_yaml_text(prof, seed, models))
@@ -362,85 +438,12 @@ def simulate_run(outdir: str | os.PathLike[str], *, profile: str | SimulationPro
     return out
 
 
-def _field_key(value: float) -> str:
-    return f"{value:g}"
-
-
 def truth_document(p: SimulationProfile, seed: int, models: list[M.SetModel], summaries: list[dict[str, Any]],
-                   version: str) -> dict[str, Any]:
-    """The ``truth.json`` document (schema_version 1); keys are listed in the module docs / report."""
-    density = float(physics.gas_density_cm3(p.pressure_bar, p.temperature_K))
-    e_r = float(physics.recoil_energy_keV(p.target_isotope))
-    n_x = float(physics.expected_electrons(p.E_xray_eV, p.W_eV))
-    sets = []
-    for set_index, (setm, summ) in enumerate(zip(models, summaries)):
-        sets.append({
-            "name": setm.name, "raw_folder": f"raw/{setm.name}", "truth_file": f"truth/{setm.name}.npz",
-            "gate_V": setm.gate_V, "anode_V": setm.anode_V,
-            "drift_field_V_cm": setm.drift_field_V_cm, "el_field_V_cm": setm.el_field_V_cm,
-            "reduced_drift_field_Td": setm.reduced_drift_field_Td, "reduced_el_field_Td": setm.reduced_el_field_Td,
-            "drift_velocity_mm_us": setm.drift_velocity_mm_us, "el_velocity_mm_us": setm.el_velocity_mm_us,
-            "drift_time_us": setm.drift_time_us, "el_transit_us": setm.el_transit_us,
-            "diffusion_sigma_us": setm.diffusion_sigma_us, "r": setm.recombination, "N_exp": setm.n_exp,
-            "N_e_mean": setm.n_e_mean, "g_S2": setm.g_s2_mV_us, "pe_per_electron": setm.pe_per_electron,
-            "recoil_mean_area_mV_us": setm.recoil_mean_area_mV_us,
-            "xray_mean_area_mV_us": setm.xray_mean_area_mV_us,
-            "s1_time_model": {"mean_us": p.s1_time_us, "sigma_us": p.s1_jitter_us},
-            "s2_window_us": list(setm.s2_window_us),
-            "files": [file_name(p, setm, set_index, i) for i in range(p.n_files)],
-            **summ,
-        })
-    el_fields = sorted({m.el_field_V_cm for m in models})
-    return {
-        "schema_version": 1,
-        "generator": "s2lib.simulate",
-        "s2lib_version": version,
-        "profile": p.name,
-        "seed": seed,
-        "profile_parameters": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(p).items()},
-        "constants": {
-            "W_eV": p.W_eV, "E_xray_eV": p.E_xray_eV, "N_x": n_x, "xray_fano": p.xray_fano,
-            "target_isotope": physics.normalise_isotope(p.target_isotope),
-            "recoil_nucleus": physics.RECOIL_DAUGHTER[physics.normalise_isotope(p.target_isotope)],
-            "E_R_keV": e_r, "N_exp": e_r * 1e3 / p.W_eV, "recoil_electron_cv": p.recoil_electron_cv,
-            "pressure_bar": p.pressure_bar, "temperature_K": p.temperature_K, "gas_density_cm3": density,
-            "drift_gap_cm": p.drift_gap_cm, "el_gap_cm": p.el_gap_cm, "xray_attenuation_cm": p.xray_attenuation_cm,
-            "spe_mean_area_mV_us": p.spe_area_mV_us, "spe_gain_cv": p.spe_gain_cv,
-            "spe_shape": "exp(-t/decay) - exp(-t/rise), normalised to unit area",
-            "spe_rise_ns": p.spe_rise_ns, "spe_decay_ns": p.spe_decay_ns,
-            "noise_sigma_mV": p.noise_sigma_mV, "baseline_jitter_mV": p.baseline_jitter_mV,
-            "diffusion_DL_mm2_us": p.diffusion_DL_mm2_us,
-            "sampling_rate_Hz": p.sampling_rate_Hz, "dt_us": p.dt_us, "t0_us": p.t0_us, "n_points": p.n_points,
-            "frames_per_file": p.frames_per_file, "files_per_set": p.n_files,
-            "scale_mV": p.scale_mV, "offset_mV": p.offset_mV, "baseline_raw": -p.offset_mV / p.scale_mV,
-        },
-        "recombination_model": {"law": "thomas_imel", "formula": "r = 1 - S*ln(1+xi)/xi, xi = a/E_drift",
-                                "a_V_cm": p.recomb_a_V_cm, "S": p.recomb_S},
-        "g_S2_law": {"law": "power", "formula": "g_S2 = g_ref * (E_EL / E_ref)**k",
-                     "g_ref_mV_us": p.gs2_ref_mV_us, "E_ref_V_cm": p.gs2_ref_field_V_cm, "k": M.gs2_exponent(p),
-                     "points": [[p.gs2_ref_field_V_cm, p.gs2_ref_mV_us], [p.gs2_high_field_V_cm, p.gs2_high_mV_us]]},
-        "timing_model": {
-            "trigger_us": 0.0,
-            "t_decay": "s1_time_us + Normal(0, s1_jitter_us); S1 starts at t_decay",
-            "s1_time_us": p.s1_time_us, "s1_jitter_us": p.s1_jitter_us,
-            "s1_components": [{"fraction": p.s1_fast_fraction, "tau_ns": p.s1_fast_tau_ns},
-                              {"fraction": 1.0 - p.s1_fast_fraction, "tau_ns": p.s1_slow_tau_ns}],
-            "s1_mean_pe": p.s1_mean_pe,
-            "gate_arrival": "t_decay + s2_extra_delay_us + 10*(drift_gap - z)/v_d + Normal(0, sqrt(2*D_L*t)/v_d)",
-            "s2_extra_delay_us": p.s2_extra_delay_us,
-            "el_emission": "photoelectrons uniform over [arrival, arrival + el_transit_us]",
-            "s2_window": "(s1_time + t_d - 2 sigma_t, s1_time + t_d + el_transit + 2 sigma_t)",
-        },
-        "event_mix": {"xray_fraction_of_recoil_frames": p.xray_fraction, "background_fraction": p.background_fraction,
-                      "alpha_fraction": p.alpha_fraction, "stray_pe_rate_per_us": p.stray_pe_rate_per_us,
-                      "background_s1_probability": p.background_s1_probability,
-                      "alpha_electrons_mean": p.alpha_electrons_mean, "alpha_track_cm": p.alpha_track_cm},
-        "g_S2": {_field_key(e): M.gs2_mV_us(e, p) for e in el_fields},
-        "xray_mean_area_mV_us": {_field_key(e): M.gs2_mV_us(e, p) * n_x for e in el_fields},
-        "sets": sets,
-        "truth_fields": dict(TRUTH_FIELDS),
-        "event_type_names": list(M.EVENT_TYPES),
-    }
+                   version: str, xray_areas: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """The ``truth.json`` document (see :func:`s2lib._sim_truth.truth_document`; keys defined in
+    ``TRUTH_DEFINITIONS``)."""
+    files = [[file_name(p, setm, k, i) for i in range(p.n_files)] for k, setm in enumerate(models)]
+    return T.truth_document(p, seed, models, summaries, version, files, xray_areas)
 
 
 SIM_FIT_CONFIG: dict[str, Any] = {"bin_cuts": [-0.5, 8.0], "nbins": 85, "model": "gauss_bg", "bg_threshold": 0.3,

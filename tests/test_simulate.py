@@ -13,6 +13,7 @@ from s2lib import _sim_model as M
 from s2lib import physics
 from s2lib.errors import DataError
 from s2lib.simulate import PROFILES, TRUTH_FIELDS, resolve_profile, set_models, simulate_run
+from s2lib.wfm import open_wfm, read_header
 
 SMALL = {"n_files": 2, "frames_per_file": 8}
 
@@ -260,3 +261,161 @@ def test_refuses_non_empty_outdir(tmp_path: Path) -> None:
     assert [p.name for p in (out / "raw").iterdir()] == ["FieldScan_Gate0200_Anode2100"]
     assert len(list((out / "raw" / "FieldScan_Gate0200_Anode2100").iterdir())) == 1
     assert (tmp_path / "keep.txt").exists()
+
+
+# --------------------------------------------------------------------------- closure-matrix knobs (issue 8)
+KNOB = {"auto_frame": True, "n_files": 1, "frames_per_file": 40, "alpha_fraction": 0.0}
+
+
+def _events(prof, n: int = 4000, seed: int = 21):
+    setm = set_models(prof)[0]
+    return setm, M.draw_file_events(prof, setm, np.random.default_rng(seed), n).truth
+
+
+def test_gain_scale_scales_gs2_and_the_photoelectron_areas() -> None:
+    base = resolve_profile("tiny", set_gates=[400])
+    big = resolve_profile("tiny", set_gates=[400], gain_scale=2.5)
+    s1, t1 = _events(base)
+    s2, t2 = _events(big)
+    assert s2.g_s2_mV_us == pytest.approx(2.5 * s1.g_s2_mV_us)
+    assert s2.recoil_mean_area_mV_us == pytest.approx(2.5 * s1.recoil_mean_area_mV_us)
+    assert s2.pe_per_electron == pytest.approx(2.5 * s1.pe_per_electron)   # more PEs, same SPE area
+    for setm, tr in ((s1, t1), (s2, t2)):
+        a = tr["s2_area_mV_us"][tr["event_type"] == M.EVENT_RECOIL]
+        assert abs(a.mean() - setm.recoil_mean_area_mV_us) < 4 * a.std(ddof=1) / math.sqrt(a.size)
+        x = tr["xray_area_mV_us"][tr["has_xray"]]
+        assert abs(x.mean() - setm.xray_mean_area_mV_us) < 4 * x.std(ddof=1) / math.sqrt(x.size)
+    with pytest.raises(DataError, match="gain_scale"):
+        resolve_profile("tiny", gain_scale=0.0)
+
+
+def test_field_aliases_set_gates_and_el_voltage() -> None:
+    p = resolve_profile("tiny", drift_fields_V_cm=[20, 2000], el_field_V_cm=4000)
+    assert p.set_gates_V == (28, 2800) and p.el_voltage_V == 3200.0
+    models = set_models(p)
+    assert [m.drift_field_V_cm for m in models] == [pytest.approx(20.0), pytest.approx(2000.0)]
+    assert all(m.el_field_V_cm == pytest.approx(4000.0) for m in models)
+    assert models[1].name == "FieldScan_Gate2800_Anode6000"
+    assert models[0].g_s2_mV_us == pytest.approx(0.00359 * (4000 / 2375) ** M.gs2_exponent(p))
+    with pytest.raises(DataError, match="not both"):
+        resolve_profile("tiny", drift_fields_V_cm=[100], set_gates=[100])
+    with pytest.raises(DataError, match="whole number"):
+        resolve_profile("tiny", el_voltage_V=1900.5)
+
+
+@pytest.mark.parametrize("rate", [0.5e9, 5e9])
+def test_auto_frame_holds_pedestal_s1_and_the_latest_s2(tmp_path: Path, rate: float) -> None:
+    p = resolve_profile("tiny", sampling_rate_Hz=rate, drift_fields_V_cm=[20, 800], **KNOB)
+    models = set_models(p)
+    assert p.t0_us == pytest.approx(-3.3 - 0.4 - 2.0)
+    t_end = p.t0_us + p.n_points * p.dt_us
+    slow = models[0]
+    assert t_end == pytest.approx(slow.s2_window_us[1] + 2 * slow.diffusion_sigma_us + 0.4 + 2.0, abs=p.dt_us)
+    out = simulate_run(tmp_path / "r", profile=p, seed=4, progress=False)
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["constants"]["dt_us"] == pytest.approx(1e6 / rate)
+    for setm in models:
+        path = sorted((out / "raw" / setm.name).glob("*.wfm"))[0]
+        h = read_header(path)
+        assert h.dt_s == pytest.approx(1.0 / rate) and h.n_points == p.n_points
+        assert h.t0_us == pytest.approx(p.t0_us)
+        tr = np.load(out / "truth" / f"{setm.name}.npz")
+        rec = tr["event_type"] == M.EVENT_RECOIL
+        assert np.all(tr["s2_end_us"][rec] < t_end) and np.all(tr["t_decay_us"] > p.t0_us + 1.5)
+    # 20 V/cm needs a long frame: ~ 4× the frame of an 800 V/cm-only run
+    fast = resolve_profile("tiny", sampling_rate_Hz=rate, drift_fields_V_cm=[800], **KNOB)
+    assert fast.n_points < 0.6 * p.n_points
+
+
+def test_int16_samples_same_signal_finer_steps(tmp_path: Path) -> None:
+    kw = dict(profile="tiny", seed=9, progress=False, drift_fields_V_cm=[400], **KNOB)
+    a = simulate_run(tmp_path / "i8", **kw)
+    b = simulate_run(tmp_path / "i16", sample_format="int16", **kw)
+    fa = sorted((a / "raw").rglob("*.wfm"))[0]
+    fb = sorted((b / "raw").rglob("*.wfm"))[0]
+    with open_wfm(fa) as w8, open_wfm(fb) as w16:
+        assert w8.header.bytes_per_point == 1 and w16.header.bytes_per_point == 2
+        assert w16.raw.dtype == np.int16
+        assert w16.header.scale_V == pytest.approx(0.4e-3 / 256)
+        mv8, mv16 = np.asarray(w8.millivolts(), float), np.asarray(w16.millivolts(), float)
+    diff = np.abs(mv8 - mv16)
+    assert diff.max() <= 0.2 + 0.4 / 256 + 1e-6          # half an int8 step plus half an int16 step
+    assert 0.05 < diff.mean() < 0.15                      # int8 rounding error ~ uniform(0, 0.2) mV
+    assert np.unique(np.round(mv16[0] / (0.4 / 256))).size > 4 * np.unique(np.round(mv8[0] / 0.4)).size
+    ta, tb = (json.loads((x / "truth.json").read_text()) for x in (a, b))
+    assert tb["constants"]["sample_format"] == "int16" and tb["constants"]["lsb_mV"] == pytest.approx(0.4 / 256)
+    assert ta["sets"][0]["recoil_sample_mean_area_mV_us"] == tb["sets"][0]["recoil_sample_mean_area_mV_us"]
+
+
+def test_saturation_is_counted_in_the_truth(tmp_path: Path) -> None:
+    # 0.1 mV/LSB with the baseline at raw 100: 23 mV of range below it; the S2s average ~30 mV
+    out = simulate_run(tmp_path / "s", profile="tiny", seed=2, progress=False, drift_fields_V_cm=[2000],
+                       el_field_V_cm=4000, gain_scale=5.0, scale_mV=0.1, offset_mV=-10.0, **KNOB)
+    name = json.loads((out / "truth.json").read_text())["sets"][0]["name"]
+    tr = np.load(out / "truth" / f"{name}.npz")
+    with open_wfm(sorted((out / "raw").rglob("*.wfm"))[0]) as w:
+        raw = np.asarray(w.raw)
+        clipped = np.count_nonzero((raw == -128) | (raw == 127), axis=1)
+    np.testing.assert_array_equal(tr["n_saturated_samples"], clipped)
+    assert clipped.sum() > 0
+    assert json.loads((out / "truth.json").read_text())["sets"][0]["n_saturated_frames"] == np.count_nonzero(clipped)
+
+
+@pytest.mark.parametrize("cv", [0.0, 0.25])
+def test_recombination_fluctuation_sets_the_electron_spread(cv: float) -> None:
+    setm, tr = _events(resolve_profile("tiny", set_gates=[400], recoil_electron_cv=cv))
+    ne = tr["n_electrons"][tr["event_type"] == M.EVENT_RECOIL].astype(float)
+    expected = math.sqrt(cv**2 + 1.0 / setm.n_e_mean)     # gamma-distributed mean, then Poisson
+    assert ne.std(ddof=1) / ne.mean() == pytest.approx(expected, rel=0.08)
+    assert abs(ne.mean() - setm.n_e_mean) < 4 * ne.std(ddof=1) / math.sqrt(ne.size)
+
+
+@pytest.mark.parametrize("xf,bf", [(0.0, 0.0), (0.15, 0.20)])
+def test_xray_and_background_fractions(xf: float, bf: float) -> None:
+    _, tr = _events(resolve_profile("tiny", set_gates=[400], xray_fraction=xf, background_fraction=bf,
+                                    alpha_fraction=0.0))
+    n = tr["event_type"].size
+    bkg = tr["event_type"] == M.EVENT_BACKGROUND
+    rec = tr["event_type"] == M.EVENT_RECOIL
+    assert abs(bkg.mean() - bf) <= 4 * math.sqrt(max(bf * (1 - bf), 1e-9) / n) + 1e-12
+    frac_x = tr["has_xray"][rec].mean()
+    assert abs(frac_x - xf) <= 4 * math.sqrt(max(xf * (1 - xf), 1e-9) / rec.sum()) + 1e-12
+    assert not tr["has_xray"][bkg].any() and np.all(tr["s2_area_mV_us"][bkg] == 0)
+
+
+def test_ra224_source_changes_the_recoil_energy() -> None:
+    th = set_models(resolve_profile("tiny", set_gates=[400]))[0]
+    ra = set_models(resolve_profile("tiny", set_gates=[400], target_isotope="Ra224"))[0]
+    assert ra.n_exp == pytest.approx(physics.recoil_energy_keV("Ra224") * 1e3 / 22.0)
+    assert ra.n_exp / th.n_exp == pytest.approx(physics.recoil_energy_keV("Ra224") / physics.recoil_energy_keV("Th228"))
+    assert ra.recoil_mean_area_mV_us > th.recoil_mean_area_mV_us
+
+
+def test_truth_keeps_realised_means_and_says_what_they_are(tmp_path: Path) -> None:
+    out = simulate_run(tmp_path / "t", profile="tiny", seed=5, progress=False, xray_fraction=0.3,
+                       drift_fields_V_cm=[100, 800], **{**KNOB, "frames_per_file": 60})
+    truth = json.loads((out / "truth.json").read_text())
+    assert {"recoil_sample_mean_area_mV_us", "one_minus_r_realised", "xray_sample_mean_area_mV_us"} <= \
+        set(truth["definitions"])
+    n_x = truth["constants"]["N_x"]
+    pooled = []
+    for s in truth["sets"]:
+        tr = np.load(out / s["truth_file"])
+        rec = tr["event_type"] == M.EVENT_RECOIL
+        a = tr["s2_area_mV_us"][rec]            # the recoil S2 PE area only: no stray PEs, no X-ray, no noise
+        assert s["recoil_sample_mean_area_mV_us"] == pytest.approx(a.mean())
+        assert s["recoil_sample_mean_err_mV_us"] == pytest.approx(a.std(ddof=1) / math.sqrt(a.size))
+        x = tr["xray_area_mV_us"][tr["has_xray"]]
+        assert s["xray_sample_mean_area_mV_us"] == pytest.approx(x.mean())
+        assert s["xray_sample_mean_err_mV_us"] == pytest.approx(x.std(ddof=1) / math.sqrt(x.size))
+        assert s["recoil_window_sample_mean_area_mV_us"] > s["recoil_sample_mean_area_mV_us"]  # stray PEs in window
+        pooled.append(x)
+        assert s["one_minus_r"] == pytest.approx(1 - s["r"])
+    allx = np.concatenate(pooled)
+    el = truth["xray_by_el_field"]["2375"]
+    assert el["n_xray"] == allx.size and el["sample_mean_area_mV_us"] == pytest.approx(allx.mean())
+    assert el["g_S2_realised"] == pytest.approx(allx.mean() / n_x)
+    for s in truth["sets"]:
+        expect = s["recoil_sample_mean_area_mV_us"] / el["g_S2_realised"] / truth["constants"]["N_exp"]
+        assert s["one_minus_r_realised"] == pytest.approx(expect)
+        assert abs(s["one_minus_r_realised"] - s["one_minus_r"]) < 4 * s["one_minus_r_realised_err"]
