@@ -120,6 +120,32 @@ def demo(no_pdf: bool, jobs: int) -> None:
     sys.exit(code)
 
 
+@main.command()
+@click.option("--quick", is_flag=True, help="Only the quick subset (3 points, 300 frames per set, < 2 min).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Matrix points run in parallel processes.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: validation/ in the book project).")
+@click.option("--keep-data", is_flag=True, help="Keep the simulated raw files of every point (large).")
+def validate(quick: bool, jobs: int, out_dir: Path | None, keep_data: bool) -> None:
+    """Closure tests: simulate a matrix of runs, analyse each with the default configuration, compare with truth.
+
+    Writes validation.json, validation.csv, validation.md and figures into the output folder; the book's
+    Validation chapter is built from them. Exit status 0 only when every point and every pull width passes.
+    """
+    from ._cache import repo_root
+    from .validate import run_validation
+
+    out = out_dir if out_dir is not None else repo_root() / "validation"
+    try:
+        doc = run_validation(out, quick=quick, jobs=jobs, keep_data=keep_data)
+    except S2BookError as err:
+        _fail(err)
+    click.echo(doc["summary"])
+    click.echo(f"  report: {out / 'validation.md'}")
+    sys.exit(0 if doc["passed"] else 1)
+
+
 def _split(value: str | None) -> list[str] | None:
     if value is None:
         return None

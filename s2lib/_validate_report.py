@@ -1,0 +1,246 @@
+"""The closure-test report of ``s2book validate``: summary document, JSON / CSV / Markdown tables, figures.
+
+Files written into the output folder (``validation/`` of the book project unless ``--out``)::
+
+    validation.json     matrix, per-point comparisons, pull widths per quantity, summary, versions, run time
+    validation.csv      one row per comparison (point, quantity, set, fields, estimate, error, truths, bias, pull)
+    validation.md       the closure table (one row per point) and the failing comparisons
+    figures/validation_pulls.{png,pdf}          pull distributions per quantity with a unit Gaussian
+    figures/validation_bias_vs_field.{png,pdf}  relative bias of A_ion and 1 − r against the drift field
+    figures/validation_bias_vs_gain.{png,pdf}   relative bias of A_ion against the recoil peak (gain × field)
+
+The book's Validation chapter (:mod:`s2lib.book`) is generated from ``validation.json`` and the figures.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .store import json_sanitize, write_csv_atomic, write_json_atomic, write_text_atomic
+from .validate import N_SIGMA, QUANTITIES, REL_TOL, WIDTH_RANGE, pull_width
+
+__all__ = ["summarise", "write_report", "restore", "markdown_report", "plot_pulls", "plot_bias_vs_field", "plot_bias_vs_gain",
+           "CSV_COLUMNS", "FIGURES"]
+
+CSV_COLUMNS = ("point", "quantity", "set", "drift_field_V_cm", "el_field_V_cm", "estimate", "error", "truth",
+               "truth_model", "bias", "rel_bias", "tolerance", "pull", "passed", "reason")
+FIGURES = ("validation_pulls", "validation_bias_vs_field", "validation_bias_vs_gain")
+_LABELS = {"A_ion": "A_ion", "A_x": "A_x", "g_S2": "g_S2", "1-r": "1 − r"}
+
+
+def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: float, jobs: int) -> dict[str, Any]:
+    """The ``validation.json`` document: points, pull widths per quantity, totals and the one-line summary."""
+    comps = [c for r in results for c in r.get("comparisons", [])]
+    widths = {q: pull_width([c["pull"] for c in comps if c["quantity"] == q]) for q in QUANTITIES}
+    n_pass = sum(bool(r["passed"]) for r in results)
+    worst = None
+    for r in results:
+        for c in r.get("comparisons", []):
+            score = abs(c["bias"]) / c["tolerance"] if c["tolerance"] and math.isfinite(c["bias"]) else math.inf
+            if worst is None or score > worst["score"]:
+                worst = {"point": r["name"], "quantity": c["quantity"], "set": c["set"], "score": score,
+                         "rel_bias": c["rel_bias"], "pull": c["pull"], "reason": c["reason"]}
+    widths_ok = all(w["ok"] for w in widths.values() if w["n"] >= 3)
+    ok = n_pass == len(results) and widths_ok and bool(results)
+    bad_w = [f"{q} {w['std']:.2f}/{w['robust_std']:.2f}" for q, w in widths.items() if w["n"] >= 3 and not w["ok"]]
+    line = (f"s2book validate: {n_pass}/{len(results)} points within tolerance"
+            + (f", pull widths outside {WIDTH_RANGE[0]}-{WIDTH_RANGE[1]}: {', '.join(bad_w)}" if bad_w else
+               ", pull widths in range")
+            + (f"; worst: {worst['point']} {worst['quantity']} {worst['set']} ({worst['reason'] or 'ok'})"
+               if worst else "") + f"; {seconds:.0f} s")
+    return {"schema_version": 1, "kind": "quick" if quick else "full", "s2lib_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 1),
+            "jobs": jobs, "criteria": {"rel_tol": REL_TOL, "n_sigma": N_SIGMA, "width_range": list(WIDTH_RANGE),
+                                       "bias": "estimate − realised sample mean (truth.json)",
+                                       "pull": "(estimate − model expectation) / quoted 1σ"},
+            "n_points": len(results), "n_passed": n_pass, "pull_widths": widths, "widths_ok": widths_ok,
+            "worst": worst, "passed": ok, "summary": line, "points": list(results)}
+
+
+_NUMERIC = ("estimate", "error", "truth", "truth_model", "bias", "rel_bias", "tolerance", "pull",
+            "drift_field_V_cm", "el_field_V_cm")
+
+
+def restore(doc: dict[str, Any]) -> dict[str, Any]:
+    """``validation.json`` as read back (JSON null for NaN) with NaN restored in the numeric fields."""
+    for r in doc.get("points", []):
+        for c in r.get("comparisons", []):
+            for k in _NUMERIC:
+                if c.get(k) is None:
+                    c[k] = math.nan
+    for w in (doc.get("pull_widths") or {}).values():
+        for k in ("mean", "std", "robust_std", "std_err"):
+            if w.get(k) is None:
+                w[k] = math.nan
+    if doc.get("worst"):
+        for k in ("score", "rel_bias", "pull"):
+            if doc["worst"].get(k) is None:
+                doc["worst"][k] = math.nan
+    return doc
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
+
+
+def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> str:
+    """The closure table (one row per point: worst relative bias and largest |pull| per quantity), the pull
+    widths and the failing comparisons, as Markdown. ``figures``: folder prefix of the figure links."""
+    lines = [f"**{doc['summary']}**", "",
+             f"Criteria: a comparison passes when its fit succeeded and |estimate − realised truth| ≤ "
+             f"max({doc['criteria']['rel_tol']:.0%} of the truth, {doc['criteria']['n_sigma']:g} σ); pulls are "
+             f"(estimate − model expectation)/σ and their widths must lie in "
+             f"{doc['criteria']['width_range'][0]}–{doc['criteria']['width_range'][1]}.", "",
+             "| point | varies | frames | " + " | ".join(f"{_LABELS[q]} rel. bias (max |pull|)" for q in QUANTITIES)
+             + " | result | time (s) |", "|---|---|---|" + "---|" * len(QUANTITIES) + "---|---|"]
+    for r in doc["points"]:
+        cells = []
+        for q in QUANTITIES:
+            cs = [c for c in r.get("comparisons", []) if c["quantity"] == q]
+            if not cs:
+                cells.append("n/a")
+                continue
+            worst = max(cs, key=lambda c: abs(c["rel_bias"]) if math.isfinite(c["rel_bias"]) else math.inf)
+            pulls = [abs(c["pull"]) for c in cs if math.isfinite(c["pull"])]
+            mark = "" if all(c["passed"] for c in cs) else " ✗"
+            cells.append(f"{worst['rel_bias']:+.1%} ({max(pulls):.1f}){mark}" if pulls and
+                         math.isfinite(worst["rel_bias"]) else f"—{mark}")
+        res = "pass" if r["passed"] else "**FAIL**"
+        lines.append(f"| {r['name']} | {r['varies']} | {r.get('frames', '—')} | " + " | ".join(cells)
+                     + f" | {res} | {r['seconds']:.0f} |")
+    lines += ["", "Pull widths over all points (plain std ± its statistical precision / robust 1.4826·MAD):", "",
+              "| quantity | pulls | mean | std | robust std | in range |", "|---|---|---|---|---|---|"]
+    for q, w in doc["pull_widths"].items():
+        lines.append(f"| {_LABELS[q]} | {w['n']} | {_fmt(w['mean'], 2)} | {_fmt(w['std'], 2)} ± {_fmt(w['std_err'], 1)} "
+                     f"| {_fmt(w['robust_std'], 2)} | {'yes' if w['ok'] else '**no**'} |")
+    failing = [(r, c) for r in doc["points"] for c in r.get("comparisons", []) if not c["passed"]]
+    errors = [r for r in doc["points"] if r.get("error")]
+    lines += ["", "Failing comparisons:" if failing or errors else "No failing comparison.", ""]
+    if failing:
+        lines += ["| point | quantity | set | estimate ± σ | truth | rel. bias | pull | reason |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r, c in failing:
+            lines.append(f"| {r['name']} | {_LABELS[c['quantity']]} | {c['set']} | {_fmt(c['estimate'], 4)} ± "
+                         f"{_fmt(c['error'], 2)} | {_fmt(c['truth'], 4)} | {_fmt(c['rel_bias'] * 100, 2)} % | "
+                         f"{_fmt(c['pull'], 2)} | {c['reason'].replace('|', '/')} |")
+    for r in errors:
+        lines.append(f"- {r['name']}: the analysis stopped: {r['error']}")
+    if figures is not None:
+        lines += [""] + [f"![{name}]({figures}/{name}.png)" for name in FIGURES]
+    return "\n".join(lines) + "\n"
+
+
+def _rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"point": r["name"], **{k: c.get(k) for k in CSV_COLUMNS if k != "point"}}
+            for r in doc["points"] for c in r.get("comparisons", [])]
+
+
+def write_report(doc: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
+    """Write ``validation.json``, ``validation.csv``, ``validation.md`` and the figures (PNG + PDF) atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "validation.json", json_sanitize(dict(doc)))
+    write_csv_atomic(out / "validation.csv", _rows(doc), list(CSV_COLUMNS))
+    write_text_atomic(out / "validation.md", "# Closure tests\n\n" + markdown_report(doc, figures="figures"))
+    from . import plotting
+
+    for fn in (plot_pulls, plot_bias_vs_field, plot_bias_vs_gain):
+        plotting.close(fn(doc, out_dir=out / "figures"))
+    return {"json": out / "validation.json", "csv": out / "validation.csv", "md": out / "validation.md"}
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def _comps(doc: Mapping[str, Any], quantity: str) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    return [(r, c) for r in doc["points"] for c in r.get("comparisons", []) if c["quantity"] == quantity]
+
+
+def plot_pulls(doc: Mapping[str, Any], *, out_dir: str | Path | None = None, name: str = "validation_pulls") -> Any:
+    """Histogram of the pulls of each quantity with the unit Gaussian expected for correct 1σ errors."""
+    from . import plotting
+
+    with plotting.use_style():
+        fig = plotting.new_figure((plotting.TWO_COLUMN[0], 4.2))
+        axes = fig.subplots(2, 2)
+        for ax, q in zip(axes.ravel(), QUANTITIES):
+            p = np.array([c["pull"] for _, c in _comps(doc, q)], float)
+            p = p[np.isfinite(p)]
+            w = doc["pull_widths"][q]
+            lo, hi = min(-4.0, float(p.min(initial=0)) - 0.5), max(4.0, float(p.max(initial=0)) + 0.5)
+            edges = np.linspace(lo, hi, 25)
+            if p.size:
+                ax.hist(p, bins=edges, color=plotting.OKABE_ITO["blue"], alpha=0.7, label=f"{p.size} pulls")
+                x = np.linspace(lo, hi, 200)
+                ax.plot(x, p.size * (edges[1] - edges[0]) * np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi),
+                        color=plotting.OKABE_ITO["vermillion"], label="N(0, 1) expected")
+            ax.set_title(f"{_LABELS[q]}: std {_fmt(w['std'], 2)}, robust {_fmt(w['robust_std'], 2)}")
+            ax.set_xlabel("pull = (estimate − model truth) / σ")
+            ax.set_ylabel("comparisons")
+            if p.size:
+                ax.legend(loc="upper right", fontsize="small")
+            else:
+                ax.text(0.5, 0.5, "no estimate", transform=ax.transAxes, ha="center", va="center")
+        return _save(fig, out_dir, name)
+
+
+def _save(fig: Any, out_dir: str | Path | None, name: str) -> Any:
+    from . import plotting
+
+    if out_dir is not None:
+        plotting.save_figure(fig, out_dir, name)
+    return fig
+
+
+def _scatter(ax: Any, doc: Mapping[str, Any], quantity: str, x_of: Any) -> None:
+    from . import plotting
+
+    ok_c, bad_c = plotting.OKABE_ITO["blue"], plotting.OKABE_ITO["vermillion"]
+    for passed, color, label in ((True, ok_c, "within tolerance"), (False, bad_c, "outside tolerance / failed")):
+        pts = [(x_of(r, c), c) for r, c in _comps(doc, quantity) if bool(c["passed"]) == passed]
+        pts = [(x, c) for x, c in pts if x is not None and math.isfinite(x) and math.isfinite(c["rel_bias"])]
+        if pts:
+            x = np.array([x for x, _ in pts])
+            y = np.array([100 * c["rel_bias"] for _, c in pts])
+            e = np.array([100 * c["error"] / abs(c["truth"]) if c["truth"] else 0.0 for _, c in pts])
+            ax.errorbar(x, y, yerr=np.where(np.isfinite(e), e, 0.0), fmt="o" if passed else "s",
+                        mfc=color if passed else "white", color=color, label=f"{label} (bars: quoted 1σ)")
+    tol = 100 * doc["criteria"]["rel_tol"]
+    ax.axhspan(-tol, tol, color="0.85", zorder=0, label=f"±{tol:g} %")
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_ylabel(f"relative bias of {_LABELS[quantity]} (%)")
+    ax.legend(loc="best", fontsize="small")
+
+
+def plot_bias_vs_field(doc: Mapping[str, Any], *, out_dir: str | Path | None = None,
+                       name: str = "validation_bias_vs_field") -> Any:
+    """Relative bias (estimate − realised truth)/truth of A_ion and 1 − r per set against the drift field."""
+    from . import plotting
+
+    with plotting.use_style():
+        fig = plotting.new_figure((plotting.TWO_COLUMN[0], 2.8))
+        for ax, q in zip(fig.subplots(1, 2), ("A_ion", "1-r")):
+            _scatter(ax, doc, q, lambda r, c: c["drift_field_V_cm"])
+            ax.set_xlabel("Drift field (V/cm)")
+        return _save(fig, out_dir, name)
+
+
+def plot_bias_vs_gain(doc: Mapping[str, Any], *, out_dir: str | Path | None = None,
+                      name: str = "validation_bias_vs_gain") -> Any:
+    """Relative bias of A_ion against the model recoil peak area (S2 gain × EL field × drift field), and of
+    A_x against the X-ray peak area."""
+    from . import plotting
+
+    with plotting.use_style():
+        fig = plotting.new_figure((plotting.TWO_COLUMN[0], 2.8))
+        for ax, q in zip(fig.subplots(1, 2), ("A_ion", "A_x")):
+            _scatter(ax, doc, q, lambda r, c: c["truth_model"])
+            ax.set_xlabel(f"{'recoil' if q == 'A_ion' else 'X-ray'} S2 peak, model mean (mV·µs)")
+        return _save(fig, out_dir, name)
