@@ -26,12 +26,15 @@ from .store import json_sanitize, write_csv_atomic, write_json_atomic, write_tex
 from .validate import N_SIGMA, QUANTITIES, REL_TOL, WIDTH_RANGE, pull_width
 
 __all__ = ["summarise", "write_report", "restore", "markdown_report", "plot_pulls", "plot_bias_vs_field", "plot_bias_vs_gain",
-           "CSV_COLUMNS", "FIGURES"]
+           "CSV_COLUMNS", "FIGURES", "MIN_PULLS"]
 
 CSV_COLUMNS = ("point", "quantity", "set", "drift_field_V_cm", "el_field_V_cm", "estimate", "error", "truth",
                "truth_model", "bias", "rel_bias", "tolerance", "pull", "passed", "reason")
 FIGURES = ("validation_pulls", "validation_bias_vs_field", "validation_bias_vs_gain")
 _LABELS = {"A_ion": "A_ion", "A_x": "A_x", "g_S2": "g_S2", "1-r": "1 − r"}
+MIN_PULLS = 10
+"""Fewest pulls of a quantity for its width to be judged: with n pulls the width is known to ±1/√(2(n−1)),
+±24 % at 10; below that (the quick subset's A_x, g_S2) the width is reported but not judged."""
 
 
 def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: float, jobs: int) -> dict[str, Any]:
@@ -46,9 +49,10 @@ def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: flo
             if worst is None or score > worst["score"]:
                 worst = {"point": r["name"], "quantity": c["quantity"], "set": c["set"], "score": score,
                          "rel_bias": c["rel_bias"], "pull": c["pull"], "reason": c["reason"]}
-    widths_ok = all(w["ok"] for w in widths.values() if w["n"] >= 3)
+    widths_ok = all(w["ok"] for w in widths.values() if w["n"] >= MIN_PULLS)
     ok = n_pass == len(results) and widths_ok and bool(results)
-    bad_w = [f"{q} {w['std']:.2f}/{w['robust_std']:.2f}" for q, w in widths.items() if w["n"] >= 3 and not w["ok"]]
+    bad_w = [f"{q} {w['std']:.2f}/{w['robust_std']:.2f}" for q, w in widths.items()
+             if w["n"] >= MIN_PULLS and not w["ok"]]
     line = (f"s2book validate: {n_pass}/{len(results)} points within tolerance"
             + (f", pull widths outside {WIDTH_RANGE[0]}-{WIDTH_RANGE[1]}: {', '.join(bad_w)}" if bad_w else
                ", pull widths in range")
@@ -57,6 +61,7 @@ def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: flo
     return {"schema_version": 1, "kind": "quick" if quick else "full", "s2lib_version": __version__,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 1),
             "jobs": jobs, "criteria": {"rel_tol": REL_TOL, "n_sigma": N_SIGMA, "width_range": list(WIDTH_RANGE),
+                                       "min_pulls_for_width": MIN_PULLS,
                                        "bias": "estimate − realised sample mean (truth.json)",
                                        "pull": "(estimate − model expectation) / quoted 1σ"},
             "n_points": len(results), "n_passed": n_pass, "pull_widths": widths, "widths_ok": widths_ok,
@@ -99,7 +104,7 @@ def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> st
              f"max({doc['criteria']['rel_tol']:.0%} of the truth, {doc['criteria']['n_sigma']:g} σ); pulls are "
              f"(estimate − model expectation)/σ and their widths must lie in "
              f"{doc['criteria']['width_range'][0]}–{doc['criteria']['width_range'][1]}.", "",
-             "| point | varies | frames | " + " | ".join(f"{_LABELS[q]} rel. bias (max |pull|)" for q in QUANTITIES)
+             "| point | varies | frames | " + " | ".join(f"{_LABELS[q]} rel. bias (max abs. pull)" for q in QUANTITIES)
              + " | result | time (s) |", "|---|---|---|" + "---|" * len(QUANTITIES) + "---|---|"]
     for r in doc["points"]:
         cells = []
@@ -119,8 +124,9 @@ def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> st
     lines += ["", "Pull widths over all points (plain std ± its statistical precision / robust 1.4826·MAD):", "",
               "| quantity | pulls | mean | std | robust std | in range |", "|---|---|---|---|---|---|"]
     for q, w in doc["pull_widths"].items():
-        lines.append(f"| {_LABELS[q]} | {w['n']} | {_fmt(w['mean'], 2)} | {_fmt(w['std'], 2)} ± {_fmt(w['std_err'], 1)} "
-                     f"| {_fmt(w['robust_std'], 2)} | {'yes' if w['ok'] else '**no**'} |")
+        verdict = "yes" if w["ok"] else ("**no**" if w["n"] >= MIN_PULLS else f"not judged (< {MIN_PULLS} pulls)")
+        lines.append(f"| {_LABELS[q]} | {w['n']} | {_fmt(w['mean'], 2)} | {_fmt(w['std'], 2)} ± "
+                     f"{_fmt(w['std_err'], 1)} | {_fmt(w['robust_std'], 2)} | {verdict} |")
     failing = [(r, c) for r in doc["points"] for c in r.get("comparisons", []) if not c["passed"]]
     errors = [r for r in doc["points"] if r.get("error")]
     lines += ["", "Failing comparisons:" if failing or errors else "No failing comparison.", ""]

@@ -5,8 +5,10 @@
 1. finds the runs present (``book/runs/<run_id>/_run.json`` pointers written by :mod:`s2lib.report`) and checks
    every executed notebook against its manifest: a stale key, a failed stage or a figure saved but not shown
    refuses the build, or with ``allow_stale`` puts a red "STALE/FAILED" admonition at the top of the page;
-2. generates, in the git-ignored ``book/runs/``, the provenance appendix (``provenance.md``) and the overview
-   included by the introduction (``overview.md``: runs table and key results glued from the summary notebook);
+2. generates, in the git-ignored ``book/runs/``, the provenance appendix (``provenance.md``), the overview
+   included by the introduction (``overview.md``: runs table and key results glued from the summary notebook)
+   and, when ``validation/validation.json`` exists, the Validation chapter (``validation.md``, from the last
+   ``s2book validate``: :mod:`s2lib._book_validation`);
 3. writes ``_build/_toc.generated.yml`` (static ``_toc.yml`` chapters + one part per run + summary + appendix)
    and runs ``jupyter-book build --toc ... -W --keep-going`` for HTML, then ``--builder pdflatex``
    (XeLaTeX, Sphinx's own LaTeX theme) with a generated config that drops code cell sources from the PDF.
@@ -30,6 +32,7 @@ import nbformat
 import yaml
 
 from . import manifest as mf
+from ._book_validation import validation_page
 from ._cache import PER_RUN_STAGES, SUMMARY, repo_root
 from .errors import S2BookError
 
@@ -275,6 +278,8 @@ def _toc(root: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary = root / "book" / "runs" / f"{SUMMARY}.ipynb"
     if summary.is_file():
         parts.append({"caption": "Across runs", "chapters": [{"file": rel(summary)}]})
+    if (root / "book" / "runs" / "validation.md").is_file():
+        parts.append({"caption": "Validation", "chapters": [{"file": "book/runs/validation.md"}]})
     parts.append({"caption": "Appendix", "chapters": [{"file": "book/runs/provenance.md"}]})
     return {"format": "jb-book", "root": static["root"], "parts": parts}
 
@@ -294,6 +299,11 @@ def generate_sources(root: str | Path | None = None, allow_stale: bool = False) 
     gen.mkdir(parents=True, exist_ok=True)
     (gen / "overview.md").write_text(_overview(root, runs, problems), encoding="utf-8")
     (gen / "provenance.md").write_text(_provenance(root, runs), encoding="utf-8")
+    validation = validation_page(root, gen)        # the last `s2book validate` (<root>/validation), if any
+    if validation is not None:
+        (gen / "validation.md").write_text(validation, encoding="utf-8")
+    else:
+        (gen / "validation.md").unlink(missing_ok=True)
     toc = root / "_build" / "_toc.generated.yml"
     toc.parent.mkdir(parents=True, exist_ok=True)
     toc.write_text(yaml.safe_dump(_toc(root, runs), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,198 @@
+"""Closure tests (s2lib.validate): the bias / pull / pass logic on hand-computed numbers, and the quick matrix
+run end to end with the default configuration, checked against the simulator's truth."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy.stats import norm
+
+from s2lib import validate as V
+from s2lib._validate_report import MIN_PULLS, markdown_report, restore, summarise
+from s2lib.cli import main
+
+
+# ------------------------------------------------------------------------------------------ pure logic
+def test_compare_bias_tolerance_and_pull_by_hand() -> None:
+    # bias 0.05 > max(3 % of 1.00, 3 × 0.01) = 0.03: fails; pull against the model 1.02: (1.05 − 1.02)/0.01 = 3
+    c = V.compare(1.05, 0.01, 1.00, 1.02)
+    assert c["bias"] == pytest.approx(0.05) and c["rel_bias"] == pytest.approx(0.05)
+    assert c["tolerance"] == pytest.approx(0.03) and c["pull"] == pytest.approx(3.0)
+    assert not c["passed"] and "tolerance" in c["reason"]
+    # 3σ = 0.06 is the larger tolerance: a bias of 0.05 passes
+    c = V.compare(1.05, 0.02, 1.00, 1.05)
+    assert c["tolerance"] == pytest.approx(0.06) and c["passed"] and c["pull"] == pytest.approx(0.0)
+    # 3 % is the larger tolerance: 0.029 passes, 0.031 fails
+    assert V.compare(10.29, 0.01, 10.0, 10.0)["passed"]
+    assert not V.compare(10.31, 0.01, 10.0, 10.0)["passed"]
+    # negative truth: the tolerance uses |truth|
+    assert V.compare(-1.02, 0.001, -1.0, -1.0)["passed"]
+    # an unsuccessful fit never passes, even on the truth; a missing estimate names itself
+    c = V.compare(1.0, 0.01, 1.0, 1.0, ok=False, reason="S2 fit: p-value 1e-9")
+    assert not c["passed"] and c["reason"] == "S2 fit: p-value 1e-9"
+    c = V.compare(float("nan"), float("nan"), 1.0, 1.0)
+    assert not c["passed"] and "no estimate" in c["reason"] and math.isnan(c["pull"])
+    # a zero or missing error: no pull, tolerance 3 % only
+    c = V.compare(1.02, 0.0, 1.0, 1.0)
+    assert math.isnan(c["pull"]) and c["tolerance"] == pytest.approx(0.03) and c["passed"]
+
+
+def test_pull_width_by_hand() -> None:
+    w = V.pull_width([-1.2, -0.6, 0.0, 0.6, 1.2])
+    assert w["n"] == 5 and w["mean"] == pytest.approx(0.0)
+    assert w["std"] == pytest.approx(math.sqrt(0.9))                  # (1.44 + .36 + 0 + .36 + 1.44)/4
+    assert w["robust_std"] == pytest.approx(1.4826 * 0.6)            # MAD = median(|x|) = 0.6
+    assert w["std_err"] == pytest.approx(math.sqrt(0.9) / math.sqrt(8))
+    assert w["ok"]
+    narrow = V.pull_width([-1.0, -0.5, 0.0, 0.5, 1.0])               # std 0.79, robust 0.74: too narrow
+    assert not narrow["ok"] and narrow["std"] == pytest.approx(math.sqrt(0.625))
+    wide = V.pull_width([-1.0, 0.0, 1.0, float("nan")])              # NaN ignored; robust 1.48 > 1.25
+    assert wide["n"] == 3 and wide["std"] == pytest.approx(1.0) and not wide["ok"]
+    assert not V.pull_width([0.3, None])["ok"]                       # too few
+
+
+GAUSS12 = [float(x) for x in norm.ppf((np.arange(12) + 0.5) / 12)]   # std 0.94, robust std 1.0
+
+
+def _comp(q: str, bias_ok: bool, pull: float) -> dict:
+    return {"quantity": q, "set": "S", "drift_field_V_cm": 100.0, "el_field_V_cm": 2375.0, "estimate": 1.0,
+            "error": 0.1, "truth": 1.0, "truth_model": 1.0, "bias": 0.0 if bias_ok else 0.5,
+            "rel_bias": 0.0 if bias_ok else 0.5, "tolerance": 0.3, "pull": pull, "passed": bias_ok,
+            "reason": "" if bias_ok else "|bias| 0.5 > tolerance 0.3"}
+
+
+def test_summary_counts_points_names_the_worst_and_judges_widths() -> None:
+    good = {"name": "a", "varies": "x", "seconds": 1.0, "passed": True,
+            "comparisons": [_comp("A_ion", True, p) for p in GAUSS12]}
+    bad = {"name": "b", "varies": "y", "seconds": 1.0, "passed": False, "comparisons": [_comp("A_x", False, 5.0)]}
+    doc = summarise([good, bad], quick=False, seconds=3.0, jobs=1)
+    assert doc["n_points"] == 2 and doc["n_passed"] == 1 and not doc["passed"]
+    assert doc["worst"]["point"] == "b" and doc["worst"]["quantity"] == "A_x"
+    assert doc["summary"].startswith("s2book validate: 1/2 points within tolerance")
+    assert doc["pull_widths"]["A_ion"]["n"] == 12 and doc["pull_widths"]["A_ion"]["ok"]
+    assert doc["pull_widths"]["A_x"]["n"] == 1 < MIN_PULLS and doc["widths_ok"]   # too few: not judged
+    md = markdown_report(restore(json.loads(json.dumps(doc, default=float).replace("NaN", "null"))))
+    assert "| b | y |" in md and "**FAIL**" in md and "|bias| 0.5 > tolerance 0.3" in md
+    # all points pass but a judged width is outside 0.8-1.25: the run does not pass
+    wide = {**good, "comparisons": [_comp("A_ion", True, p) for p in np.linspace(-4, 4, 12)]}
+    doc = summarise([wide], quick=False, seconds=1.0, jobs=1)
+    assert doc["n_passed"] == 1 and not doc["widths_ok"] and not doc["passed"]
+    assert "pull widths outside" in doc["summary"]
+
+
+def test_comparisons_map_the_artifacts_to_the_truth() -> None:
+    truth = {"sets": [{"name": "S1", "drift_field_V_cm": 50.0, "el_field_V_cm": 2375.0, "n_xray": 4,
+                       "recoil_sample_mean_area_mV_us": 1.00, "recoil_mean_area_mV_us": 0.98,
+                       "one_minus_r_realised": 0.060, "one_minus_r": 0.058}],
+             "xray_by_el_field": {"2375": {"sets": ["S1"], "n_xray": 4, "sample_mean_area_mV_us": 2.0,
+                                           "g_S2_realised": 0.0036}},
+             "xray_mean_area_mV_us": {"2375": 2.01}, "g_S2": {"2375": 0.00359}}
+    rows = [{"set_name": "S1", "s2_mean": "1.01", "s2_mean_err": "0.01", "fit_success": "True",
+             "recomb_factor": "0.94", "recomb_error": "0.002", "used_in_model_fit": "True", "reason": ""}]
+    entries = [{"el_field_V_cm": 2375.0, "A_x": 2.1, "dA_x": 0.05, "g_S2": 0.00378, "d_g_S2": 0.00003,
+                "fit_success": True, "reason": ""}]
+    got = {c["quantity"]: c for c in V.comparisons(truth, rows, entries)}
+    assert set(got) == {"A_ion", "1-r", "A_x", "g_S2"}
+    assert got["A_ion"]["bias"] == pytest.approx(0.01) and got["A_ion"]["pull"] == pytest.approx(3.0)
+    assert got["1-r"]["estimate"] == pytest.approx(0.06) and got["1-r"]["pull"] == pytest.approx(1.0)
+    # A_x: bias 0.1 within max(3 % of 2.0, 3 × 0.05) = 0.15; pull (2.1 − 2.01)/0.05 = 1.8
+    assert got["A_x"]["rel_bias"] == pytest.approx(0.05) and got["A_x"]["tolerance"] == pytest.approx(0.15)
+    assert got["A_x"]["passed"] and got["A_x"]["pull"] == pytest.approx(1.8)
+    # g_S2: bias 0.00018 > max(3 % of 0.0036, 3 × 0.00003) = 0.000108: fails
+    assert got["g_S2"]["truth"] == 0.0036 and got["g_S2"]["truth_model"] == 0.00359
+    assert got["g_S2"]["tolerance"] == pytest.approx(0.000108) and not got["g_S2"]["passed"]
+    # no X-rays in the truth: A_ion only
+    truth["xray_by_el_field"]["2375"]["n_xray"] = 0
+    assert [c["quantity"] for c in V.comparisons(truth, rows, entries)] == ["A_ion"]
+    # a failed S2 fit fails its comparison with the analysis' reason
+    rows[0].update(fit_success="False", reason="S2 fit: p-value 2e-9 < 1e-3")
+    c = V.comparisons(truth, rows, entries)[0]
+    assert not c["passed"] and "p-value" in c["reason"]
+
+
+def test_matrix_spans_every_dimension_of_issue_8() -> None:
+    pts = V.matrix()
+    names = [p.name for p in pts]
+    assert len(names) == len(set(names)) and names[0] == "baseline"
+    assert len({p.seed for p in pts}) == len(pts)                      # fixed, distinct seeds
+    params = [p.simulation_parameters() for p in pts]
+    span = lambda key: {float(p[key]) if not isinstance(p[key], str) else p[key] for p in params}  # noqa: E731
+    assert {0.3, 1.0, 5.0} <= span("gain_scale")
+    assert {0.5e9, 1e9, 5e9} <= span("sampling_rate_Hz")
+    assert {"int8", "int16"} <= span("sample_format") and {"Th228", "Ra224"} <= span("target_isotope")
+    assert {0.0, 0.25} <= span("recoil_electron_cv") and {0.0, 0.15} <= span("xray_fraction")
+    assert {0.0, 0.20} <= span("background_fraction") and {1500.0, 4000.0} <= span("el_field_V_cm")
+    fields = {f for p in params for f in p["drift_fields_V_cm"]}
+    assert min(fields) == 20.0 and max(fields) == 2000.0
+    frames = {p["n_files"] * p["frames_per_file"] for p in params}
+    assert {100, 1000, 10000} <= frames
+    assert all(p["auto_frame"] for p in params)
+    assert [p.name for p in V.quick_matrix()] == list(V.QUICK_NAMES)
+    assert all(q in pts for q in V.quick_matrix())                   # the same points, not a variant
+
+
+# ------------------------------------------------------------------------------------------ end to end
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, float]:
+    out = tmp_path_factory.mktemp("validate")
+    started = time.perf_counter()
+    result = CliRunner().invoke(main, ["validate", "--quick", "--jobs", "2", "--out", str(out)])
+    return out, {"exit_code": result.exit_code, "output": result.output}, time.perf_counter() - started
+
+
+def test_quick_validation_writes_its_report(quick) -> None:
+    out, res, seconds = quick
+    doc = json.loads((out / "validation.json").read_text())
+    assert doc["kind"] == "quick" and doc["n_points"] == len(V.QUICK_NAMES)
+    assert doc["summary"] in res["output"].splitlines()
+    assert res["exit_code"] == (0 if doc["passed"] else 1)
+    for name in ("validation_pulls", "validation_bias_vs_field", "validation_bias_vs_gain"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 1000
+        assert (out / "figures" / f"{name}.pdf").is_file()
+    with open(out / "validation.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sum(len(p["comparisons"]) for p in doc["points"]) > 0
+    assert "| baseline |" in (out / "validation.md").read_text()
+    assert not any((out / "runs" / p).joinpath("raw").exists() for p in V.QUICK_NAMES)   # raw data removed
+    print(f"quick validation: {seconds:.0f} s")
+
+
+def test_quick_validation_closes_against_the_truth(quick) -> None:
+    """Every quick point, analysed with the simulator's run.yaml as written, reproduces the truth: each recoil
+    mean A_ion (per set), A_x, g_S2 (per EL field) and 1 − r (per set) within max(3 %, 3σ) of the realised
+    truth, re-read here from each point's truth.json and the analysis' own CSV / calibration JSON."""
+    out, res, _ = quick
+    doc = json.loads((out / "validation.json").read_text())
+    failures = []
+    for p in doc["points"]:
+        assert not p["error"], p["error"]
+        folder = out / "runs" / p["name"]
+        truth = json.loads((folder / "truth.json").read_text())
+        run_id = next((folder / "processed").iterdir()).name
+        rows, entries = V.read_estimates(folder / "processed" / run_id, run_id)
+        assert {r["set_name"] for r in rows} == {s["name"] for s in truth["sets"]}
+        for s in truth["sets"]:
+            row = next(r for r in rows if r["set_name"] == s["name"])
+            est, err, tr = float(row["s2_mean"]), float(row["s2_mean_err"]), s["recoil_sample_mean_area_mV_us"]
+            if not (row["fit_success"] == "True" and abs(est - tr) <= max(0.03 * tr, 3 * err)):
+                failures.append(f"{p['name']} {s['name']} A_ion {est:.4g} ± {err:.2g} vs {tr:.4g}")
+            omr, domr = 1 - float(row["recomb_factor"] or "nan"), float(row["recomb_error"] or "nan")
+            t_omr = s["one_minus_r_realised"]
+            if not abs(omr - t_omr) <= max(0.03 * t_omr, 3 * domr):
+                failures.append(f"{p['name']} {s['name']} 1-r {omr:.4g} ± {domr:.2g} vs {t_omr:.4g}")
+        for e in entries:
+            t = truth["xray_by_el_field"][f"{e['el_field_V_cm']:g}"]
+            a_x, da_x = e["A_x"] or math.nan, e["dA_x"] or math.nan
+            if not (e["fit_success"] and abs(a_x - t["sample_mean_area_mV_us"]) <=
+                    max(0.03 * t["sample_mean_area_mV_us"], 3 * da_x)):
+                failures.append(f"{p['name']} A_x {a_x:.4g} ± {da_x:.2g} vs {t['sample_mean_area_mV_us']:.4g}")
+        assert p["passed"] == all(c["passed"] for c in p["comparisons"])
+        assert {c["quantity"] for c in p["comparisons"]} == set(V.QUANTITIES)
+    assert not failures, "\n".join(failures)
+    assert doc["passed"] and res["exit_code"] == 0, doc["summary"]
