@@ -196,3 +196,37 @@ def test_quick_validation_closes_against_the_truth(quick) -> None:
         assert {c["quantity"] for c in p["comparisons"]} == set(V.QUANTITIES)
     assert not failures, "\n".join(failures)
     assert doc["passed"] and res["exit_code"] == 0, doc["summary"]
+
+
+# ------------------------------------------------------------------------------------------ book chapter
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_validation_chapter_in_the_book(quick, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last validation's results become the "Validation" part of the book: closure table, failing points,
+    pull and bias figures (found by Sphinx: the HTML build runs with -W)."""
+    import shutil
+
+    from s2lib.book import build_book, generate_sources
+
+    out, _, _ = quick
+    root = tmp_path / "book"
+    for name in ("_config.yml", "_toc.yml", "book/intro.md", "book/methods.md"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
+    toc, _ = generate_sources(root)
+    assert "validation" not in toc.read_text()                       # no results: no chapter
+    shutil.copytree(out, root / "validation", ignore=shutil.ignore_patterns("runs"))
+    toc, _ = generate_sources(root)
+    assert "caption: Validation" in toc.read_text() and "book/runs/validation.md" in toc.read_text()
+    page = (root / "book" / "runs" / "validation.md").read_text()
+    doc = json.loads((out / "validation.json").read_text())
+    assert page.startswith("# Validation") and doc["summary"] in page
+    for p in doc["points"]:
+        assert f"| {p['name']} |" in page
+    assert "../../validation/figures/validation_pulls.png" in page
+    monkeypatch.setenv("S2BOOK_FETCH_MATHJAX", "0")
+    assert build_book(pdf=False, root=root) == 0
+    html = (root / "_build" / "html" / "book" / "runs" / "validation.html").read_text()
+    assert "Closure table" in html and "validation_pulls.png" in html
+    assert (root / "_build" / "html" / "_images" / "validation_pulls.png").is_file()
