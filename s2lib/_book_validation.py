@@ -62,8 +62,9 @@ def validation_page(root: str | os.PathLike[str], page_dir: str | os.PathLike[st
         "Each point of the matrix is one run simulated by `s2lib.simulate` with a fixed seed and analysed exactly "
         "as a user's run: the `run.yaml` the simulator writes (the lab's keys only, default fit settings), the "
         "integration pass, the fits and the calibration. Nothing is tuned per point. The matrix varies one "
-        "factor at a time around a baseline (Th-228, EL 2375 V/cm, 1 GS/s int8, three sets of 1 000 frames at "
-        "50, 200 and 800 V/cm) and adds combined corners.", "",
+        "factor at a time around a baseline and adds combined corners; the baseline's simulation parameters "
+        "(overrides of the `tiny` profile): " + ", ".join(f"`{k}={v}`" for k, v in (doc.get("baseline") or {}).items())
+        + ".", "",
         "The **bias** is the estimate minus the *realised* truth, the sample mean of the simulated photoelectron "
         "areas of this very run (recoil S2 only: no stray photons, no X-ray pile-up); the **pull** is the "
         "estimate minus the *model* expectation, divided by the quoted 1σ. Both truths are defined in each "

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import __version__
 from .store import json_sanitize, write_csv_atomic, write_json_atomic, write_text_atomic
-from .validate import N_SIGMA, QUANTITIES, REL_TOL, WIDTH_RANGE, pull_width
+from .validate import BASELINE, N_SIGMA, QUANTITIES, REL_TOL, WIDTH_RANGE, pull_width
 
 __all__ = ["summarise", "write_report", "restore", "markdown_report", "plot_pulls", "plot_bias_vs_field", "plot_bias_vs_gain",
            "CSV_COLUMNS", "FIGURES", "MIN_PULLS"]
@@ -64,7 +64,7 @@ def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: flo
                                        "min_pulls_for_width": MIN_PULLS,
                                        "bias": "estimate − realised sample mean (truth.json)",
                                        "pull": "(estimate − model expectation) / quoted 1σ"},
-            "n_points": len(results), "n_passed": n_pass, "pull_widths": widths, "widths_ok": widths_ok,
+            "baseline": dict(BASELINE), "n_points": len(results), "n_passed": n_pass, "pull_widths": widths, "widths_ok": widths_ok,
             "worst": worst, "passed": ok, "summary": line, "points": list(results)}
 
 

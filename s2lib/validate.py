@@ -61,12 +61,13 @@ SEED = 20261129
 BASELINE: dict[str, Any] = {
     "auto_frame": True, "sampling_rate_Hz": 1.0e9, "sample_format": "int8", "gain_scale": 1.0,
     "recoil_electron_cv": 0.10, "xray_fraction": 0.05, "background_fraction": 0.05, "alpha_fraction": 0.0,
-    "target_isotope": "Th228", "el_field_V_cm": 2375.0, "drift_fields_V_cm": [50.0, 200.0, 800.0],
+    "target_isotope": "Th228", "el_field_V_cm": 2375.0, "drift_fields_V_cm": [100.0, 300.0, 1000.0],
     "n_files": 10, "frames_per_file": 100,
 }
 """The baseline point, as overrides of the ``tiny`` profile: the lab's RUN21 conditions (Th-228, EL 2375 V/cm),
 1 GS/s int8, 10 % recombination fluctuation, 5 % X-ray and 5 % empty frames, no alphas, three sets of 1 000
-frames at 50, 200 and 800 V/cm, frames cut to the physics (``auto_frame``)."""
+frames at 100, 300 and 1000 V/cm (recoil peaks 1.3, 2.0 and 2.7 mV·µs), frames cut to the physics
+(``auto_frame``)."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,10 @@ def _points(specs: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Validation
 
 _SPECS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("baseline", "nothing", {}),
-    ("gain_x0.3", "S2 gain ×0.3 (recoil peaks 0.3-0.8 mV·µs)", {"gain_scale": 0.3}),
-    ("gain_x5", "S2 gain ×5 (recoil peaks 4-13 mV·µs)", {"gain_scale": 5.0}),
+    ("gain_x0.3", "S2 gain ×0.3 (recoil peaks 0.4-0.8 mV·µs)", {"gain_scale": 0.3}),
+    ("gain_x5", "S2 gain ×5 (recoil peaks 6-13 mV·µs)", {"gain_scale": 5.0}),
     ("rate_0.5GSs", "0.5 GS/s", {"sampling_rate_Hz": 0.5e9}),
-    ("rate_5GSs", "5 GS/s (two sets, 600 frames each: the frames are 5× longer)",
-     {"sampling_rate_Hz": 5.0e9, "drift_fields_V_cm": [200.0, 800.0], "n_files": 6}),
+    ("rate_5GSs", "5 GS/s", {"sampling_rate_Hz": 5.0e9}),
     ("int16", "int16 samples", {"sample_format": "int16"}),
     ("recomb_cv_0", "no recombination fluctuation", {"recoil_electron_cv": 0.0}),
     ("recomb_cv_25", "25 % recombination fluctuation (skewed areas)", {"recoil_electron_cv": 0.25}),
@@ -103,12 +103,15 @@ _SPECS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("background_0", "no empty frames", {"background_fraction": 0.0}),
     ("background_20", "20 % empty frames", {"background_fraction": 0.20}),
     ("Ra224", "Ra-224 source", {"target_isotope": "Ra224"}),
-    ("EL_1500", "EL 1500 V/cm (g_S2 ×0.17: peaks 0.15-0.45 mV·µs)", {"el_field_V_cm": 1500.0}),
-    ("EL_4000", "EL 4000 V/cm (g_S2 ×7.5: peaks 6-20 mV·µs)", {"el_field_V_cm": 4000.0}),
+    # at EL 1500 V/cm g_S2 is 6× lower: 100 V/cm would give 0.2 mV·µs (11 photoelectrons), below the 0.3 mV·µs
+    # the estimators are specified for (issue 8), so this point takes the upper drift fields
+    ("EL_1500", "EL 1500 V/cm at 300, 1000, 2000 V/cm (g_S2 ×0.17: peaks 0.34-0.49 mV·µs)",
+     {"el_field_V_cm": 1500.0, "drift_fields_V_cm": [300.0, 1000.0, 2000.0]}),
+    ("EL_4000", "EL 4000 V/cm (g_S2 ×7.5: peaks 10-20 mV·µs)", {"el_field_V_cm": 4000.0}),
     ("fields_20_2000", "drift fields 20 and 2000 V/cm", {"drift_fields_V_cm": [20.0, 2000.0]}),
     ("frames_100", "100 frames per set", {"n_files": 1}),
-    ("frames_10000", "10 000 frames in one set at 800 V/cm (short frames)",
-     {"drift_fields_V_cm": [800.0], "n_files": 20, "frames_per_file": 500}),
+    ("frames_10000", "10 000 frames in one set at 1000 V/cm (short frames)",
+     {"drift_fields_V_cm": [1000.0], "n_files": 20, "frames_per_file": 500}),
     ("corner_faint", "gain ×0.3, 20 % empty frames, 25 % fluctuation, 0.5 GS/s",
      {"gain_scale": 0.3, "background_fraction": 0.20, "recoil_electron_cv": 0.25, "sampling_rate_Hz": 0.5e9}),
     ("corner_bright", "EL 4000 V/cm, gain ×2, Ra-224, 15 % X-rays, 25 % fluctuation, int16 (peaks 15-45 mV·µs)",

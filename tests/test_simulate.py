@@ -419,3 +419,58 @@ def test_truth_keeps_realised_means_and_says_what_they_are(tmp_path: Path) -> No
         expect = s["recoil_sample_mean_area_mV_us"] / el["g_S2_realised"] / truth["constants"]["N_exp"]
         assert s["one_minus_r_realised"] == pytest.approx(expect)
         assert abs(s["one_minus_r_realised"] - s["one_minus_r"]) < 4 * s["one_minus_r_realised_err"]
+
+
+# ------------------------------------------- truth tables vs the notes' numbers (issue 13, item 5; no physics.py)
+# domain.md 1.5 table (2 bar, 297 K): gate V → (E_d V/cm, E/N Td, v_d mm/µs, t_d µs), rounded as printed there
+DOMAIN_TABLE_1_5 = {50: (35.7, 0.073, 0.70, 20.0), 100: (71.4, 0.146, 0.93, 15.1), 200: (142.9, 0.293, 1.06, 13.2),
+                    400: (285.7, 0.586, 1.18, 11.8), 800: (571.4, 1.172, 1.37, 10.2), 1200: (857.1, 1.757, 1.52, 9.2)}
+
+
+def _v_drift_by_hand(td: float) -> float:
+    """domain.md 1.5: v_d = p0(1 − exp(−p1·rE)) + p2·rE/(1 + p3·rE), mm/µs (Njoya et al. fit constants)."""
+    p0, p1, p2, p3 = 0.92809704, 17.17333489, 0.51193002, 0.30107278
+    return p0 * (1 - math.exp(-p1 * td)) + p2 * td / (1 + p3 * td)
+
+
+def test_truth_tables_agree_with_the_notes(tiny_run: Path) -> None:
+    """truth.json of a simulated run against numbers computed by hand from domain.md, not through s2lib.physics:
+    n = P/(k_B·T) = 2e5/(1.380649e-23·297)·1e-6 = 4.877e19 cm⁻³ (1.4); E/N·1e17 in Td (1.4); the drift velocity
+    fit and t_d = 14 mm/v_d (1.5, table); E_R = Q·4/A: 5520.15·4/228 = 96.845 keV (1.2); N_exp = E_R/W,
+    N_x = 12300/22 = 559.09 e⁻ and g_S2(2375 V/cm) = 0.00359 mV·µs/e⁻ (1.6); Thomas–Imel r = 1 − S·ln(1+ξ)/ξ."""
+    truth = json.loads((tiny_run / "truth.json").read_text())
+    c = truth["constants"]
+    n = 2e5 / (1.380649e-23 * 297.0) * 1e-6
+    assert n == pytest.approx(4.877e19, rel=1e-3) and c["gas_density_cm3"] == pytest.approx(n, rel=1e-9)
+    assert c["E_R_keV"] == pytest.approx(5520.15 * 4 / 228, abs=0.01) == pytest.approx(96.8, abs=0.05)
+    assert c["N_exp"] == pytest.approx(96.845e3 / 22, rel=2e-4) and c["N_x"] == pytest.approx(559.09, abs=0.01)
+    assert truth["g_S2"]["2375"] == pytest.approx(0.00359)
+    law = truth["g_S2_law"]
+    assert law["k"] == pytest.approx(math.log(0.0140 / 0.00359) / math.log(3375 / 2375))
+    for s in truth["sets"]:
+        e_d = s["gate_V"] / 1.4
+        td = e_d / n * 1e17
+        v = _v_drift_by_hand(td)
+        assert s["drift_field_V_cm"] == pytest.approx(e_d) and s["reduced_drift_field_Td"] == pytest.approx(td)
+        assert s["el_field_V_cm"] == pytest.approx((s["anode_V"] - s["gate_V"]) / 0.8)
+        assert s["drift_velocity_mm_us"] == pytest.approx(v, rel=1e-9)
+        assert s["drift_time_us"] == pytest.approx(14.0 / v, rel=1e-9)
+        xi = 400.0 / e_d
+        assert s["r"] == pytest.approx(1 - 0.2 * math.log1p(xi) / xi, rel=1e-12)
+        assert s["N_e_mean"] == pytest.approx(c["N_exp"] * 0.2 * math.log1p(xi) / xi, rel=1e-9)
+        assert s["recoil_mean_area_mV_us"] == pytest.approx(0.00359 * s["N_e_mean"], rel=1e-9)
+        if s["gate_V"] in DOMAIN_TABLE_1_5:
+            e_tab, td_tab, v_tab, t_tab = DOMAIN_TABLE_1_5[s["gate_V"]]
+            assert s["drift_field_V_cm"] == pytest.approx(e_tab, abs=0.05)
+            assert s["reduced_drift_field_Td"] == pytest.approx(td_tab, abs=5e-4)
+            assert s["drift_velocity_mm_us"] == pytest.approx(v_tab, abs=0.006)   # printed 0.925 → 0.93
+            assert s["drift_time_us"] == pytest.approx(t_tab, abs=0.05)
+    assert {s["gate_V"] for s in truth["sets"]} & set(DOMAIN_TABLE_1_5)    # at least one tabulated set
+
+
+def test_truth_tables_for_ra224_agree_with_the_notes() -> None:
+    ra = set_models(resolve_profile("tiny", set_gates=[200], target_isotope="Ra224"))[0]
+    e_r = 5788.87 * 4 / 224                                               # domain.md 1.2: 103.4 keV
+    assert ra.n_exp == pytest.approx(e_r * 1e3 / 22, rel=2e-4) and ra.n_exp == pytest.approx(4699, abs=1.5)
+    assert ra.drift_velocity_mm_us == pytest.approx(1.06, abs=0.005)      # table 1.5, gate 200 V
+    assert ra.reduced_el_field_Td == pytest.approx(4.87, abs=0.005)       # domain.md 1.4: EL 2375 V/cm
