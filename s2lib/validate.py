@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DataError
+
 __all__ = ["ValidationPoint", "BASELINE", "matrix", "quick_matrix", "compare", "pull_width", "comparisons", "read_estimates", "run_point",
            "run_validation", "REL_TOL", "N_SIGMA", "WIDTH_RANGE", "QUANTITIES", "SEED"]
 
@@ -278,9 +280,13 @@ def run_point(point: ValidationPoint, workdir: str | os.PathLike[str], *, keep_d
     log = io.StringIO()
     result: dict[str, Any] = {"name": point.name, "varies": point.varies, "seed": point.seed,
                               "parameters": point.simulation_parameters(), "comparisons": [], "error": ""}
+    if out.exists():  # a previous validation's point: its timing.json etc. must not be reused for new data
+        if not (out / "truth.json").is_file() and any(out.iterdir()):
+            raise DataError(f"{out}: exists and is not a validation point (no truth.json); refusing to delete it")
+        shutil.rmtree(out)
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            simulate_run(out, profile="tiny", seed=point.seed, overwrite=True, progress=False,
+            simulate_run(out, profile="tiny", seed=point.seed, overwrite=False, progress=False,
                          **point.simulation_parameters())
             truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
             run = build_run(load_config(out / "run.yaml"))

@@ -202,6 +202,7 @@ def test_quick_validation_closes_against_the_truth(quick) -> None:
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_validation_chapter_in_the_book(quick, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The last validation's results become the "Validation" part of the book: closure table, failing points,
     pull and bias figures (found by Sphinx: the HTML build runs with -W)."""
