@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from . import __version__
 from .store import json_sanitize, write_csv_atomic, write_json_atomic, write_text_atomic
@@ -32,6 +33,7 @@ CSV_COLUMNS = ("point", "quantity", "set", "drift_field_V_cm", "el_field_V_cm", 
                "truth_model", "bias", "rel_bias", "tolerance", "pull", "passed", "reason")
 FIGURES = ("validation_pulls", "validation_bias_vs_field", "validation_bias_vs_gain")
 _LABELS = {"A_ion": "A_ion", "A_x": "A_x", "g_S2": "g_S2", "1-r": "1 − r"}
+_TEX = {"A_ion": r"$A_\mathrm{ion}$", "A_x": r"$A_\mathrm{x}$", "g_S2": r"$g_\mathrm{S2}$", "1-r": r"$1-r$"}
 MIN_PULLS = 10
 """Fewest pulls of a quantity for its width to be judged: with n pulls the width is known to ±1/√(2(n−1)),
 ±24 % at 10; below that (the quick subset's A_x, g_S2) the width is reported but not judged."""
@@ -186,7 +188,7 @@ def plot_pulls(doc: Mapping[str, Any], *, out_dir: str | Path | None = None, nam
                 x = np.linspace(lo, hi, 200)
                 ax.plot(x, p.size * (edges[1] - edges[0]) * np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi),
                         color=plotting.OKABE_ITO["vermillion"], label="N(0, 1) expected")
-            ax.set_title(f"{_LABELS[q]}: std {_fmt(w['std'], 2)}, robust {_fmt(w['robust_std'], 2)}")
+            ax.set_title(f"{_TEX[q]}: std {_fmt(w['std'], 2)}, robust {_fmt(w['robust_std'], 2)}")
             ax.set_xlabel("pull = (estimate − model truth) / σ")
             ax.set_ylabel("comparisons")
             if p.size:
@@ -205,23 +207,40 @@ def _save(fig: Any, out_dir: str | Path | None, name: str) -> Any:
 
 
 def _scatter(ax: Any, doc: Mapping[str, Any], quantity: str, x_of: Any) -> None:
+    """Relative bias (%) with the quoted 1σ as bars; points of one matrix point share a small x offset so that
+    sets at the same field stay apart; values beyond the y range are drawn at its edge as triangles."""
     from . import plotting
 
+    names = [r["name"] for r in doc["points"]]
     ok_c, bad_c = plotting.OKABE_ITO["blue"], plotting.OKABE_ITO["vermillion"]
-    for passed, color, label in ((True, ok_c, "within tolerance"), (False, bad_c, "outside tolerance / failed")):
-        pts = [(x_of(r, c), c) for r, c in _comps(doc, quantity) if bool(c["passed"]) == passed]
-        pts = [(x, c) for x, c in pts if x is not None and math.isfinite(x) and math.isfinite(c["rel_bias"])]
-        if pts:
-            x = np.array([x for x, _ in pts])
-            y = np.array([100 * c["rel_bias"] for _, c in pts])
-            e = np.array([100 * c["error"] / abs(c["truth"]) if c["truth"] else 0.0 for _, c in pts])
-            ax.errorbar(x, y, yerr=np.where(np.isfinite(e), e, 0.0), fmt="o" if passed else "s",
-                        mfc=color if passed else "white", color=color, label=f"{label} (bars: quoted 1σ)")
     tol = 100 * doc["criteria"]["rel_tol"]
+    ys = [100 * abs(c["rel_bias"]) for _, c in _comps(doc, quantity) if math.isfinite(c["rel_bias"])]
+    limit = float(min(max(4 * tol, 1.3 * max([y for y in ys if y <= 10 * tol], default=0.0)), 10 * tol))
+    for passed, color, label in ((True, ok_c, "within tolerance"), (False, bad_c, "outside tolerance / failed")):
+        pts = [(x_of(r, c), r, c) for r, c in _comps(doc, quantity) if bool(c["passed"]) == passed]
+        pts = [(x, r, c) for x, r, c in pts if x is not None and math.isfinite(x) and math.isfinite(c["rel_bias"])]
+        if not pts:
+            continue
+        x = np.array([x * 10 ** (0.004 * (names.index(r["name"]) - len(names) / 2)) for x, r, _ in pts])
+        y = np.array([100 * c["rel_bias"] for _, _, c in pts])
+        e = np.array([100 * c["error"] / abs(c["truth"]) if c["truth"] else math.nan for _, _, c in pts])
+        inside = np.abs(y) <= limit
+        ax.errorbar(x[inside], y[inside], yerr=np.where(np.isfinite(e[inside]), e[inside], 0.0),
+                    fmt="o" if passed else "s", mfc=color if passed else "white", color=color,
+                    label=f"{label} (bars: quoted 1σ)")
+        if np.any(~inside):
+            ax.scatter(x[~inside], np.sign(y[~inside]) * limit * 0.97, marker="^", color=color, zorder=3,
+                       label=f"beyond ±{limit:.0f} % ({int(np.sum(~inside))})")
+    n_none = sum(1 for _, c in _comps(doc, quantity) if not math.isfinite(c["rel_bias"]))
+    if n_none:
+        ax.plot([], [], " ", label=f"{n_none} without estimate (see the table)")
     ax.axhspan(-tol, tol, color="0.85", zorder=0, label=f"±{tol:g} %")
     ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_ylim(-limit, limit)
     ax.set_xscale("log")
-    ax.set_ylabel(f"relative bias of {_LABELS[quantity]} (%)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel(f"relative bias of {_TEX[quantity]} (%)")
     ax.legend(loc="best", fontsize="small")
 
 
