@@ -39,8 +39,9 @@ X-rays: normal peak + low-area junk + double pile-up (``model="xray_mixture"``)
 Ranges from the data
 --------------------
 Unless ``bin_cuts`` is given, each set gets its own range: from below the lowest 0.2 % of data and sideband
-to median + ``RECOIL_K_HI`` (X-ray: ``XRAY_K_HI``) robust σ (1.4826·MAD), and Freedman–Diaconis bins
-(20-400). Everything outside is modelled (each component is normalised over the real line; the fit uses the
+to median + ``RECOIL_K_HI`` robust σ (1.4826·MAD); X-rays: the peak located by the mode of the area-weighted
+log-area histogram (junk of single photons can be most of the candidates) ± ``XRAY_K_LO``/``XRAY_K_HI``
+robust σ; Freedman–Diaconis bins (20-400). Everything outside is modelled (each component is normalised over the real line; the fit uses the
 bins inside), so a range cut does not bias the mean. When the user fixes ``bin_cuts`` and more than
 ``EDGE_FRACTION`` of the fitted signal lies beyond its upper edge, the fit fails with a reason naming the key.
 
@@ -49,7 +50,8 @@ Honest success
 ``fit_success`` needs: a valid MIGRAD minimum with a positive-definite covariance; the mean and width away
 from their limits; an error on the mean not below ``ERROR_RATIO_MIN`` × the error the signal frames alone
 would give (``sqrt(σ_S² + σ_E²)/sqrt(N_signal)``: the issue's 500× too small error); and the goodness-of-fit
-p-value ≥ ``gof_p_min`` (default 1e-3). A fit that passes everything but the p-value is a *poor fit*:
+p-value ≥ ``gof_p_min`` (default 1e-3; ndf counts the parameters not pinned at a limit; with ndf ≤ 0, i.e.
+too few events for a test, ``p_value`` is NaN and no verdict on the fit quality is made). A fit that passes everything but the p-value is a *poor fit*:
 ``details["quality"] = "poor"``, its numbers and errors are kept for display, ``fit_success`` is False and the
 reason says ``poor fit: p = …``. Failed fits: ``quality = "failed"``.
 """
@@ -73,7 +75,10 @@ __all__ = ["fit_recoil", "fit_xray", "RECOIL_K_HI", "XRAY_K_HI", "EDGE_FRACTION"
 RECOIL_K_HI = 10.0
 """Upper range edge of a recoil set: median + 10 robust σ (beyond a CV-0.25 gamma's 99.99 % point)."""
 XRAY_K_HI = 8.0
-"""Upper range edge of an X-ray set: median + 8 robust σ."""
+"""Upper range edge of an X-ray set: peak median + 8 robust σ (:func:`s2lib._mixture.xray_peak`)."""
+XRAY_K_LO = 6.0
+"""Lower range edge of an X-ray set: peak median − 6 robust σ, or the lowest area if higher (the junk below
+is left out; what remains of it in the range is the exponential component)."""
 EDGE_FRACTION = 0.005
 """A fit with a fixed ``bin_cuts`` fails when more than this fraction of its signal lies beyond the edge."""
 ERROR_RATIO_MIN = 0.5
@@ -121,6 +126,16 @@ def _limit_ok(reason: str) -> bool:
     return reason.startswith(_FREE_AT_LIMIT)
 
 
+def _n_free(mn: Any, names: tuple[str, ...]) -> int:
+    """Parameters not pinned at a limit (a component whose yield sits at 0 takes no degree of freedom)."""
+    n = 0
+    for k in names:
+        lo, hi = mn.limits[k]
+        v, e = float(mn.values[k]), float(mn.errors[k])
+        n += not (min(v - lo, hi - v) < 0.5 * e)
+    return n
+
+
 def _gof(counts: NDArray[np.float64], nu: NDArray[np.float64], n_par: int, min_expected: float
          ) -> tuple[float, int, float, int]:
     n_grp, nu_grp = fm.merge_for_gof(counts, nu, min_expected)
@@ -132,7 +147,7 @@ def _gof(counts: NDArray[np.float64], nu: NDArray[np.float64], n_par: int, min_e
 def _verdict(reasons: list[str], p_value: float, p_min: float) -> tuple[bool, str, str]:
     if reasons:
         return False, "failed", "; ".join(reasons)
-    if not (p_value >= p_min):
+    if math.isfinite(p_value) and p_value < p_min:
         return False, "poor", f"poor fit: goodness-of-fit p = {p_value:.2g} < gof_p_min = {p_min:g}"
     return True, "ok", ""
 
@@ -225,7 +240,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     errors = {k: float(mn.errors[k]) for k in names}
     parts = lat.expected(values)
     nu = mx.total(parts)
-    chi2, ndf, p_value, n_grp = _gof(n_obs, nu, len(names), cfg.gof_min_expected)
+    chi2, ndf, p_value, n_grp = _gof(n_obs, nu, _n_free(mn, names), cfg.gof_min_expected)
     f = values["f_empty"]
     n_sig = values["n"] * (1 - f)
     err_sb = math.sqrt(max(var_e - 2.0 * cov_ab, 0.0) / sb.size) / max(1 - f, 1e-6)
@@ -272,8 +287,8 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
     if x.size < cfg.min_events:
         return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} < min_events = "
                          f"{cfg.min_events}", details={"quality": "failed"})
-    med, spread = mx.robust_stats(x)
-    auto = (float(np.min(x)), min(med + XRAY_K_HI * spread, float(np.max(x))))
+    med, spread = mx.xray_peak(x)
+    auto = (max(float(np.min(x)), med - XRAY_K_LO * spread), min(med + XRAY_K_HI * spread, float(np.max(x))))
     edges = _edges(x, cfg, auto, spread)
     lo, hi = float(edges[0]), float(edges[-1])
     inside = (x >= lo) & (x <= hi)
@@ -302,7 +317,7 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
     errors = {k: float(mn.errors[k]) for k in names}
     parts = mx.xray_expected(values, edges)
     nu = mx.total(parts)
-    chi2, ndf, p_value, n_grp = _gof(n_obs, nu, len(names), cfg.gof_min_expected)
+    chi2, ndf, p_value, n_grp = _gof(n_obs, nu, _n_free(mn, names), cfg.gof_min_expected)
     mean_err = errors["mu"] if cov is not None else math.nan
     ref = values["sigma"] / math.sqrt(max(values["n"], 1.0))
     ratio = mean_err / ref if ref > 0 else math.nan

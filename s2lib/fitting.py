@@ -82,7 +82,8 @@ Z95: float = float(stats.norm.ppf(0.975))
 _SCHEMA = "s2lib.FitResult/1"
 #: Model names a FitConfig accepts: "auto" (the default: recoil_mixture for recoil S2 sets, xray_mixture for
 #: X-rays; :mod:`s2lib.estimators`), the two mixture estimators by name, and the histogram models of this module.
-ALL_MODELS: tuple[str, ...] = ("auto", "recoil_mixture", "xray_mixture", *fm.MODELS)
+_MIXTURES = ("recoil_mixture", "xray_mixture")
+ALL_MODELS: tuple[str, ...] = ("auto", *_MIXTURES, *fm.MODELS)
 _DEPRECATED_KEYS = {"exclude_index": "the likelihood fit uses every bin inside bin_cuts; narrow bin_cuts instead"}
 
 
@@ -277,21 +278,49 @@ class FitResult:
     def _has_model(self) -> bool:
         return bool(self.params) and all(np.isfinite(v) for v in self.params.values())
 
+    @property
+    def quality(self) -> str:
+        """``"ok"`` (fit_success), ``"poor"`` (a valid fit below ``gof_p_min``: numbers shown, not used) or
+        ``"failed"``."""
+        q = self.details.get("quality")
+        if q in ("ok", "poor", "failed"):
+            return str(q)
+        return "ok" if self.fit_success else "failed"
+
+    def _binned_components(self) -> dict[str, NDArray[np.float64]] | None:
+        comps = self.details.get("components") if self.model in _MIXTURES else None
+        if not comps:
+            return None
+        return {k: np.asarray(v, dtype=float) for k, v in comps.items()}
+
     def expected(self, edges: ArrayLike | None = None) -> NDArray[np.float64]:
         """Expected counts per bin of the full model for ``edges`` (default: the fitted bins).
 
-        The model is defined inside ``bin_cuts`` only; NaN everywhere when no fit was made.
+        The model is defined inside ``bin_cuts`` only; NaN everywhere when no fit was made. The mixture
+        estimators store their expected counts per fitted bin: any other ``edges`` give NaN for them.
         """
         e = self.bin_edges if edges is None else np.asarray(edges, dtype=float)
-        if not self._has_model():
+        binned = self._binned_components()
+        if binned is not None:
+            same = e.shape == self.bin_edges.shape and np.allclose(e, self.bin_edges)
+            return np.sum(list(binned.values()), axis=0) if same else np.full(max(e.size - 1, 0), np.nan)
+        if not self._has_model() or self.model not in fm.MODELS:
             return np.full(max(e.size - 1, 0), np.nan)
         return fm.expected_counts(self.model, self.params, e, *self.fit_range)
 
     def components(self, x: ArrayLike) -> dict[str, NDArray[np.float64]]:
         """Densities of each component and their ``"total"`` at ``x``, in counts per bin width (for plotting
-        over the histogram). Keys: ``"signal"``, ``"background"`` (``gauss_bg``), ``"total"``."""
+        over the histogram). Keys: ``"signal"``, ``"background"`` (``gauss_bg``), ``"total"``; the mixture
+        estimators give their components (``empty``, ``signal``, ``pileup``; ``signal``, ``junk``,
+        ``double``) as the expected counts of the bin holding ``x`` (a step curve)."""
         xx = np.asarray(x, dtype=float)
-        if not self._has_model():
+        binned = self._binned_components()
+        if binned is not None:
+            idx = np.clip(np.searchsorted(self.bin_edges, xx, side="right") - 1, 0, self.counts.size - 1)
+            out = {k: v[idx] for k, v in binned.items()}
+            out["total"] = np.sum(list(out.values()), axis=0)
+            return out
+        if not self._has_model() or self.model not in fm.MODELS:
             return {"signal": np.full(xx.shape, np.nan), "total": np.full(xx.shape, np.nan)}
         comps = {k: v * self.bin_width
                  for k, v in fm.component_densities(self.model, self.params, xx, *self.fit_range).items()}
@@ -302,7 +331,7 @@ class FitResult:
         """Signal density normalised over ``bin_cuts`` (1/(mV·µs)); its mean over the range is ``mean`` for
         ``crystalball``."""
         xx = np.asarray(x, dtype=float)
-        if not self._has_model():
+        if not self._has_model() or self.model not in fm.MODELS:
             return np.full(xx.shape, np.nan)
         p = dict(self.params, n=1.0)
         return fm.component_densities(self.model, p, xx, *self.fit_range)["signal"]
@@ -400,9 +429,13 @@ def fit_histogram(values: ArrayLike, config: FitConfig | Mapping[str, Any] | Non
 
 
 def fit_run_s2(areas: Mapping[str, S2Areas], fit_config: FitConfig | Mapping[str, Any] | None = None,
-               flag_plot: bool = False) -> dict[str, S2Areas]:
+               flag_plot: bool = False, *, xrays: Mapping[str, tuple[float, float]] | None = None
+               ) -> dict[str, S2Areas]:
     """Fit every set's S2 areas (the seed API); returns new ``S2Areas`` with the fit filled in.
 
+    With the default ``model="auto"`` (or ``"recoil_mixture"``) a set with sideband areas is fitted by
+    :func:`s2lib.estimators.fit_recoil`, with ``xrays[name]`` = (mean, σ) of its X-ray area for the pile-up
+    term when given; other models, or sets without a sideband under ``"auto"``, by :func:`fit_histogram`.
     Each value is copied with :func:`dataclasses.replace` and gets ``mean``, ``sigma``, ``ci95``,
     ``fit_success`` and ``fit_result`` (the :class:`FitResult`). Only frames without a flag are fitted
     (``S2Areas.usable``: X-ray pile-up frames are vetoed; all frames when no flags are stored). When the fit failed, ``ci95`` is NaN and
@@ -417,7 +450,17 @@ def fit_run_s2(areas: Mapping[str, S2Areas], fit_config: FitConfig | Mapping[str
     for i, (name, s2) in enumerate(areas.items(), start=1):
         usable = getattr(s2, "usable", None)        # frames without a pile-up flag (store.S2Areas.flags)
         values = np.asarray(s2.areas, dtype=float)
-        res = fit_histogram(values if usable is None else values[usable], cfg, label=str(name))
+        sideband = getattr(s2, "sideband", None)
+        if cfg.model in ("auto", "recoil_mixture") and sideband is not None:
+            from .estimators import fit_recoil
+            sb = np.asarray(sideband, dtype=float)
+            res = fit_recoil(values if usable is None else values[usable], sb if usable is None else sb[usable],
+                             cfg, xray=(xrays or {}).get(name), label=str(name))
+        elif cfg.model == "recoil_mixture":
+            res = FitResult(model=cfg.model, label=str(name), reason="recoil_mixture needs the sideband areas "
+                            "(s2_sideband.npy), which this set's folder does not have: rerun the integration")
+        else:
+            res = fit_histogram(values if usable is None else values[usable], cfg, label=str(name))
         out[name] = dataclasses.replace(s2, mean=res.mean, sigma=res.sigma, ci95=res.ci95,
                                         fit_success=res.fit_success, fit_result=res)
         print(f"[{i}/{n}] {name}: {_summary(res)}", flush=True)
@@ -548,10 +591,11 @@ def _as_config(obj: Any) -> FitConfig:
 
 
 def _summary(res: FitResult) -> str:
-    if res.fit_success:
-        gof = f", poor goodness of fit p = {res.p_value:.1e}" if res.p_value < 1e-3 else ""
+    if res.fit_success or res.quality == "poor":
+        verdict = "ok" if res.fit_success else f"POOR FIT: {res.reason}"
         return (f"mean = {res.mean:.4g} ± {res.mean_err:.2g} mV·µs (1σ), σ = {res.sigma:.3g} mV·µs, "
-                f"n = {res.n_in_range}, χ²/ndf = {res.chi2:.1f}/{res.ndf} ({res.model}) ok{gof}")
+                f"n = {res.n_in_range}, χ²/ndf = {res.chi2:.1f}/{res.ndf}, p = {res.p_value:.2g} ({res.model}) "
+                f"{verdict}")
     return f"FAILED ({res.model}, n = {res.n_in_range}): {res.reason}"
 
 
