@@ -255,7 +255,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     if cfg.bin_cuts is not None:
         beyond = lat.mass_above(values, hi)
         if beyond > EDGE_FRACTION:
-            reasons.append(f"{100 * beyond:.1g} % of the fitted signal lies above bin_cuts[1] = {hi:g} mV·µs: "
+            reasons.append(f"{100 * beyond:.2g} % of the fitted signal lies above bin_cuts[1] = {hi:g} mV·µs: "
                            "raise bin_cuts (or remove it to take the range from the data)")
     ok, quality, reason = _verdict(reasons, p_value, cfg.gof_p_min)
     keep_err = quality != "failed"
@@ -327,11 +327,9 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
         reasons.append(f"only {values['n']:.0f} X-rays in the peak (min_events = {cfg.min_events})")
     if cfg.bin_cuts is not None:
         beyond = float(stats.norm.sf(hi, values["mu"], values["sigma"]))
-        below = float(stats.norm.cdf(lo, values["mu"], values["sigma"]))
-        if beyond > EDGE_FRACTION or below > EDGE_FRACTION:
-            side = "bin_cuts[1]" if beyond > below else "bin_cuts[0]"
-            reasons.append(f"{100 * max(beyond, below):.1g} % of the fitted X-ray peak lies beyond {side} "
-                           f"({hi if beyond > below else lo:g} mV·µs): widen bin_cuts (or remove it)")
+        if beyond > EDGE_FRACTION:
+            reasons.append(f"{100 * beyond:.2g} % of the fitted X-ray peak lies above bin_cuts[1] = {hi:g} "
+                           "mV·µs: raise bin_cuts (or remove it to take the range from the data)")
     ok, quality, reason = _verdict(reasons, p_value, cfg.gof_p_min)
     keep_err = quality != "failed"
     details = {"quality": quality, "mean_definition": "mean of the normal X-ray peak (mixture fit)",
