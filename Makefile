@@ -32,7 +32,7 @@ $(TM_VENV)/.installed:
 	touch $@
 
 tex:
-	bash scripts/install-tex.sh
+	bash scripts/install-debian.sh
 
 test: setup tm tex
 	$(BIN)/python -m pytest

@@ -253,8 +253,7 @@ def calibrate_and_analyze(
                  else allow_el_mismatch)
     el_given = gs2_el_field_V_cm if gs2_el_field_V_cm is not None else getattr(run.config.calibration,
                                                                                 "gs2_el_field", None)
-    xcfg = _fit_config(xray_fit_config if xray_fit_config is not None else run.config.xray, FitConfig(
-        bin_cuts=(0.6, 20.0), nbins=100))
+    xcfg = _fit_config(xray_fit_config if xray_fit_config is not None else run.config.xray, FitConfig())
     external = external_entries(run, gs2, W, E_x, el_given)
 
     say("[1/5] Loading X-ray results...")

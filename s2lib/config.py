@@ -105,8 +105,8 @@ class IntegrationConfig:
 class FittingConfig:
     """S2 histogram fit (``pipeline.integration.fit_config.*`` or ``pipeline.fitting.*``)."""
 
-    bin_cuts: tuple[float, float] = _d("fitting", "bin_cuts")
-    nbins: int = _d("fitting", "nbins")
+    bin_cuts: tuple[float, float] | None = _d("fitting", "bin_cuts")
+    nbins: int | None = _d("fitting", "nbins")
     model: str = _d("fitting", "model")
     min_events: int = _d("fitting", "min_events")
     bg_threshold: float = _d("fitting", "bg_threshold")
@@ -115,6 +115,7 @@ class FittingConfig:
     n_sigma: float = _d("fitting", "n_sigma")
     upper_limit: float | None = _d("fitting", "upper_limit")
     auto_upper_sigma: float | None = _d("fitting", "auto_upper_sigma")
+    gof_p_min: float = _d("fitting", "gof_p_min")
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,10 @@ class XrayConfig:
     min_s1_sep: float = _d("xray", "min_s1_sep")
     n_pedestal: int = _d("xray", "n_pedestal")
     ma_window: int = _d("xray", "ma_window")
-    bin_cuts: tuple[float, float] = _d("xray", "bin_cuts")
-    nbins: int = _d("xray", "nbins")
+    bin_cuts: tuple[float, float] | None = _d("xray", "bin_cuts")
+    nbins: int | None = _d("xray", "nbins")
     model: str = _d("xray", "model")
+    gof_p_min: float = _d("xray", "gof_p_min")
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class CalibrationConfig:
     provenance: str | None = None
     gs2_el_field: float | None = None
     allow_el_mismatch: bool = False
+    use_poor_fits: bool = False
 
 
 _SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "preparation": PreparationConfig,
@@ -397,7 +400,7 @@ def _convert(opt: Option, path: str, raw: Any, base: Path, src: Path | None) -> 
 
 def _check_fit(section: str, values: dict[str, Any], given: dict[str, tuple[str, Any]], src: Path | None) -> None:
     """The cross-field rules of ``s2lib.fitting.FitConfig`` (kept here: importing scipy to load a YAML is slow)."""
-    lo, hi = values["bin_cuts"]
+    lo, hi = values["bin_cuts"] if values["bin_cuts"] is not None else (-math.inf, math.inf)
 
     def fail(name: str, message: str) -> None:
         opt = next(o for o in SCHEMA if o.section == section and o.name == name)

@@ -49,8 +49,9 @@ class Option:
         return self.paths[0]
 
 
-FIT_MODELS = ("gauss", "gauss_bg", "crystalball", "crystalball_bg")
-"""Histogram models of s2lib.fitting (see its module docstring for what to use when)."""
+FIT_MODELS = ("auto", "recoil_mixture", "xray_mixture", "gauss", "gauss_bg", "crystalball", "crystalball_bg")
+"""Estimators: "auto" (recoil_mixture for recoil S2 sets, xray_mixture for X-rays; s2lib.estimators) and the
+histogram models of s2lib.fitting (see its module docstring for what to use when)."""
 
 
 def _o(section: str, name: str, paths: str | tuple[str, ...], kind: str, default: Any, unit: str = "",
@@ -136,10 +137,18 @@ SCHEMA: tuple[Option, ...] = (
        "cut the leading edge).", minimum=0.0),
     _o("integration", "n_sigma_end", _INT + "n_sigma_end", "float", 4.0, "σ",
        "Window end = t_s2_end + n_sigma_end·σ_end (lab: 0.5).", minimum=0.0),
-    _o("fitting", "bin_cuts", _fit("bin_cuts"), "range", (0.0, 10.0), "mV·µs", "S2 histogram range."),
-    _o("fitting", "nbins", _fit("nbins"), "int", 100, "bins", "S2 histogram bins.", minimum=1),
-    _o("fitting", "model", _fit("model"), "choice", "gauss", choices=FIT_MODELS,
-       help="S2 peak model: Gaussian, Gaussian + background Gaussian, or right-tailed Crystal Ball."),
+    _o("fitting", "bin_cuts", _fit("bin_cuts"), "range", None, "mV·µs", nullable=True,
+       help="S2 histogram range; null: per set from the data (0.2 % quantile of areas and sideband − 1 robust σ "
+       "to median + 10 robust σ). A fixed range fails a fit with > 0.5 % of its signal beyond the upper edge."),
+    _o("fitting", "nbins", _fit("nbins"), "int", None, "bins", nullable=True, minimum=1,
+       help="S2 histogram bins; null: Freedman–Diaconis from each set (20-400)."),
+    _o("fitting", "model", _fit("model"), "choice", "auto", choices=FIT_MODELS,
+       help="S2 estimator: auto = recoil_mixture (empty-window sideband + gamma recoil peak + X-ray pile-up; "
+       "its mean is the mean of the recoil S2 areas), or the lab's histogram models: Gaussian, Gaussian + "
+       "background Gaussian, right-tailed Crystal Ball (+ background)."),
+    _o("fitting", "gof_p_min", _fit("gof_p_min"), "float", 1e-3, "", minimum=0.0,
+       help="Goodness-of-fit p-value below which a fit is a 'poor fit': shown, marked, not used in the "
+       "recombination model fits (unless calibration.use_poor_fits)."),
     _o("fitting", "min_events", _fit("min_events"), "int", 30, "events", minimum=1,
        help="Fewest events inside bin_cuts for a fit to count as successful."),
     _o("fitting", "bg_threshold", _fit("bg_threshold"), "float", 0.3, "mV·µs", minimum=0.0,
@@ -175,10 +184,15 @@ SCHEMA: tuple[Option, ...] = (
     _o("xray", "ma_window", _XR + "ma_window", "int", 10, "samples", minimum=1,
        help="Lab's smoothing width in samples; accepted, NOT used: X-ray pulses are found on 20 ns block "
        "averages, the same in time whatever the sampling rate."),
-    _o("xray", "bin_cuts", _xr("bin_cuts"), "range", (0.6, 20.0), "mV·µs", "X-ray histogram range."),
-    _o("xray", "nbins", _xr("nbins"), "int", 100, "bins", "X-ray histogram bins.", minimum=1),
-    _o("xray", "model", _xr("model"), "choice", "gauss", choices=FIT_MODELS,
-       help="X-ray peak model."),
+    _o("xray", "bin_cuts", _xr("bin_cuts"), "range", None, "mV·µs", nullable=True,
+       help="X-ray histogram range; null: from the data (lowest accepted area to median + 8 robust σ)."),
+    _o("xray", "nbins", _xr("nbins"), "int", None, "bins", nullable=True, minimum=1,
+       help="X-ray histogram bins; null: Freedman–Diaconis (20-400)."),
+    _o("xray", "model", _xr("model"), "choice", "auto", choices=FIT_MODELS,
+       help="X-ray estimator: auto = xray_mixture (normal peak + low-area junk + two-X-ray pile-up; mean = "
+       "A_x), or a histogram model."),
+    _o("xray", "gof_p_min", _xr("gof_p_min"), "float", 1e-3, "", minimum=0.0,
+       help="Goodness-of-fit p-value below which the X-ray fit is poor and g_S2 is not used."),
     _o("calibration", "gs2_path", _cal("gs2_path"), "path", None, nullable=True, help="g_S2 from another run: "
        "its `<run_id>_calibration.json` or the lab's `xray_calibration_results.json` (null: this run's X-rays)."),
     _o("calibration", "gs2", _cal("gs2"), "float", None, "mV·µs/e⁻", nullable=True, minimum=0.0, strict=True,
@@ -189,6 +203,9 @@ SCHEMA: tuple[Option, ...] = (
        help="Where a directly given g_S2 comes from (default: this configuration file)."),
     _o("calibration", "gs2_el_field", _cal("gs2_el_field"), "float", None, "V/cm", nullable=True, minimum=0.0,
        strict=True, help="EL field at which an external g_S2 was measured, when its source does not say."),
+    _o("calibration", "use_poor_fits", _cal("use_poor_fits"), "bool", False,
+       help="Also use S2 means whose fit is poor (p < gof_p_min) in the recombination model fits; they are "
+       "always shown, marked, in the tables."),
     _o("calibration", "allow_el_mismatch", _cal("allow_el_mismatch"), "bool", False,
        help="Apply an external g_S2 to sets at another EL field (g_S2 depends strongly on it)."),
 )

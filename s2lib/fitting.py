@@ -80,6 +80,10 @@ __all__ = ["FitConfig", "FitResult", "fit_histogram", "fit_run_s2", "poisson_dev
 #: Two-sided 95 % quantile of the standard normal distribution, ``Φ⁻¹(0.975)``.
 Z95: float = float(stats.norm.ppf(0.975))
 _SCHEMA = "s2lib.FitResult/1"
+#: Model names a FitConfig accepts: "auto" (the default: recoil_mixture for recoil S2 sets, xray_mixture for
+#: X-rays; :mod:`s2lib.estimators`), the two mixture estimators by name, and the histogram models of this module.
+_MIXTURES = ("recoil_mixture", "xray_mixture")
+ALL_MODELS: tuple[str, ...] = ("auto", *_MIXTURES, *fm.MODELS)
 _DEPRECATED_KEYS = {"exclude_index": "the likelihood fit uses every bin inside bin_cuts; narrow bin_cuts instead"}
 
 
@@ -109,9 +113,9 @@ class FitConfig:
             likelihood. k = 4 keeps > 99.9 % of a Gaussian or a CV-0.25 gamma. None: fixed ``bin_cuts``.
     """
 
-    bin_cuts: tuple[float, float] = (0.0, 10.0)
-    nbins: int = 100
-    model: str = "gauss"
+    bin_cuts: tuple[float, float] | None = None
+    nbins: int | None = None
+    model: str = "auto"
     min_events: int = 30
     bg_cutoff: float = 1.0
     bg_sigma_max: float = 0.5
@@ -120,20 +124,26 @@ class FitConfig:
     upper_limit: float | None = None
     gof_min_expected: float = 5.0
     auto_upper_sigma: float | None = None
+    gof_p_min: float = 1e-3
 
     def __post_init__(self) -> None:
         cuts = self.bin_cuts
-        if (not isinstance(cuts, (tuple, list, np.ndarray)) or len(cuts) != 2
-                or not all(_is_real(c) and math.isfinite(c) for c in cuts)):
-            raise ConfigError("bin_cuts", f"expected two finite numbers (lo, hi) in mV·µs, got {cuts!r}")
-        lo, hi = float(cuts[0]), float(cuts[1])
-        if not lo < hi:
-            raise ConfigError("bin_cuts", f"expected lo < hi, got ({lo}, {hi})")
-        object.__setattr__(self, "bin_cuts", (lo, hi))
-        if not _is_int(self.nbins) or self.nbins < 1:
-            raise ConfigError("nbins", f"expected a positive integer, got {self.nbins!r}")
-        if self.model not in fm.MODELS:
-            raise ConfigError("model", f"expected one of {', '.join(fm.MODELS)}, got {self.model!r}")
+        lo, hi = -math.inf, math.inf
+        if cuts is not None:
+            if (not isinstance(cuts, (tuple, list, np.ndarray)) or len(cuts) != 2
+                    or not all(_is_real(c) and math.isfinite(c) for c in cuts)):
+                raise ConfigError("bin_cuts", f"expected null or two finite numbers (lo, hi) in mV·µs, got {cuts!r}")
+            lo, hi = float(cuts[0]), float(cuts[1])
+            if not lo < hi:
+                raise ConfigError("bin_cuts", f"expected lo < hi, got ({lo}, {hi})")
+            object.__setattr__(self, "bin_cuts", (lo, hi))
+        if self.nbins is not None and (not _is_int(self.nbins) or self.nbins < 1):
+            raise ConfigError("nbins", f"expected null or a positive integer, got {self.nbins!r}")
+        if self.model not in ALL_MODELS:
+            raise ConfigError("model", f"expected one of {', '.join(ALL_MODELS)}, got {self.model!r}")
+        if not (_is_real(self.gof_p_min) and 0.0 <= float(self.gof_p_min) < 1.0):
+            raise ConfigError("gof_p_min", f"expected a probability in [0, 1), got {self.gof_p_min!r}")
+        object.__setattr__(self, "gof_p_min", float(self.gof_p_min))
         if not _is_int(self.min_events) or self.min_events < 1:
             raise ConfigError("min_events", f"expected a positive integer, got {self.min_events!r}")
         for key in ("bg_cutoff", "bg_sigma_max", "bg_threshold", "n_sigma", "gof_min_expected"):
@@ -152,7 +162,7 @@ class FitConfig:
         if self.upper_limit is not None:
             ok = _is_real(self.upper_limit) and lo < float(self.upper_limit) <= hi
             if not ok:
-                raise ConfigError("upper_limit", f"expected None or a number in ({lo}, {hi}], "
+                raise ConfigError("upper_limit", f"expected null or a number in ({lo:g}, {hi:g}], "
                                   f"got {self.upper_limit!r}")
             object.__setattr__(self, "upper_limit", float(self.upper_limit))
         if self.auto_upper_sigma is not None:
@@ -163,18 +173,21 @@ class FitConfig:
 
     @property
     def bin_width(self) -> float:
-        """Width of one bin, mV·µs."""
+        """Width of one bin, mV·µs (NaN while the range or the bin count comes from the data)."""
+        if self.bin_cuts is None or self.nbins is None:
+            return math.nan
         return (self.bin_cuts[1] - self.bin_cuts[0]) / self.nbins
 
     @property
     def signal_upper(self) -> float:
         """Upper limit of the signal centre actually used, mV·µs."""
-        return self.bin_cuts[1] if self.upper_limit is None else self.upper_limit
+        hi = math.inf if self.bin_cuts is None else self.bin_cuts[1]
+        return hi if self.upper_limit is None else self.upper_limit
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe mapping that :meth:`from_mapping` accepts."""
         d = dataclasses.asdict(self)
-        d["bin_cuts"] = list(self.bin_cuts)
+        d["bin_cuts"] = None if self.bin_cuts is None else list(self.bin_cuts)
         return d
 
     @classmethod
@@ -265,21 +278,49 @@ class FitResult:
     def _has_model(self) -> bool:
         return bool(self.params) and all(np.isfinite(v) for v in self.params.values())
 
+    @property
+    def quality(self) -> str:
+        """``"ok"`` (fit_success), ``"poor"`` (a valid fit below ``gof_p_min``: numbers shown, not used) or
+        ``"failed"``."""
+        q = self.details.get("quality")
+        if q in ("ok", "poor", "failed"):
+            return str(q)
+        return "ok" if self.fit_success else "failed"
+
+    def _binned_components(self) -> dict[str, NDArray[np.float64]] | None:
+        comps = self.details.get("components") if self.model in _MIXTURES else None
+        if not comps:
+            return None
+        return {k: np.asarray(v, dtype=float) for k, v in comps.items()}
+
     def expected(self, edges: ArrayLike | None = None) -> NDArray[np.float64]:
         """Expected counts per bin of the full model for ``edges`` (default: the fitted bins).
 
-        The model is defined inside ``bin_cuts`` only; NaN everywhere when no fit was made.
+        The model is defined inside ``bin_cuts`` only; NaN everywhere when no fit was made. The mixture
+        estimators store their expected counts per fitted bin: any other ``edges`` give NaN for them.
         """
         e = self.bin_edges if edges is None else np.asarray(edges, dtype=float)
-        if not self._has_model():
+        binned = self._binned_components()
+        if binned is not None:
+            same = e.shape == self.bin_edges.shape and np.allclose(e, self.bin_edges)
+            return np.sum(list(binned.values()), axis=0) if same else np.full(max(e.size - 1, 0), np.nan)
+        if not self._has_model() or self.model not in fm.MODELS:
             return np.full(max(e.size - 1, 0), np.nan)
         return fm.expected_counts(self.model, self.params, e, *self.fit_range)
 
     def components(self, x: ArrayLike) -> dict[str, NDArray[np.float64]]:
         """Densities of each component and their ``"total"`` at ``x``, in counts per bin width (for plotting
-        over the histogram). Keys: ``"signal"``, ``"background"`` (``gauss_bg``), ``"total"``."""
+        over the histogram). Keys: ``"signal"``, ``"background"`` (``gauss_bg``), ``"total"``; the mixture
+        estimators give their components (``empty``, ``signal``, ``pileup``; ``signal``, ``junk``,
+        ``double``) as the expected counts of the bin holding ``x`` (a step curve)."""
         xx = np.asarray(x, dtype=float)
-        if not self._has_model():
+        binned = self._binned_components()
+        if binned is not None:
+            idx = np.clip(np.searchsorted(self.bin_edges, xx, side="right") - 1, 0, self.counts.size - 1)
+            out = {k: v[idx] for k, v in binned.items()}
+            out["total"] = np.sum(list(out.values()), axis=0)
+            return out
+        if not self._has_model() or self.model not in fm.MODELS:
             return {"signal": np.full(xx.shape, np.nan), "total": np.full(xx.shape, np.nan)}
         comps = {k: v * self.bin_width
                  for k, v in fm.component_densities(self.model, self.params, xx, *self.fit_range).items()}
@@ -290,7 +331,7 @@ class FitResult:
         """Signal density normalised over ``bin_cuts`` (1/(mV·µs)); its mean over the range is ``mean`` for
         ``crystalball``."""
         xx = np.asarray(x, dtype=float)
-        if not self._has_model():
+        if not self._has_model() or self.model not in fm.MODELS:
             return np.full(xx.shape, np.nan)
         p = dict(self.params, n=1.0)
         return fm.component_densities(self.model, p, xx, *self.fit_range)["signal"]
@@ -357,9 +398,17 @@ def fit_histogram(values: ArrayLike, config: FitConfig | Mapping[str, Any] | Non
         ``fit_success=False`` with ``reason`` and NaN numbers. Check ``fit_success`` before using ``mean``.
     """
     cfg = _as_config(config)
+    if cfg.model in ("auto", "xray_mixture", "recoil_mixture"):
+        from . import estimators
+        if cfg.model == "recoil_mixture":
+            raise ConfigError("model", "recoil_mixture needs the sideband areas: use s2lib.estimators.fit_recoil "
+                              "or fit_run_s2 on S2Areas with a sideband")
+        return estimators.fit_xray(values, cfg, label=label)
     x = np.asarray(values, dtype=float).ravel()
     nan = np.isnan(x)
     x = x[~nan]
+    fixed = cfg.bin_cuts is not None
+    cfg = _data_range(x[np.isfinite(x)], cfg)
     cfg = _auto_range(x, cfg)
     lo, hi = cfg.bin_cuts
     inside = (x >= lo) & (x <= hi)
@@ -376,13 +425,17 @@ def fit_histogram(values: ArrayLike, config: FitConfig | Mapping[str, Any] | Non
         return FitResult(**base, reason=f"too few events in range: {x_in.size} < min_events={cfg.min_events}")
     if n_nonempty < n_par:
         return FitResult(**base, reason=f"only {n_nonempty} non-empty bins for {n_par} free parameters")
-    return _run_fit(x_in, counts, edges, cfg, base)
+    return _run_fit(x_in, counts, edges, cfg, base, fixed)
 
 
 def fit_run_s2(areas: Mapping[str, S2Areas], fit_config: FitConfig | Mapping[str, Any] | None = None,
-               flag_plot: bool = False) -> dict[str, S2Areas]:
+               flag_plot: bool = False, *, xrays: Mapping[str, tuple[float, float]] | None = None
+               ) -> dict[str, S2Areas]:
     """Fit every set's S2 areas (the seed API); returns new ``S2Areas`` with the fit filled in.
 
+    With the default ``model="auto"`` (or ``"recoil_mixture"``) a set with sideband areas is fitted by
+    :func:`s2lib.estimators.fit_recoil`, with ``xrays[name]`` = (mean, σ) of its X-ray area for the pile-up
+    term when given; other models, or sets without a sideband under ``"auto"``, by :func:`fit_histogram`.
     Each value is copied with :func:`dataclasses.replace` and gets ``mean``, ``sigma``, ``ci95``,
     ``fit_success`` and ``fit_result`` (the :class:`FitResult`). Only frames without a flag are fitted
     (``S2Areas.usable``: X-ray pile-up frames are vetoed; all frames when no flags are stored). When the fit failed, ``ci95`` is NaN and
@@ -397,7 +450,17 @@ def fit_run_s2(areas: Mapping[str, S2Areas], fit_config: FitConfig | Mapping[str
     for i, (name, s2) in enumerate(areas.items(), start=1):
         usable = getattr(s2, "usable", None)        # frames without a pile-up flag (store.S2Areas.flags)
         values = np.asarray(s2.areas, dtype=float)
-        res = fit_histogram(values if usable is None else values[usable], cfg, label=str(name))
+        sideband = getattr(s2, "sideband", None)
+        if cfg.model in ("auto", "recoil_mixture") and sideband is not None:
+            from .estimators import fit_recoil
+            sb = np.asarray(sideband, dtype=float)
+            res = fit_recoil(values if usable is None else values[usable], sb if usable is None else sb[usable],
+                             cfg, xray=(xrays or {}).get(name), label=str(name))
+        elif cfg.model == "recoil_mixture":
+            res = FitResult(model=cfg.model, label=str(name), reason="recoil_mixture needs the sideband areas "
+                            "(s2_sideband.npy), which this set's folder does not have: rerun the integration")
+        else:
+            res = fit_histogram(values if usable is None else values[usable], cfg, label=str(name))
         out[name] = dataclasses.replace(s2, mean=res.mean, sigma=res.sigma, ci95=res.ci95,
                                         fit_success=res.fit_success, fit_result=res)
         print(f"[{i}/{n}] {name}: {_summary(res)}", flush=True)
@@ -408,6 +471,20 @@ def fit_run_s2(areas: Mapping[str, S2Areas], fit_config: FitConfig | Mapping[str
                 warnings.warn(f"plot of {name} failed: {type(exc).__name__}: {exc}", RuntimeWarning,
                               stacklevel=2)
     return out
+
+
+def _data_range(x: NDArray[np.float64], cfg: FitConfig) -> FitConfig:
+    """``cfg`` with ``bin_cuts`` (None: 0.2 % quantile − 1 robust σ to median + 6 robust σ of the values) and
+    ``nbins`` (None: Freedman–Diaconis, 20-400 bins) filled in from the data."""
+    from . import _mixture as mx
+
+    if x.size < 2:
+        return dataclasses.replace(cfg, bin_cuts=cfg.bin_cuts or (0.0, 1.0), nbins=cfg.nbins or 20)
+    cuts = cfg.bin_cuts if cfg.bin_cuts is not None else mx.robust_range(x, None, k_hi=6.0)
+    med, spread = mx.robust_stats(x)
+    inside = int(np.count_nonzero((x >= cuts[0]) & (x <= cuts[1])))
+    nbins = cfg.nbins if cfg.nbins is not None else mx.auto_bins(inside, spread, cuts[1] - cuts[0])
+    return dataclasses.replace(cfg, bin_cuts=tuple(cuts), nbins=nbins)
 
 
 def _auto_range(x: NDArray[np.float64], cfg: FitConfig) -> FitConfig:
@@ -424,7 +501,7 @@ def _auto_range(x: NDArray[np.float64], cfg: FitConfig) -> FitConfig:
 
 
 def _run_fit(x: NDArray[np.float64], counts: NDArray[np.int64], edges: NDArray[np.float64], cfg: FitConfig,
-             base: dict[str, Any]) -> FitResult:
+             base: dict[str, Any], fixed_range: bool = True) -> FitResult:
     """Minimise the deviance, run HESSE, and judge the result (module docstring).
 
     If the fit from the data-driven start is not clean (invalid, or a parameter at a limit), a few other
@@ -469,14 +546,38 @@ def _run_fit(x: NDArray[np.float64], counts: NDArray[np.int64], edges: NDArray[n
                    fraction_below_bg_threshold=float(np.mean(x <= cfg.bg_threshold)))
     if model in fm.BG_MODELS:
         details.update(bg_center=values["mu_bg"], lower_bound=values["mu_bg"] + cfg.n_sigma * values["sigma_bg"])
-    ok = not reasons
+    p_value = float(stats.chi2.sf(chi2, ndf)) if ndf > 0 else math.nan
+    n_sig = values["n"]
+    ref = values["sigma"] / math.sqrt(max(n_sig, 1.0))
+    ratio = mean_err / ref if ref > 0 and math.isfinite(mean_err) else math.nan
+    details["error_ratio"] = ratio
+    if cov is not None and not ratio >= 0.5:
+        reasons.append(f"error on the mean {mean_err:.2g} implausibly small: {ratio:.2g} × σ/√N = {ref:.2g}")
+    if fixed_range:
+        beyond = _mass_beyond(model, values, hi)
+        details["signal_fraction_beyond_edge"] = beyond
+        if beyond > 0.005:
+            key = "upper_limit" if cfg.upper_limit is not None and cfg.upper_limit < hi else "bin_cuts"
+            reasons.append(f"{100 * beyond:.2g} % of the fitted signal lies above bin_cuts[1] = {hi:g} mV·µs: "
+                           f"raise {key} (or remove bin_cuts to take the range from the data)")
+    ok = not reasons and p_value >= cfg.gof_p_min
+    quality = "failed" if reasons else ("ok" if ok else "poor")
+    if quality == "poor":
+        reasons.append(f"poor fit: goodness-of-fit p = {p_value:.2g} < gof_p_min = {cfg.gof_p_min:g}")
+    details["quality"] = quality
+    keep = quality != "failed"
     nan_errs = {k: math.nan for k in names}
-    return FitResult(**base, mean=mean, mean_err=mean_err if ok else math.nan,
-                     ci95=Z95 * mean_err if ok else math.nan, sigma=values["sigma"],
-                     sigma_err=errors["sigma"] if ok else math.nan, params=values,
-                     errors=errors if ok else nan_errs, covariance=cov if ok else None, fit_success=ok,
-                     reason="; ".join(reasons), chi2=chi2, ndf=ndf,
-                     p_value=float(stats.chi2.sf(chi2, ndf)) if ndf > 0 else math.nan, details=details)
+    return FitResult(**base, mean=mean, mean_err=mean_err if keep else math.nan,
+                     ci95=Z95 * mean_err if keep else math.nan, sigma=values["sigma"],
+                     sigma_err=errors["sigma"] if keep else math.nan, params=values,
+                     errors=errors if keep else nan_errs, covariance=cov if keep else None, fit_success=ok,
+                     reason="; ".join(reasons), chi2=chi2, ndf=ndf, p_value=p_value, details=details)
+
+
+def _mass_beyond(model: str, values: Mapping[str, float], edge: float) -> float:
+    """Fraction of the untruncated signal density above ``edge`` (1 − CDF)."""
+    cdf, _pdf = fm.component_shapes(model, values)["signal"]
+    return float(1.0 - cdf(np.array([edge]))[0])
 
 
 def _as_config(obj: Any) -> FitConfig:
@@ -490,10 +591,11 @@ def _as_config(obj: Any) -> FitConfig:
 
 
 def _summary(res: FitResult) -> str:
-    if res.fit_success:
-        gof = f", poor goodness of fit p = {res.p_value:.1e}" if res.p_value < 1e-3 else ""
+    if res.fit_success or res.quality == "poor":
+        verdict = "ok" if res.fit_success else f"POOR FIT: {res.reason}"
         return (f"mean = {res.mean:.4g} ± {res.mean_err:.2g} mV·µs (1σ), σ = {res.sigma:.3g} mV·µs, "
-                f"n = {res.n_in_range}, χ²/ndf = {res.chi2:.1f}/{res.ndf} ({res.model}) ok{gof}")
+                f"n = {res.n_in_range}, χ²/ndf = {res.chi2:.1f}/{res.ndf}, p = {res.p_value:.2g} ({res.model}) "
+                f"{verdict}")
     return f"FAILED ({res.model}, n = {res.n_in_range}): {res.reason}"
 
 

@@ -24,7 +24,11 @@ For every file of a set (:func:`process_file`):
    once); the fits use the unflagged ones. X-rays that *start inside* the window are not separable per frame
    (their residual effect on demo is quantified in ``tests/test_physics_demo.py``).
 
-Only these sample ranges are touched: the pedestal range, the X-ray region and the recoil window. Nothing is
+6. Sideband (:func:`sideband_slice`): every frame is also integrated over a window of the recoil window's
+   length right after the pedestal samples, before S1: the measured empty-window area that the recoil
+   estimator (:mod:`s2lib.estimators`) uses for frames without a recoil S2.
+
+Only these sample ranges are touched: the pedestal range, the sideband, the X-ray region and the recoil window. Nothing is
 converted to float but per-frame numbers and the block averages.
 
 Sets run in parallel with ``jobs > 1`` (:func:`run_sets`): every set is cut into chunks of files, so two jobs
@@ -57,7 +61,7 @@ from .waveform import (XRayReason, classify_xrays, integrate_window, pedestal_mV
 from .wfm import open_wfm, read_header
 
 __all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "THREAD_ENV", "XrayParams", "SetPlan", "FileResult",
-           "SetResult", "process_file", "run_sets", "worker_pool", "shutdown_pools"]
+           "SetResult", "process_file", "sideband_slice", "run_sets", "worker_pool", "shutdown_pools"]
 
 XRAY_BLOCK_US = 0.02
 """Block length (µs) of the averaged signal the X-ray classification runs on (20 ns: a photoelectron averages to
@@ -119,11 +123,12 @@ class FileResult(NamedTuple):
     dt_us: float
     error: str | None = None
     flags: np.ndarray | None = None    # uint8 bit field (FLAG_*) per frame; 0 = usable
+    sideband: np.ndarray | None = None  # empty-window area over the sideband (sideband_window), mV·µs
 
 
 def _empty(file_index: int, error: str) -> FileResult:
     e = np.empty(0)
-    return FileResult(file_index, 0, e, np.empty(0, np.int8), e, math.nan, error, np.empty(0, np.uint8))
+    return FileResult(file_index, 0, e, np.empty(0, np.int8), e, math.nan, error, np.empty(0, np.uint8), e)
 
 
 def process_file(plan: SetPlan, file_index: int, *, strict: bool = False,
@@ -170,6 +175,9 @@ def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: flo
         return _empty(file_index, f"{Path(plan.files[file_index]).name}: window: [{ws:.4g}, {we:.4g}] µs "
                                   f"is not inside the frame [{t0:.4g}, {t0 + n * dt:.4g}] µs")
     areas = integrate_window(raw[:, win], dt, gain=gain, baseline=base)
+    sb = sideband_slice(n_ped, win.stop - win.start, plan.t_s1_us, t0, dt, n)
+    sideband = integrate_window(raw[:, sb], dt, gain=gain, baseline=base) * ((win.stop - win.start) /
+                                                                              max(sb.stop - sb.start, 1))
     if plan.do_xray:
         xp = plan.xray
         block = max(1, int(round(XRAY_BLOCK_US / dt)))
@@ -191,7 +199,19 @@ def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: flo
         reason[big_s2] = XRayReason.EXCESSIVE_S2
     if not plan.do_recoil:
         areas = np.full(k, np.nan)
-    return FileResult(file_index, k, areas, reason, xarea, dt, None, flags)
+    return FileResult(file_index, k, areas, reason, xarea, dt, None, flags, sideband if plan.do_recoil else
+                      np.full(k, np.nan))
+
+
+def sideband_slice(n_ped: int, n_win: int, t_s1_us: float, t0: float, dt: float, n: int) -> slice:
+    """Samples of the empty-window sideband: ``n_win`` samples (the recoil window's length) right after the
+    ``n_ped`` pedestal samples, so that it shares no sample with the pedestal (its area then has the
+    distribution of an empty recoil window: the pedestal error × length enters both alike), ending before
+    ``t_S1 − XRAY_PRE_US``. When less room is left it is shorter and its area is scaled by
+    ``n_win / length`` (``SetResult.sideband_scale``; exact for the mean, approximate for the width)."""
+    end = int(sample_index(t_s1_us - XRAY_PRE_US, t0, dt, n))
+    stop = max(min(n_ped + n_win, end), n_ped + 1)
+    return slice(n_ped, min(stop, n))
 
 
 def _pileup_flags(sig: np.ndarray, t_first: float, bdt: float, t_s1: float, ws: float, t_pu: float,
@@ -224,6 +244,7 @@ class SetResult:
         xray_reason: int8 :class:`~s2lib.waveform.XRayReason` code per frame (-1: not classified).
         xray_area: X-ray candidate area per frame (mV·µs, NaN without candidate).
         flags: uint8 bit field per frame (:data:`FLAG_BITS`; 0 = usable for the recoil fit).
+        sideband: empty-window area per frame over :func:`sideband_slice` (mV·µs, float64).
         files_failed: ``[{"file", "index", "reason"}, ...]`` files reported and skipped.
         n_files: files in the set. dt_us: the sampling intervals seen (µs, from the headers).
     """
@@ -237,6 +258,7 @@ class SetResult:
     n_files: int
     dt_us: list[float]
     flags: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    sideband: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_frames(self) -> int:
@@ -263,7 +285,9 @@ def _assemble(plan: SetPlan, results: Sequence[FileResult]) -> SetResult:
                      cat(ids, np.int64).reshape(-1, 2), cat([r.xray_reason for r in ok], np.int8),
                      cat([r.xray_area for r in ok], np.float64), failed, len(plan.files),
                      sorted({float(r.dt_us) for r in ok}),
-                     cat([r.flags if r.flags is not None else np.zeros(r.n_frames, np.uint8) for r in ok], np.uint8))
+                     cat([r.flags if r.flags is not None else np.zeros(r.n_frames, np.uint8) for r in ok], np.uint8),
+                     cat([r.sideband if r.sideband is not None else np.full(r.n_frames, np.nan) for r in ok],
+                         np.float64))
 
 
 def _frame_limits(plan: SetPlan, max_frames: int | None) -> tuple[list[int], dict[int, int] | None]:

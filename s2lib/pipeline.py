@@ -307,8 +307,9 @@ def _s2areas(run: Run, info: SetInfo, res: _eng.SetResult | str, p: _Pass, limit
     if flags is not None:
         params.update(n_vetoed=int(np.count_nonzero(flags)), flag_bits=dict(_eng.FLAG_BITS),
                       veto=_VETO if p.do_xray else "none (X-ray classification not run in this pass)")
+    sideband = res.sideband[:n] if res.sideband.shape[0] == res.n_frames else None
     return S2Areas(folder, res.areas[:n], method=RECOIL_METHOD, params=params, event_ids=res.event_ids[:n],
-                   flags=flags)
+                   flags=flags, sideband=sideband)
 
 
 def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config: Any = None, fit_config: Any = None,
@@ -343,7 +344,8 @@ def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config
         fit_config if fit_config is not None else run.config.section("fitting"))
     sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     with sink:
-        fitted = fit_run_s2(good, fit_config=cfg, flag_plot=False) if good and fit else {}
+        pileup = _xray_by_set(run, p) if good and fit else {}
+        fitted = fit_run_s2(good, fit_config=cfg, flag_plot=False, xrays=pileup) if good and fit else {}
     out = {s.name: fitted.get(s.name, areas[s.name]) for s in run.sets}
     _say(verbose, "[3/3] Storing results and generating plots...")
     for s in run.sets:
@@ -353,6 +355,34 @@ def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config
     if flag_plot and fitted:
         _plot_fits(run, fitted, cfg)
     return out
+
+
+def _xray_by_set(run: Run, p: _Pass) -> dict[str, tuple[float, float]]:
+    """Per set the X-ray area (mean, σ) of its EL field for the recoil fit's pile-up component: all accepted
+    X-rays of the sets at that EL field (from this pass, else from ``xray_areas.npy`` on disk) through
+    :func:`s2lib.estimators.fit_xray`; sets without a usable X-ray estimate are left out (no pile-up term)."""
+    from .estimators import fit_xray
+
+    pooled: dict[float, list[np.ndarray]] = {}
+    for s in run.sets:
+        res = p.results.get(s.name)
+        areas = None
+        if isinstance(res, _eng.SetResult) and p.do_xray:
+            areas = res.xray_area[res.xray_accepted]
+        else:
+            try:
+                areas = load_xrays(run.set_output_dir(s.name)).areas
+            except DataError:
+                areas = None
+        if areas is not None and areas.size:
+            pooled.setdefault(round(float(s.el_field_V_cm), 1), []).append(np.asarray(areas, dtype=float))
+    by_el: dict[float, tuple[float, float]] = {}
+    for el, parts in pooled.items():
+        fit = fit_xray(np.concatenate(parts))
+        if fit.details.get("quality") != "failed" and np.isfinite(fit.mean) and np.isfinite(fit.sigma):
+            by_el[el] = (float(fit.mean), float(fit.sigma))
+    return {s.name: by_el[round(float(s.el_field_V_cm), 1)] for s in run.sets
+            if round(float(s.el_field_V_cm), 1) in by_el}
 
 
 def _plot_fits(run: Run, fitted: Mapping[str, S2Areas], cfg: Any) -> None:

@@ -446,21 +446,16 @@ def truth_document(p: SimulationProfile, seed: int, models: list[M.SetModel], su
     return T.truth_document(p, seed, models, summaries, version, files, xray_areas)
 
 
-SIM_FIT_CONFIG: dict[str, Any] = {"bin_cuts": [-0.5, 8.0], "nbins": 85, "model": "gauss_bg", "bg_threshold": 0.3,
-                                  "bg_cutoff": 0.2, "bg_sigma_max": 0.15, "n_sigma": 2.5, "upper_limit": 8.0,
-                                  "auto_upper_sigma": 4.0}
-"""Recoil S2 fit written into the simulated run.yaml (areas mV·µs): range from below the background peak at 0
-to 8 (≥ 10σ above the largest set mean, 2.6 on demo); background centre limited to [−0.5, 0.2] and width to
-0.15 (measured 0.05-0.1; with 0.5 the 50 V fit of demo seed 3 let the background absorb the signal's low side).
-The upper edge is lowered per set to median + 4 robust σ: X-rays that start inside the recoil window (not
-vetoable frame by frame) sit ~+2 mV·µs above the peak, where a Gaussian predicts ~0 events; left in, on demo seed
-20260101 they collapsed the 50 V background component (fit failed) and gave a plain Gaussian a 4e-6 error."""
+SIM_FIT_CONFIG: dict[str, Any] = {}
+"""Fit options the simulated run.yaml sets: none. Like the lab's run files (domain.md 5.3) it has no
+``fit_config`` section, so the pipeline and notebook tests run the defaults a user gets: the recoil and X-ray
+mixture estimators with ranges from the data (s2lib.estimators)."""
 
 
 def run_config_dict(p: SimulationProfile, seed: int, models: list[M.SetModel]) -> dict[str, Any]:
-    """The run configuration (keys of domain.md 5.3 / DESIGN.md 3.2) with defaults suited to the data."""
-    n_pedestal = int(round(2.0 / p.dt_us))  # 2 µs of the 12 µs signal-free start of the frame
-    frames_per_set = p.n_files * p.frames_per_file
+    """The run configuration: only the keys the lab's run files carry, with the lab's values (domain.md 5.3:
+    the template's preparation, integration and X-ray keys; runs use s2_duration_cuts [1, 35]), so a
+    simulated run is analysed with exactly the defaults a user gets; no fit options (:data:`SIM_FIT_CONFIG`)."""
     return {
         "run_id": f"{p.run_prefix}_{p.name.upper()}",
         "description": f"Synthetic {p.name} run (s2lib.simulate, seed {seed}): {len(models)} sets, "
@@ -470,22 +465,15 @@ def run_config_dict(p: SimulationProfile, seed: int, models: list[M.SetModel]) -
                        "temperature": p.temperature_K, "drift_gap": p.drift_gap_cm, "el_gap": p.el_gap_cm,
                        "W_value": p.W_eV, "E_gamma_xray": p.E_xray_eV},
         "pipeline": {
-            "preparation": {"max_frames_s1": min(1000, frames_per_set), "max_frames_s2": min(1000, frames_per_set),
-                            "threshold_s1": 1.0, "threshold_s2": 0.8, "s2_duration_cuts": [1.0, 35.0]},
-            # bs_threshold 0: no clipping, so the pedestal-subtracted noise sums to zero (the lab's 0.03 mV
-            # adds ≈ +0.3 mV·µs per frame on these data). The fit range starts below 0: background frames
-            # (stray photoelectrons only) are centred at ≈ 0 with σ ≈ 0.07-0.1 mV·µs, and [0, 8] cut that peak
-            # in half (its centre ended at a limit: every fit failed). gauss_bg, not crystalball_bg: measured
-            # on 300 toys of the demo line shape (550 events): bias of the mean −1.0 % (0.6σ) at 50 V, ≤ 0.4 %
-            # elsewhere, 95 % coverage 0.89-0.97; crystalball_bg fails (m runs to its limit: the tail is
-            # gamma-like, not a power law). See SIM_FIT_CONFIG.
+            # the lab template's keys with the lab's values (domain.md 5.3); dt and exclude_index are left
+            # out: deprecated (the sampling interval comes from each file's header), they only warn
+            "preparation": {"max_frames_s1": 1000, "max_frames_s2": 1000, "threshold_s1": 1.0, "threshold_s2": 0.8,
+                            "s2_duration_cuts": [1.0, 35.0]},
             "integration": {"max_frames": None,
-                            "integration_config": {"n_pedestal": n_pedestal, "ma_window": 9, "bs_threshold": 0.0},
-                            "fit_config": dict(SIM_FIT_CONFIG)},
+                            "integration_config": {"n_pedestal": 100, "ma_window": 9, "bs_threshold": 0.03}},
             "xray_classification": {"max_frames": None, "bs_threshold": 0.5, "max_area_s1": 1.0e5,
-                                    "max_area_s2": 1.0e5, "min_xray_area": 0.5, "min_s2_sep": 1.0,
-                                    "min_s1_sep": 0.5, "n_pedestal": n_pedestal, "ma_window": 10,
-                                    "fit_config": {"bin_cuts": [0.6, 6.0], "nbins": 54, "model": "gauss"}},
+                                    "max_area_s2": 1.0e5, "min_xray_area": 0.0, "min_s2_sep": 1.0,
+                                    "min_s1_sep": 0.5, "n_pedestal": 200, "ma_window": 10},
         },
     }
 

@@ -4,6 +4,7 @@ Per set folder (``DESIGN.md`` 3.3, ``ARCHITECTURE.md``)::
 
     s2_areas.npy        recoil S2 area per frame, mV·µs, float64 (NaN for frames that failed)
     s2_event_ids.npy    int64 (n, 2): file index, frame index (optional)
+    s2_sideband.npy     float64 (n,) empty-window area per frame over the sideband before S1 (optional)
     s2_flags.npy        uint8 (n,) per-frame bit field, 0 = usable; bit 0 (1) = X-ray pile-up (optional,
                         s2lib.integration.FLAG_BITS; the fits use the frames with flag 0)
     s2_results.json     schema_version, status, mean, sigma, ci95, fit_success, method, params, fit,
@@ -55,6 +56,7 @@ S2_AREAS_FILE = "s2_areas.npy"
 S2_EVENT_IDS_FILE = "s2_event_ids.npy"
 S2_RESULTS_FILE = "s2_results.json"
 S2_FLAGS_FILE = "s2_flags.npy"
+S2_SIDEBAND_FILE = "s2_sideband.npy"
 XRAY_AREAS_FILE = "xray_areas.npy"
 XRAY_EVENT_IDS_FILE = "xray_event_ids.npy"
 XRAY_RESULTS_FILE = "xray_results.json"
@@ -308,6 +310,7 @@ class S2Areas:
         fit_success: the fit converged with finite errors (False when not fitted).
         fit_result: a fitting.FitResult (or its dict) when fitted.
         event_ids: int64 (n, 2) file index, frame index per area, when known.
+        sideband: float64 (n,) empty-window area per frame over the sideband before S1 (mV·µs), or None.
         flags: uint8 (n,) per-frame bit field (0 = usable; bit 0 = X-ray pile-up), or None (old folders:
             every frame usable). :attr:`usable` is the mask the fits use.
     """
@@ -323,12 +326,18 @@ class S2Areas:
     fit_result: object | None = None
     event_ids: np.ndarray | None = None
     flags: np.ndarray | None = None
+    sideband: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.source_dir = Path(self.source_dir)
         self.areas = np.asarray(self.areas, dtype=np.float64).reshape(-1)
         self.event_ids = _event_ids(self.event_ids, self.areas.shape[0], "S2Areas")
         self.flags = _flags(self.flags, self.areas.shape[0], "S2Areas")
+        if self.sideband is not None:
+            sb = np.asarray(self.sideband, dtype=np.float64).reshape(-1)
+            if sb.shape != self.areas.shape:
+                raise ValueError(f"S2Areas: sideband must have shape {self.areas.shape}, got {sb.shape}")
+            self.sideband = sb
 
     @property
     def usable(self) -> np.ndarray:
@@ -394,8 +403,10 @@ def store_s2area(s2: S2Areas, out_dir: PathLike | None = None, *, raw_root: Path
     write_bytes_atomic(folder / S2_AREAS_FILE, areas_bytes, raw_root=raw_root)
     ids_sha = _write_optional_npy(folder / S2_EVENT_IDS_FILE, ids, raw_root)
     flags_sha = _write_optional_npy(folder / S2_FLAGS_FILE, flags, raw_root)
+    sb = None if s2.sideband is None else np.asarray(s2.sideband, dtype=np.float64).reshape(-1)
+    sb_sha = _write_optional_npy(folder / S2_SIDEBAND_FILE, sb, raw_root)
     final.update(areas_sha256=_sha256(areas_bytes), event_ids_sha256=ids_sha, flags_sha256=flags_sha,
-                 written_at=_now())
+                 sideband_sha256=sb_sha, written_at=_now())
     return write_json_atomic(json_path, final, raw_root=raw_root)
 
 
@@ -443,10 +454,18 @@ def load_s2area(set_or_folder: Any, run: Any = None) -> S2Areas:
         flags, f_sha = read_npy(folder / S2_FLAGS_FILE)
         if f_sha != meta["flags_sha256"] or flags.shape != areas.shape:
             raise DataError(f"{folder / S2_RESULTS_FILE}: does not match {S2_FLAGS_FILE} (checksum or shape differ)")
+    sideband = None
+    if meta.get("sideband_sha256") is not None:
+        if not (folder / S2_SIDEBAND_FILE).is_file():
+            raise DataError(f"{folder / S2_SIDEBAND_FILE}: missing, but {S2_RESULTS_FILE} lists it")
+        sideband, s_sha = read_npy(folder / S2_SIDEBAND_FILE)
+        if s_sha != meta["sideband_sha256"] or sideband.shape != areas.shape:
+            raise DataError(f"{folder / S2_RESULTS_FILE}: does not match {S2_SIDEBAND_FILE} (checksum or shape "
+                            "differ)")
     return S2Areas(folder, areas, method=str(meta.get("method", "")), params=dict(meta.get("params") or {}),
                    mean=_as_float(meta.get("mean")), sigma=_as_float(meta.get("sigma")),
                    ci95=_as_float(meta.get("ci95")), fit_success=bool(meta.get("fit_success", False)),
-                   fit_result=_fit_from_dict(meta.get("fit")), event_ids=ids, flags=flags)
+                   fit_result=_fit_from_dict(meta.get("fit")), event_ids=ids, flags=flags, sideband=sideband)
 
 
 # --------------------------------------------------------------------------- X-rays

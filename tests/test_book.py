@@ -95,6 +95,10 @@ def test_html_and_pdf_show_every_figure_and_glued_value(book_lab, capfd):
             listing = subprocess.run(["pdfimages", "-list", str(pdf)], capture_output=True, text=True).stdout
             rows = [line for line in listing.splitlines()[2:] if " image " in line]
             assert len(rows) == expected
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+        size = re.search(r"Page size:\s+([\d.]+) x ([\d.]+) pts", info)
+        # A4 by default (_config.yml latex_elements.papersize): 210 x 297 mm = 595.28 x 841.89 pt.
+        assert size and abs(float(size.group(1)) - 595.28) < 1 and abs(float(size.group(2)) - 841.89) < 1, info
         if shutil.which("pdftotext"):
             text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
             assert "import json" not in text  # no code in the PDF

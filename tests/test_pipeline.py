@@ -78,6 +78,18 @@ def test_mean_recoil_areas_agree_with_truth(processed):
 
 
 @pytest.fixture(scope="module")
+def processed_min_area(tiny_run, tmp_path_factory):
+    """The tiny run with the non-default ``min_xray_area = 0.5`` mV·µs (the lab template's 0 accepts single
+    photons as X-ray candidates, which the X-ray estimator models; purity is a property of the cut)."""
+    outdir, config, truth = tiny_run
+    run = _run(config, tmp_path_factory.mktemp("pass_out_min_area"))
+    cfg = dataclasses.replace(run.config, xray=dataclasses.replace(run.config.xray, min_xray_area=0.5))
+    run = build_run(cfg)
+    summary = pipeline.run_integration_pass(run, fit=False, verbose=False)
+    return run, outdir, truth, summary
+
+
+@pytest.fixture(scope="module")
 def background_run(tmp_path_factory):
     """Frames without any S2 (stray single photoelectrons only; half of them with an S1)."""
     return simulate_run(tmp_path_factory.mktemp("bg"), profile="tiny", seed=11, progress=False, set_gates=(400,),
@@ -101,10 +113,21 @@ def test_estimator_is_unbiased_on_background_frames(processed, background_run):
     print(f"background frames: mean area {mean:.4f} ± {se:.4f} mV·µs (n = {res.n_frames}), expected {expect:.4f}")
     assert res.n_frames == 128
     assert abs(mean - expect) < 3 * se + 0.002
-    assert se < 0.02
+    # the spread is the pedestal error × window length: noise σ/√n_pedestal·L (plus negligible white noise
+    # and stray photons), so the SE of the mean is that / √n; a 30 % margin for the sample SD of 128 frames
+    length = t["window_us"][1] - t["window_us"][0]
+    sd_model = c["noise_sigma_mV"] / math.sqrt(run.config.integration.n_pedestal) * length
+    assert se < 1.3 * sd_model / math.sqrt(res.n_frames)
+    # the sideband (same length, before S1, after the pedestal samples) has the empty window's distribution
+    sb = res.sideband
+    assert sb.shape == res.areas.shape and np.isfinite(sb).all()
+    sd_w, sd_s = res.areas.std(ddof=1), sb.std(ddof=1)
+    print(f"sideband: mean {sb.mean():.4f}, SD {sd_s:.4f} vs window SD {sd_w:.4f} (model {sd_model:.4f})")
+    assert abs(sb.mean() - mean) < 3 * math.hypot(se, sd_s / math.sqrt(sb.size)) + 0.002
+    assert 0.75 < sd_s / sd_w < 1.33       # F-test bounds for 127/127 degrees of freedom at ~99 %
 
 
-def test_xray_selection_efficiency_and_purity(processed):
+def test_xray_selection_efficiency_and_purity_with_min_xray_area(processed_min_area):
     """Purity = accepted frames that hold a true X-ray; efficiency over all true X-rays and over the
     *separable* ones: truth X-ray S2 [arrival − 2σ_t, arrival + τ_EL + 2σ_t] inside [t_S1 + min_s1_sep +
     merge gap, window start − min_s2_sep] (σ_t: the set's recoil diffusion, an upper bound; within the merge
@@ -112,7 +135,7 @@ def test_xray_selection_efficiency_and_purity(processed):
     converting near the gate fit between S1 and the recoil S2: the overall efficiency is geometric (measured
     ≈ 0.35 here); the separable ones are found (measured ≈ 0.9-1.0). Bounds: purity ≥ 0.9, overall ≥ 0.25,
     separable ≥ 0.8."""
-    run, outdir, truth, _ = processed
+    run, outdir, truth, _ = processed_min_area
     xc = run.config.xray
     n_acc = n_pure = n_x = n_sep = n_sep_found = 0
     areas = []
@@ -297,10 +320,11 @@ def test_seed_api_progress_fits_plots_and_helpers(processed, tmp_path, capsys):
     assert abs(base.mean()) < 0.1                           # pedestal-subtracted
 
 
-def test_pileup_flags_stored_beside_every_area(processed):
+def test_pileup_flags_stored_beside_every_area_with_min_xray_area(processed_min_area):
     """Every frame keeps its area; ``s2_flags.npy`` (uint8, bit 0 = X-ray pile-up) is stored with it, counted in
-    ``params["n_vetoed"]`` and the summary table; flagged frames hold a true X-ray (purity ≥ 0.8)."""
-    run, outdir, _, summary = processed
+    ``params["n_vetoed"]`` and the summary table; with ``min_xray_area = 0.5`` flagged frames hold a true X-ray
+    (purity ≥ 0.8)."""
+    run, outdir, _, summary = processed_min_area
     n_flag = n_true = 0
     for s, row in zip(run.sets, summary.sets):
         s2 = load_s2area(run.set_output_dir(s.name))
@@ -311,3 +335,25 @@ def test_pileup_flags_stored_beside_every_area(processed):
         n_flag += int((s2.flags != 0).sum())
         n_true += int(((s2.flags != 0) & tr["has_xray"]).sum())
     assert n_flag > 0 and n_true / n_flag >= 0.8
+
+
+def test_default_fit_means_agree_with_truth(tiny_run, tmp_path_factory):
+    """The whole pass with the simulated run.yaml, i.e. the lab's keys and NO fit options (the defaults a user
+    gets: recoil mixture estimator, ranges from the data). Each set's fitted mean is compared with truth.json's
+    ``recoil_sample_mean_area_mV_us`` (the realised mean of the recoil S2 photoelectron areas of that set, without
+    noise, stray photons or X-ray pile-up) within max(3 %, 3 standard errors), the standard error being the fit's
+    1σ ``mean_err`` (it includes the sampling fluctuation of the set, so against the realised mean it is
+    conservative)."""
+    outdir, config, truth = tiny_run
+    run = _run(config, tmp_path_factory.mktemp("fit_out"))
+    assert run.config.fitting.model == "auto" and run.config.fitting.bin_cuts is None
+    pipeline.run_integration_pass(run, verbose=False)
+    for s, ts in zip(run.sets, truth["sets"]):
+        s2 = load_s2area(run.set_output_dir(s.name))
+        fr = s2.fit_result
+        assert fr.model == "recoil_mixture" and fr.fit_success, fr.reason
+        assert s2.sideband is not None and s2.sideband.shape == s2.areas.shape
+        expect = ts["recoil_sample_mean_area_mV_us"]
+        print(f"{s.name}: {fr.mean:.4f} ± {fr.mean_err:.4f} vs truth {expect:.4f}, p = {fr.p_value:.2g}")
+        assert abs(fr.mean - expect) <= max(0.03 * expect, 3 * fr.mean_err)
+        assert fr.mean_err < 0.15 * expect          # an informative measurement, not a huge error bar
