@@ -30,7 +30,7 @@ __all__ = ["summarise", "write_report", "restore", "markdown_report", "plot_pull
            "CSV_COLUMNS", "FIGURES", "MIN_PULLS"]
 
 CSV_COLUMNS = ("point", "quantity", "set", "drift_field_V_cm", "el_field_V_cm", "estimate", "error", "truth",
-               "truth_model", "bias", "rel_bias", "tolerance", "pull", "passed", "reason")
+               "truth_model", "bias", "rel_bias", "tolerance", "pull", "passed", "measurable", "reason")
 FIGURES = ("validation_pulls", "validation_bias_vs_field", "validation_bias_vs_gain")
 _LABELS = {"A_ion": "A_ion", "A_x": "A_x", "g_S2": "g_S2", "1-r": "1 − r"}
 _TEX = {"A_ion": r"$A_\mathrm{ion}$", "A_x": r"$A_\mathrm{x}$", "g_S2": r"$g_\mathrm{S2}$", "1-r": r"$1-r$"}
@@ -39,14 +39,18 @@ MIN_PULLS = 10
 ±24 % at 10; below that (the quick subset's A_x, g_S2) the width is reported but not judged."""
 
 
+def _measurable(c: Mapping[str, Any]) -> bool:
+    return bool(c.get("measurable", True))
+
+
 def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: float, jobs: int) -> dict[str, Any]:
     """The ``validation.json`` document: points, pull widths per quantity, totals and the one-line summary."""
-    comps = [c for r in results for c in r.get("comparisons", [])]
+    comps = [c for r in results for c in r.get("comparisons", []) if _measurable(c)]
     widths = {q: pull_width([c["pull"] for c in comps if c["quantity"] == q]) for q in QUANTITIES}
     n_pass = sum(bool(r["passed"]) for r in results)
     worst = None
     for r in results:
-        for c in r.get("comparisons", []):
+        for c in filter(_measurable, r.get("comparisons", [])):
             score = abs(c["bias"]) / c["tolerance"] if c["tolerance"] and math.isfinite(c["bias"]) else math.inf
             if worst is None or score > worst["score"]:
                 worst = {"point": r["name"], "quantity": c["quantity"], "set": c["set"], "score": score,
@@ -111,7 +115,7 @@ def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> st
     for r in doc["points"]:
         cells = []
         for q in QUANTITIES:
-            cs = [c for c in r.get("comparisons", []) if c["quantity"] == q]
+            cs = [c for c in r.get("comparisons", []) if c["quantity"] == q and _measurable(c)]
             if not cs:
                 cells.append("n/a")
                 continue
@@ -129,7 +133,8 @@ def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> st
         verdict = "yes" if w["ok"] else ("**no**" if w["n"] >= MIN_PULLS else f"not judged (< {MIN_PULLS} pulls)")
         lines.append(f"| {_LABELS[q]} | {w['n']} | {_fmt(w['mean'], 2)} | {_fmt(w['std'], 2)} ± "
                      f"{_fmt(w['std_err'], 1)} | {_fmt(w['robust_std'], 2)} | {verdict} |")
-    failing = [(r, c) for r in doc["points"] for c in r.get("comparisons", []) if not c["passed"]]
+    failing = [(r, c) for r in doc["points"] for c in r.get("comparisons", []) if _measurable(c) and not c["passed"]]
+    unmeasurable = [(r, c) for r in doc["points"] for c in r.get("comparisons", []) if not _measurable(c)]
     errors = [r for r in doc["points"] if r.get("error")]
     lines += ["", "Failing comparisons:" if failing or errors else "No failing comparison.", ""]
     if failing:
@@ -141,6 +146,9 @@ def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> st
                          f"{_fmt(c['pull'], 2)} | {c['reason'].replace('|', '/')} |")
     for r in errors:
         lines.append(f"- {r['name']}: the analysis stopped: {r['error']}")
+    if unmeasurable:
+        lines += ["", "Not measurable (no comparison possible; listed, not counted as passed):", ""]
+        lines += [f"- {r['name']}: {_LABELS[c['quantity']]} {c['set']}: {c['reason']}" for r, c in unmeasurable]
     if figures is not None:
         lines += [""] + [f"![{name}]({figures}/{name}.png)" for name in FIGURES]
     return "\n".join(lines) + "\n"
@@ -167,7 +175,8 @@ def write_report(doc: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]
 
 # ------------------------------------------------------------------------------------------------ figures
 def _comps(doc: Mapping[str, Any], quantity: str) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-    return [(r, c) for r in doc["points"] for c in r.get("comparisons", []) if c["quantity"] == quantity]
+    return [(r, c) for r in doc["points"] for c in r.get("comparisons", [])
+            if c["quantity"] == quantity and _measurable(c)]
 
 
 def plot_pulls(doc: Mapping[str, Any], *, out_dir: str | Path | None = None, name: str = "validation_pulls") -> Any:

@@ -90,7 +90,7 @@ def test_comparisons_map_the_artifacts_to_the_truth() -> None:
     truth = {"sets": [{"name": "S1", "drift_field_V_cm": 50.0, "el_field_V_cm": 2375.0, "n_xray": 4,
                        "recoil_sample_mean_area_mV_us": 1.00, "recoil_mean_area_mV_us": 0.98,
                        "one_minus_r_realised": 0.060, "one_minus_r": 0.058}],
-             "xray_by_el_field": {"2375": {"sets": ["S1"], "n_xray": 4, "sample_mean_area_mV_us": 2.0,
+             "xray_by_el_field": {"2375": {"sets": ["S1"], "n_xray": 150, "sample_mean_area_mV_us": 2.0,
                                            "g_S2_realised": 0.0036}},
              "xray_mean_area_mV_us": {"2375": 2.01}, "g_S2": {"2375": 0.00359}}
     rows = [{"set_name": "S1", "s2_mean": "1.01", "s2_mean_err": "0.01", "fit_success": "True",
@@ -107,9 +107,9 @@ def test_comparisons_map_the_artifacts_to_the_truth() -> None:
     # g_S2: bias 0.00018 > max(3 % of 0.0036, 3 × 0.00003) = 0.000108: fails
     assert got["g_S2"]["truth"] == 0.0036 and got["g_S2"]["truth_model"] == 0.00359
     assert got["g_S2"]["tolerance"] == pytest.approx(0.000108) and not got["g_S2"]["passed"]
-    # no X-rays in the truth: A_ion only
+    # no X-rays in the truth: A_ion is the only measurable quantity
     truth["xray_by_el_field"]["2375"]["n_xray"] = 0
-    assert [c["quantity"] for c in V.comparisons(truth, rows, entries)] == ["A_ion"]
+    assert [c["quantity"] for c in V.comparisons(truth, rows, entries) if c["measurable"]] == ["A_ion"]
     # a failed S2 fit fails its comparison with the analysis' reason
     rows[0].update(fit_success="False", reason="S2 fit: p-value 2e-9 < 1e-3")
     c = V.comparisons(truth, rows, entries)[0]
@@ -192,7 +192,8 @@ def test_quick_validation_closes_against_the_truth(quick) -> None:
             if not (e["fit_success"] and abs(a_x - t["sample_mean_area_mV_us"]) <=
                     max(0.03 * t["sample_mean_area_mV_us"], 3 * da_x)):
                 failures.append(f"{p['name']} A_x {a_x:.4g} ± {da_x:.2g} vs {t['sample_mean_area_mV_us']:.4g}")
-        assert p["passed"] == all(c["passed"] for c in p["comparisons"])
+        assert p["passed"] == all(c["passed"] for c in p["comparisons"] if c["measurable"])
+        assert all(c["measurable"] for c in p["comparisons"])            # the quick points hold enough X-rays
         assert {c["quantity"] for c in p["comparisons"]} == set(V.QUANTITIES)
     assert not failures, "\n".join(failures)
     assert doc["passed"] and res["exit_code"] == 0, doc["summary"]
@@ -231,3 +232,26 @@ def test_validation_chapter_in_the_book(quick, tmp_path: Path, monkeypatch: pyte
     html = (root / "_build" / "html" / "book" / "runs" / "validation.html").read_text()
     assert "Closure table" in html and "validation_pulls.png" in html
     assert (root / "_build" / "html" / "_images" / "validation_pulls.png").is_file()
+
+
+def test_too_few_xrays_are_listed_as_not_measurable() -> None:
+    truth = {"sets": [{"name": "S1", "drift_field_V_cm": 50.0, "el_field_V_cm": 2375.0, "n_xray": 4,
+                       "recoil_sample_mean_area_mV_us": 1.00, "recoil_mean_area_mV_us": 0.98,
+                       "one_minus_r_realised": 0.060, "one_minus_r": 0.058}],
+             "xray_by_el_field": {"2375": {"sets": ["S1"], "n_xray": V.MIN_XRAYS - 1,
+                                           "sample_mean_area_mV_us": 2.0, "g_S2_realised": 0.0036}},
+             "xray_mean_area_mV_us": {"2375": 2.01}, "g_S2": {"2375": 0.00359}}
+    rows = [{"set_name": "S1", "s2_mean": "1.01", "s2_mean_err": "0.01", "fit_success": "True",
+             "recomb_factor": "", "recomb_error": "", "used_in_model_fit": "False", "reason": "g_S2: too few"}]
+    entries = [{"el_field_V_cm": 2375.0, "A_x": None, "dA_x": None, "g_S2": None, "d_g_S2": None,
+                "fit_success": False, "reason": "only 12 X-rays in the peak"}]
+    comps = V.comparisons(truth, rows, entries)
+    assert [c["quantity"] for c in comps] == ["A_ion", "1-r", "A_x", "g_S2"]
+    assert comps[0]["measurable"] and comps[0]["passed"]
+    for c in comps[1:]:
+        assert c["measurable"] is False and c["passed"] is None and f"{V.MIN_XRAYS - 1} X-ray frames" in c["reason"]
+    doc = summarise([{"name": "p", "varies": "v", "seconds": 1.0, "passed": True, "comparisons": comps}],
+                    quick=True, seconds=1.0, jobs=1)
+    assert doc["n_passed"] == 1
+    md = markdown_report(doc)
+    assert "Not measurable" in md and "No failing comparison." in md and "| n/a | n/a | n/a |" in md
