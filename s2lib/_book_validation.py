@@ -23,28 +23,12 @@ def validation_dir(root: str | os.PathLike[str]) -> Path:
     return Path(root) / VALIDATION_DIR
 
 
-def _coverage_section(doc: dict[str, Any]) -> list[str]:
-    cov = doc.get("coverage")
-    lines = ["## Toy coverage of the estimators", ""]
-    if not cov:
-        return lines + ["This validation run holds no toy-coverage study of the estimators.", ""]
-    lines += [cov.get("description", ""), "",
-              "| estimator | case | toys | 95 % interval coverage | bias of the mean (σ) | in 92–98 % |",
-              "|---|---|---|---|---|---|"]
-    for row in cov.get("rows", []):
-        c = row.get("coverage95")
-        lines.append(f"| {row.get('estimator')} | {row.get('case')} | {row.get('n_toys')} | "
-                     f"{'—' if c is None else f'{100 * c:.1f} %'} | {row.get('bias_sigma', '—')} | "
-                     f"{'yes' if row.get('ok') else '**no**'} |")
-    return lines + [""]
-
-
 def validation_page(root: str | os.PathLike[str], page_dir: str | os.PathLike[str]) -> str | None:
     """The Markdown of the Validation chapter, or None when ``<root>/validation/validation.json`` is missing.
 
     ``page_dir``: the folder the page is written to (figure paths are made relative to it).
     """
-    from ._validate_report import markdown_report, restore
+    from ._validate_report import coverage_markdown, markdown_report, restore
 
     folder = validation_dir(root)
     path = folder / "validation.json"
@@ -86,4 +70,5 @@ def validation_page(root: str | os.PathLike[str], page_dir: str | os.PathLike[st
         "Relative bias of A_ion against the model recoil peak (S2 gain × EL field × drift field) and of A_x "
         "against the X-ray peak.", "```", "",
     ]
-    return "\n".join(lines + _coverage_section(doc))
+    lines += ["## Toy coverage of the estimators", "", coverage_markdown(doc).rstrip(), ""]
+    return "\n".join(lines)

@@ -26,7 +26,7 @@ from . import __version__
 from .store import json_sanitize, write_csv_atomic, write_json_atomic, write_text_atomic
 from .validate import BASELINE, N_SIGMA, QUANTITIES, REL_TOL, WIDTH_RANGE, pull_width
 
-__all__ = ["summarise", "write_report", "restore", "markdown_report", "plot_pulls", "plot_bias_vs_field", "plot_bias_vs_gain",
+__all__ = ["summarise", "write_report", "restore", "coverage_markdown", "markdown_report", "plot_pulls", "plot_bias_vs_field", "plot_bias_vs_gain",
            "CSV_COLUMNS", "FIGURES", "MIN_PULLS"]
 
 CSV_COLUMNS = ("point", "quantity", "set", "drift_field_V_cm", "el_field_V_cm", "estimate", "error", "truth",
@@ -43,8 +43,11 @@ def _measurable(c: Mapping[str, Any]) -> bool:
     return bool(c.get("measurable", True))
 
 
-def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: float, jobs: int) -> dict[str, Any]:
-    """The ``validation.json`` document: points, pull widths per quantity, totals and the one-line summary."""
+def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: float, jobs: int,
+              coverage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``validation.json`` document: points, pull widths per quantity, totals, the toy coverage (if run)
+    and the one-line summary. ``passed`` (the exit status) counts the points and the judged pull widths; the
+    coverage is reported beside it (a statistical verdict on 200 toys, see :mod:`s2lib._validate_coverage`)."""
     comps = [c for r in results for c in r.get("comparisons", []) if _measurable(c)]
     widths = {q: pull_width([c["pull"] for c in comps if c["quantity"] == q]) for q in QUANTITIES}
     n_pass = sum(bool(r["passed"]) for r in results)
@@ -63,7 +66,9 @@ def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: flo
             + (f", pull widths outside {WIDTH_RANGE[0]}-{WIDTH_RANGE[1]}: {', '.join(bad_w)}" if bad_w else
                ", pull widths in range")
             + (f"; worst: {worst['point']} {worst['quantity']} {worst['set']} ({worst['reason'] or 'ok'})"
-               if worst else "") + f"; {seconds:.0f} s")
+               if worst else "")
+            + (f"; toy coverage {sum(r['ok'] for r in coverage['rows'])}/{len(coverage['rows'])} cases in 92-98 %"
+               if coverage else "") + f"; {seconds:.0f} s")
     return {"schema_version": 1, "kind": "quick" if quick else "full", "s2lib_version": __version__,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "seconds": round(seconds, 1),
             "jobs": jobs, "criteria": {"rel_tol": REL_TOL, "n_sigma": N_SIGMA, "width_range": list(WIDTH_RANGE),
@@ -71,7 +76,8 @@ def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: flo
                                        "bias": "estimate − realised sample mean (truth.json)",
                                        "pull": "(estimate − model expectation) / quoted 1σ"},
             "baseline": dict(BASELINE), "n_points": len(results), "n_passed": n_pass, "pull_widths": widths, "widths_ok": widths_ok,
-            "worst": worst, "passed": ok, "summary": line, "points": list(results)}
+            "worst": worst, "passed": ok, "summary": line, "coverage": dict(coverage) if coverage else None,
+            "points": list(results)}
 
 
 _NUMERIC = ("estimate", "error", "truth", "truth_model", "bias", "rel_bias", "tolerance", "pull",
@@ -154,6 +160,26 @@ def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
+def coverage_markdown(doc: Mapping[str, Any]) -> str:
+    """The toy-coverage table of the estimators (``doc["coverage"]``), or a sentence saying it was not run."""
+    cov = doc.get("coverage")
+    if not cov:
+        return "No toy-coverage study in this validation (it runs with the full matrix, not with `--quick`).\n"
+    lines = [cov["description"], "",
+             "| estimator | case | toys (ok/poor/failed) | 95 % coverage | rel. bias | pull width | in 92–98 % |",
+             "|---|---|---|---|---|---|---|"]
+    for r in cov["rows"]:
+        verdict = "yes" if r["ok"] else ("no, but within 2σ" if r["consistent"] else "**no**")
+        lines.append(f"| {r['estimator']} | {r['case']} | {r['n_toys']} ({r['n_ok']}/{r['n_poor']}/{r['n_failed']}) "
+                     f"| {_pct(r['coverage95'])} ± {_pct(r['coverage_err'])} | {_pct(r['bias_rel'], 2)} ± "
+                     f"{_pct(r['bias_rel_err'], 2)} | {_fmt(r['pull_width'], 3)} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(v: Any, digits: int = 1) -> str:
+    return "—" if v is None or not math.isfinite(v) else f"{100 * v:.{digits}f} %"
+
+
 def _rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"point": r["name"], **{k: c.get(k) for k in CSV_COLUMNS if k != "point"}}
             for r in doc["points"] for c in r.get("comparisons", [])]
@@ -165,7 +191,8 @@ def write_report(doc: Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "validation.json", json_sanitize(dict(doc)))
     write_csv_atomic(out / "validation.csv", _rows(doc), list(CSV_COLUMNS))
-    write_text_atomic(out / "validation.md", "# Closure tests\n\n" + markdown_report(doc, figures="figures"))
+    write_text_atomic(out / "validation.md", "# Closure tests\n\n" + markdown_report(doc, figures="figures")
+                      + "\n## Toy coverage of the estimators\n\n" + coverage_markdown(doc))
     from . import plotting
 
     for fn in (plot_pulls, plot_bias_vs_field, plot_bias_vs_gain):

@@ -339,10 +339,12 @@ def _run_point_args(args: tuple[ValidationPoint, str, bool]) -> dict[str, Any]:
 
 
 def run_validation(out_dir: str | os.PathLike[str], *, quick: bool = False, jobs: int = 1, keep_data: bool = False,
-                   points: Sequence[ValidationPoint] | None = None, progress: bool = True) -> dict[str, Any]:
+                   points: Sequence[ValidationPoint] | None = None, progress: bool = True,
+                   coverage: bool | None = None) -> dict[str, Any]:
     """Run the matrix (or ``points``), write the report into ``out_dir`` and return the summary document.
 
-    The simulated runs go to ``out_dir/runs/<point>``; ``jobs`` points run in parallel processes.
+    The simulated runs go to ``out_dir/runs/<point>``; ``jobs`` points run in parallel processes. ``coverage``:
+    also run the estimators' toy-coverage study (:mod:`s2lib._validate_coverage`; default: not with ``quick``).
     """
     from ._validate_report import summarise, write_report
 
@@ -364,6 +366,13 @@ def run_validation(out_dir: str | os.PathLike[str], *, quick: bool = False, jobs
         for a in args:
             results.append(_run_point_args(a))
             say(results[-1])
-    doc = summarise(results, quick=quick, seconds=time.perf_counter() - started, jobs=jobs)
+    cov = None
+    if coverage if coverage is not None else not quick:
+        from ._validate_coverage import coverage_study
+
+        if progress:
+            print("  toy coverage of the estimators...", flush=True)
+        cov = coverage_study(jobs=jobs)
+    doc = summarise(results, quick=quick, seconds=time.perf_counter() - started, jobs=jobs, coverage=cov)
     write_report(doc, out)
     return doc

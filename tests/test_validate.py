@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from scipy.stats import norm
 
 from s2lib import validate as V
-from s2lib._validate_report import MIN_PULLS, markdown_report, restore, summarise
+from s2lib._validate_report import MIN_PULLS, coverage_markdown, markdown_report, restore, summarise
 from s2lib.cli import main
 
 
@@ -255,3 +255,20 @@ def test_too_few_xrays_are_listed_as_not_measurable() -> None:
     assert doc["n_passed"] == 1
     md = markdown_report(doc)
     assert "Not measurable" in md and "No failing comparison." in md and "| n/a | n/a | n/a |" in md
+
+
+def test_toy_coverage_verdict_and_study() -> None:
+    from s2lib._validate_coverage import coverage_study, verdict
+
+    assert verdict(0.95, 0.015) == (True, True)
+    assert verdict(0.90, 0.015) == (False, True)            # 0.90 + 2 × 0.015 = 0.93 reaches 92 %
+    assert verdict(0.88, 0.015) == (False, False)
+    assert verdict(0.99, 0.003) == (False, False)            # 0.99 − 0.006 = 0.984 > 98 %
+    assert verdict(0.985, 0.003) == (False, True) and verdict(float("nan"), 0.01) == (False, False)
+    study = coverage_study(n_toys=12, cases=[("xray", "few", {"mean": 2.0, "n": 60})])
+    row = study["rows"][0]
+    assert row["n_toys"] == 12 and row["n_ok"] + row["n_poor"] + row["n_failed"] == 12
+    assert 0.0 <= row["coverage95"] <= 1.0 and (row["ok"], row["consistent"]) == verdict(row["coverage95"],
+                                                                                        row["coverage_err"])
+    doc = summarise([], quick=False, seconds=1.0, jobs=1, coverage=study)
+    assert "toy coverage" in doc["summary"] and "| xray | few | 12 (" in coverage_markdown(doc)
