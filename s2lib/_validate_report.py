@@ -49,7 +49,10 @@ def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: flo
     and the one-line summary. ``passed`` (the exit status) counts the points and the judged pull widths; the
     coverage is reported beside it (a statistical verdict on 200 toys, see :mod:`s2lib._validate_coverage`)."""
     comps = [c for r in results for c in r.get("comparisons", []) if _measurable(c)]
-    widths = {q: pull_width([c["pull"] for c in comps if c["quantity"] == q]) for q in QUANTITIES}
+    widths = {q: pull_width([c["pull"] for c in comps if c["quantity"] == q and c.get("fit_ok", True)])
+              for q in QUANTITIES}
+    for q, w in widths.items():
+        w["n_excluded_unsuccessful"] = sum(1 for c in comps if c["quantity"] == q and not c.get("fit_ok", True))
     n_pass = sum(bool(r["passed"]) for r in results)
     worst = None
     for r in results:
@@ -133,11 +136,14 @@ def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> st
         res = "pass" if r["passed"] else "**FAIL**"
         lines.append(f"| {r['name']} | {r['varies']} | {r.get('frames', '—')} | " + " | ".join(cells)
                      + f" | {res} | {r['seconds']:.0f} |")
-    lines += ["", "Pull widths over all points (plain std ± its statistical precision / robust 1.4826·MAD):", "",
-              "| quantity | pulls | mean | std | robust std | in range |", "|---|---|---|---|---|---|"]
+    lines += ["", "Pull widths over all points, successful estimates only (plain std ± its statistical precision; "
+              "robust 1.4826·MAD):", "",
+              "| quantity | pulls | left out (fit not successful) | mean | std | robust std | in range |",
+              "|---|---|---|---|---|---|---|"]
     for q, w in doc["pull_widths"].items():
         verdict = "yes" if w["ok"] else ("**no**" if w["n"] >= MIN_PULLS else f"not judged (< {MIN_PULLS} pulls)")
-        lines.append(f"| {_LABELS[q]} | {w['n']} | {_fmt(w['mean'], 2)} | {_fmt(w['std'], 2)} ± "
+        lines.append(f"| {_LABELS[q]} | {w['n']} | {w.get('n_excluded_unsuccessful', 0)} | {_fmt(w['mean'], 2)} | "
+                     f"{_fmt(w['std'], 2)} ± "
                      f"{_fmt(w['std_err'], 1)} | {_fmt(w['robust_std'], 2)} | {verdict} |")
     failing = [(r, c) for r in doc["points"] for c in r.get("comparisons", []) if _measurable(c) and not c["passed"]]
     unmeasurable = [(r, c) for r in doc["points"] for c in r.get("comparisons", []) if not _measurable(c)]
@@ -207,14 +213,15 @@ def _comps(doc: Mapping[str, Any], quantity: str) -> list[tuple[Mapping[str, Any
 
 
 def plot_pulls(doc: Mapping[str, Any], *, out_dir: str | Path | None = None, name: str = "validation_pulls") -> Any:
-    """Histogram of the pulls of each quantity with the unit Gaussian expected for correct 1σ errors."""
+    """Histogram of the pulls of each quantity (successful estimates) with the unit Gaussian expected for
+    correct 1σ errors."""
     from . import plotting
 
     with plotting.use_style():
         fig = plotting.new_figure((plotting.TWO_COLUMN[0], 4.2))
         axes = fig.subplots(2, 2)
         for ax, q in zip(axes.ravel(), QUANTITIES):
-            p = np.array([c["pull"] for _, c in _comps(doc, q)], float)
+            p = np.array([c["pull"] for _, c in _comps(doc, q) if c.get("fit_ok", True)], float)
             p = p[np.isfinite(p)]
             w = doc["pull_widths"][q]
             lo, hi = min(-4.0, float(p.min(initial=0)) - 0.5), max(4.0, float(p.max(initial=0)) + 0.5)

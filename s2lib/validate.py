@@ -21,7 +21,9 @@ g_S2      EL field              ``xray_by_el_field.g_S2_realised``           ``g
 * pull = (estimate − model expectation) / σ: the quoted σ is an error on the *parameter* (it includes the
   sampling fluctuation of the events), so its pull against the model expectation has unit width when σ is
   right. A pull against the realised mean would be narrower than 1 even for a perfect σ.
-* Pull widths per quantity over all points (plain std and robust 1.4826·MAD): must lie in [0.8, 1.25].
+* Pull widths per quantity over all points (plain std and robust 1.4826·MAD): must lie in [0.8, 1.25]. Only
+  estimates the analysis called successful enter (a failed or poor fit already fails its point; its error is
+  not one the analysis stands behind).
 
 A point passes when all its comparisons pass. Where a run holds fewer than ``MIN_XRAYS`` X-ray frames at an EL
 field (``xray_0``, ``frames_100``), A_x, g_S2 and 1 − r are listed as not measurable, with the count.
@@ -164,7 +166,8 @@ def compare(estimate: float, error: float, realised: float, model: float, *, ok:
     dict
         ``estimate, error, truth (= realised), truth_model, bias = estimate − truth, rel_bias = bias/|truth|,
         tolerance = max(rel_tol·|truth|, n_sigma·error), pull = (estimate − truth_model)/error, passed,
-        reason`` (NaN where undefined; a failed fit or a non-finite estimate never passes).
+        measurable (True), fit_ok (= ok), reason`` (NaN where undefined; a failed fit or a non-finite estimate
+        never passes).
     """
     est, err, tr, mod = (float(v) if v is not None else math.nan for v in (estimate, error, realised, model))
     bias = est - tr
@@ -179,7 +182,7 @@ def compare(estimate: float, error: float, realised: float, model: float, *, ok:
         why.append(f"|bias| {abs(bias):.3g} > tolerance {tol:.3g}")
     return {"estimate": est, "error": err, "truth": tr, "truth_model": mod, "bias": bias,
             "rel_bias": bias / abs(tr) if tr else math.nan, "tolerance": tol, "pull": pull,
-            "passed": not why, "measurable": True, "reason": "; ".join(why)}
+            "passed": not why, "measurable": True, "fit_ok": bool(ok), "reason": "; ".join(why)}
 
 
 def pull_width(pulls: Sequence[float], width_range: tuple[float, float] = WIDTH_RANGE) -> dict[str, Any]:

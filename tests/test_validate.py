@@ -35,7 +35,7 @@ def test_compare_bias_tolerance_and_pull_by_hand() -> None:
     assert V.compare(-1.02, 0.001, -1.0, -1.0)["passed"]
     # an unsuccessful fit never passes, even on the truth; a missing estimate names itself
     c = V.compare(1.0, 0.01, 1.0, 1.0, ok=False, reason="S2 fit: p-value 1e-9")
-    assert not c["passed"] and c["reason"] == "S2 fit: p-value 1e-9"
+    assert not c["passed"] and c["reason"] == "S2 fit: p-value 1e-9" and not c["fit_ok"]
     c = V.compare(float("nan"), float("nan"), 1.0, 1.0)
     assert not c["passed"] and "no estimate" in c["reason"] and math.isnan(c["pull"])
     # a zero or missing error: no pull, tolerance 3 % only
@@ -79,6 +79,11 @@ def test_summary_counts_points_names_the_worst_and_judges_widths() -> None:
     assert doc["pull_widths"]["A_x"]["n"] == 1 < MIN_PULLS and doc["widths_ok"]   # too few: not judged
     md = markdown_report(restore(json.loads(json.dumps(doc, default=float).replace("NaN", "null"))))
     assert "| b | y |" in md and "**FAIL**" in md and "|bias| 0.5 > tolerance 0.3" in md
+    # a poor fit's pull (its point already fails) stays out of the width
+    poor = {**_comp("A_ion", False, 40.0), "fit_ok": False}
+    doc = summarise([good, {**bad, "comparisons": [poor]}], quick=False, seconds=1.0, jobs=1)
+    assert doc["pull_widths"]["A_ion"]["n"] == 12 and doc["pull_widths"]["A_ion"]["ok"]
+    assert doc["pull_widths"]["A_ion"]["n_excluded_unsuccessful"] == 1
     # all points pass but a judged width is outside 0.8-1.25: the run does not pass
     wide = {**good, "comparisons": [_comp("A_ion", True, p) for p in np.linspace(-4, 4, 12)]}
     doc = summarise([wide], quick=False, seconds=1.0, jobs=1)
