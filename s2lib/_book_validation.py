@@ -10,7 +10,6 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 __all__ = ["VALIDATION_DIR", "validation_dir", "validation_page"]
 
