@@ -131,8 +131,9 @@ def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> st
             worst = max(cs, key=lambda c: abs(c["rel_bias"]) if math.isfinite(c["rel_bias"]) else math.inf)
             pulls = [abs(c["pull"]) for c in cs if math.isfinite(c["pull"])]
             mark = "" if all(c["passed"] for c in cs) else " **fail**"
-            cells.append(f"{worst['rel_bias']:+.1%} ({max(pulls):.1f}){mark}" if pulls and
-                         math.isfinite(worst["rel_bias"]) else f"—{mark}")
+            pull = f"{max(pulls):.1f}" if pulls else "—"
+            cells.append(f"{worst['rel_bias']:+.1%} ({pull}){mark}" if math.isfinite(worst["rel_bias"])
+                         else f"—{mark}")
         res = "pass" if r["passed"] else "**FAIL**"
         lines.append(f"| {r['name']} | {r['varies']} | {r.get('frames', '—')} | " + " | ".join(cells)
                      + f" | {res} | {r['seconds']:.0f} |")
