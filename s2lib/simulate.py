@@ -4,7 +4,8 @@
 
     OUTDIR/raw/FieldScan_Gate0050_Anode1950/SIM_20251009_Gate0050_Anode1950_P1_48Wfm.wfm ...
     OUTDIR/truth/FieldScan_Gate0050_Anode1950.npz     per-event truth (outside the raw folder)
-    OUTDIR/truth.json                                 constants, laws and per-set expectations
+    OUTDIR/truth.json                                 constants, laws, per-set model expectations and realised
+                                                      sample means (``definitions``: which quantity each is)
     OUTDIR/run.yaml                                   ready configuration (paths relative to OUTDIR)
 
 The signal model lives in :mod:`s2lib._sim_model`. Every parameter of a :class:`SimulationProfile` carries its unit
