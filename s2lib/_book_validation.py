@@ -53,7 +53,7 @@ def validation_page(root: str | os.PathLike[str], page_dir: str | os.PathLike[st
         "estimate minus the *model* expectation, divided by the quoted 1σ. Both truths are defined in each "
         "run's `truth.json` (`definitions`).", "",
         "## Closure table", "",
-        markdown_report(doc, figures=None).rstrip(), "",
+        markdown_report(doc, figures=None, compact=True).rstrip(), "",
         "## Pull distributions", "",
         f"```{{figure}} {rel}/validation_pulls.png",
         ":name: fig-validation-pulls", "",

@@ -111,16 +111,27 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}" if isinstance(v, float) else str(v)
 
 
-def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> str:
+def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None, compact: bool = False) -> str:
     """The closure table (one row per point: worst relative bias and largest |pull| per quantity), the pull
-    widths and the failing comparisons, as Markdown. ``figures``: folder prefix of the figure links."""
+    widths and the failing comparisons, as Markdown. ``figures``: folder prefix of the figure links.
+    ``compact`` (the book, whose PDF page is narrow): what each point varies goes into a table of its own and
+    the closure table keeps only the numbers."""
     lines = [f"**{doc['summary']}**", "",
              f"Criteria: a comparison passes when its fit succeeded and |estimate − realised truth| ≤ "
              f"max({doc['criteria']['rel_tol']:.0%} of the truth, {doc['criteria']['n_sigma']:g} σ); pulls are "
              f"(estimate − model expectation)/σ and their widths must lie in "
-             f"{doc['criteria']['width_range'][0]}–{doc['criteria']['width_range'][1]}.", "",
-             "| point | varies | frames | " + " | ".join(f"{_LABELS[q]} rel. bias (max abs. pull)" for q in QUANTITIES)
-             + " | result | time (s) |", "|---|---|---|" + "---|" * len(QUANTITIES) + "---|---|"]
+             f"{doc['criteria']['width_range'][0]}–{doc['criteria']['width_range'][1]}. Each cell: the largest "
+             "relative bias of the point and, in parentheses, the largest absolute pull.", ""]
+    if compact:
+        lines += ["| point | varies | frames | time (s) |", "|---|---|---|---|"]
+        lines += [f"| {r['name']} | {r['varies']} | {r.get('frames', '—')} | {r['seconds']:.0f} |"
+                  for r in doc["points"]]
+        lines += ["", "| point | " + " | ".join(_LABELS[q] for q in QUANTITIES) + " | result |",
+                  "|---|" + "---|" * len(QUANTITIES) + "---|"]
+    else:
+        lines += ["| point | varies | frames | " + " | ".join(f"{_LABELS[q]} rel. bias (max abs. pull)"
+                                                              for q in QUANTITIES)
+                  + " | result | time (s) |", "|---|---|---|" + "---|" * len(QUANTITIES) + "---|---|"]
     for r in doc["points"]:
         cells = []
         for q in QUANTITIES:
@@ -135,13 +146,17 @@ def markdown_report(doc: Mapping[str, Any], *, figures: str | None = None) -> st
             cells.append(f"{worst['rel_bias']:+.1%} ({pull}){mark}" if math.isfinite(worst["rel_bias"])
                          else f"—{mark}")
         res = "pass" if r["passed"] else "**FAIL**"
-        lines.append(f"| {r['name']} | {r['varies']} | {r.get('frames', '—')} | " + " | ".join(cells)
-                     + f" | {res} | {r['seconds']:.0f} |")
+        if compact:
+            lines.append(f"| {r['name']} | " + " | ".join(cells) + f" | {res} |")
+        else:
+            lines.append(f"| {r['name']} | {r['varies']} | {r.get('frames', '—')} | " + " | ".join(cells)
+                         + f" | {res} | {r['seconds']:.0f} |")
     lines += ["", "Pull widths over all points, successful estimates only (plain std ± its statistical precision; "
               "robust 1.4826·MAD):", "",
               "| quantity | pulls | left out (fit not successful) | mean | std | robust std | in range |",
               "|---|---|---|---|---|---|---|"]
-    for q, w in doc["pull_widths"].items():
+    for q in QUANTITIES:
+        w = doc["pull_widths"][q]
         verdict = "yes" if w["ok"] else ("**no**" if w["n"] >= MIN_PULLS else f"not judged (< {MIN_PULLS} pulls)")
         lines.append(f"| {_LABELS[q]} | {w['n']} | {w.get('n_excluded_unsuccessful', 0)} | {_fmt(w['mean'], 2)} | "
                      f"{_fmt(w['std'], 2)} ± "
