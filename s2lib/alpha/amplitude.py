@@ -3,7 +3,8 @@
 The estimator (deterministic; the lab's, notes/alpha.md 2.1 / domain.md 4.7, without its unseeded dither and with
 its defects D8 fixed):
 
-1. baseline = median of the samples before the peak-search window, noise = 1.4826·MAD of the same samples (V);
+1. baseline = median of the samples before the peak-search window; noise = 1.4826·MAD/√2 of their sample-to-sample
+   differences (V; insensitive to a slow pulse in that region);
 2. Savitzky–Golay smoothing of the baseline-subtracted trace (``scipy.signal.savgol_filter``, polynomial order 3,
    mode "interp"; window ``savgol_window`` samples, default the odd sample count closest to 100 ns, which is the
    lab's 501 samples at 5 GS/s);
@@ -14,7 +15,7 @@ its defects D8 fixed):
 
 Flags (bit field, 0 = clean): ``SATURATED`` a sample at the digitiser's top code; ``PILEUP`` more than one pulse
 in the frame (smoothed-trace peaks with prominence above both ``pileup_fraction``·amplitude and
-``noise_sigmas``·smoothed noise); ``NO_PULSE`` amplitude below ``noise_sigmas``·noise; ``PEAK_AT_EDGE`` the
+``noise_sigmas``·noise); ``NO_PULSE`` amplitude below ``noise_sigmas``·noise; ``PEAK_AT_EDGE`` the
 maximum sits on the search window's edge (the pulse is elsewhere or cut).
 """
 from __future__ import annotations
@@ -140,7 +141,8 @@ def estimate_amplitudes(volts: NDArray[np.floating], time_us: NDArray[np.floatin
                          f"µs); need at least 10: reduce peak_window_us or set peak_time_us")
     pre = v[:, :lo]
     baseline = np.median(pre, axis=1)
-    noise = 1.4826 * np.median(np.abs(pre - baseline[:, None]), axis=1)
+    d = np.diff(pre, axis=1)   # sample-to-sample differences: blind to slow pulses in the baseline region
+    noise = 1.4826 * np.median(np.abs(d - np.median(d, axis=1)[:, None]), axis=1) / np.sqrt(2.0)
     smooth = smooth_raw - baseline[:, None]
     seg = smooth[:, lo:hi]
     k = np.argmax(seg, axis=1)
@@ -150,9 +152,8 @@ def estimate_amplitudes(volts: NDArray[np.floating], time_us: NDArray[np.floatin
     flags[amp < params.noise_sigmas * np.maximum(noise, 1e-12)] |= NO_PULSE
     if saturation_V is not None:
         flags[np.max(v, axis=1) >= saturation_V] |= SATURATED
-    s_noise = 1.4826 * np.median(np.abs(smooth[:, :lo] - np.median(smooth[:, :lo], axis=1)[:, None]), axis=1)
     for i in range(n_frames):
-        floor = max(params.pileup_fraction * amp[i], params.noise_sigmas * s_noise[i], 1e-12)
+        floor = max(params.pileup_fraction * amp[i], params.noise_sigmas * noise[i], 1e-12)
         peaks, _ = find_peaks(smooth[i], prominence=floor)
         if peaks.size > 1:
             flags[i] |= PILEUP
