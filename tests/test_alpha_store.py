@@ -43,12 +43,12 @@ def test_measure_and_store_roundtrip(tmp_path: Path) -> None:
 
 
 def test_energy_map_8b_and_6b(tmp_path: Path) -> None:
-    recs = [(0, 4.5), (1, 5.25), (64 * 3 + 7, 7.5)]
+    recs = [(0, 4.5), (1, 5.26), (64 * 3 + 7, 7.5)]
     (tmp_path / "m8").mkdir()
     (tmp_path / "m8" / "energy_map_f000000-f000009.bin").write_bytes(
         b"".join(struct.pack("<If", u, e) for u, e in recs))
     uid, e = read_energy_maps(tmp_path / "m8")
-    assert uid.tolist() == [0, 1, 199] and e == pytest.approx([4.5, 5.25, 7.5])
+    assert uid.tolist() == [0, 1, 199] and e == pytest.approx([4.5, 5.26, 7.5])
     assert [x.tolist() for x in decode_lab_uid(uid)] == [[0, 0, 3], [0, 1, 7]]
     p6 = tmp_path / "energy_map_f000001-f000001.bin"
     p6.write_bytes(b"".join(struct.pack("<IH", u, round(e / 0.1)) for u, e in recs))
