@@ -54,9 +54,11 @@ def test_energy_map_8b_and_6b(tmp_path: Path) -> None:
     p6.write_bytes(b"".join(struct.pack("<IH", u, round(e / 0.1)) for u, e in recs))
     uid6, e6 = read_energy_map(p6, "6b", 0.1)
     assert uid6.tolist() == [0, 1, 199] and e6 == pytest.approx([4.5, 5.3, 7.5])   # 0.1 u_SCA steps
-    with pytest.raises(DataError, match="6-byte '6b'") as err:
-        read_energy_map(tmp_path / "m8" / "energy_map_f000000-f000009.bin", "6b")
-    assert "energy_map_f000000-f000009.bin" in str(err.value)
+    two = tmp_path / "energy_map_f000002-f000002.bin"   # 16 bytes: two 8b records, not whole 6b ones
+    two.write_bytes(b"".join(struct.pack("<If", u, e) for u, e in recs[:2]))
+    with pytest.raises(DataError, match="6-byte '6b' records.*fits 8b") as err:
+        read_energy_map(two, "6b")
+    assert "energy_map_f000002-f000002.bin" in str(err.value)
 
 
 def test_energy_map_malformed(tmp_path: Path) -> None:
