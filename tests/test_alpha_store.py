@@ -76,5 +76,6 @@ def test_energy_map_malformed(tmp_path: Path) -> None:
         (tmp_path / "d" / f"energy_map_f{k:06d}-f{k:06d}.bin").write_bytes(struct.pack("<If", 5, 4.0))
     with pytest.raises(DataError, match="more than once"):
         read_energy_maps(tmp_path / "d")
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no energy_map"):
-        read_energy_maps(tmp_path)
+        read_energy_maps(tmp_path / "empty")
