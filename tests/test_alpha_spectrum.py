@@ -120,3 +120,14 @@ def test_configured_ranges_are_honoured(linear_run: tuple) -> None:
     assert q["Rn220"]["efficiency"] < 0.95    # the lab's window starts inside this detector's Rn-220 tail
     with pytest.raises(ValueError, match="overlap"):
         windows_from_ranges({"Th228": [4.0, 4.8], "Ra224": [4.7, 5.0]})
+
+
+def test_closure_old_layout(tmp_path: Path) -> None:
+    from s2lib.alpha.closure import run_closure
+
+    res = run_closure(tmp_path, layout="old", n_files=2, frames_per_file=300, seed=5)
+    assert res["frames_per_file"] == [300, 300] and res["pairs"][0]["pmt"].endswith("_P2_1Wfm_Ch1.wfm")
+    for row in res["isotopes"]:
+        n = row["n_true_clean"]
+        se = np.sqrt(row["expected_efficiency"] * (1 - row["expected_efficiency"]) / n)
+        assert abs(row["efficiency"] - row["expected_efficiency"]) <= max(0.03, 3 * se), row
