@@ -116,3 +116,14 @@ def test_several_pmt_channels_need_configuration(tmp_path: Path) -> None:
         find_channel_pairs(folder)
     pairs, _ = find_channel_pairs(folder, pmt_channel=2)
     assert pairs[0].pmt.name == "RUN_P2_1Wfm_Ch2.wfm"
+
+
+def test_files_without_trigger_stamps_pair_by_index_with_a_note(tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for tok in ("Ch1", "Ch4"):
+        write_wfm(folder / f"RUN_P2_1Wfm_{tok}.wfm", np.zeros((4, 20), np.int8), dt_s=1e-8, t0_s=0.0, scale_V=0.01,
+                  offset_V=0.0)
+    res = pair_set(folder)     # not an error: nothing to check against
+    assert not res.has_times and res.frames_per_file.tolist() == [4]
+    assert len(res.issues) == 1 and "no trigger time stamps" in res.issues[0]

@@ -175,28 +175,27 @@ def pair_set(set_path: str | Path, *, alpha_channel: int = 4, pmt_channel: int |
     otherwise they are returned in ``SetPairing.issues``. Files whose stamps are all zero (a scope that set
     none) cannot be checked: ``has_times`` is False and that is listed as an issue, never an error.
     """
-    pairs, issues = find_channel_pairs(set_path, alpha_channel=alpha_channel, pmt_channel=pmt_channel)
-    issues = list(issues)
+    pairs, found_issues = find_channel_pairs(set_path, alpha_channel=alpha_channel, pmt_channel=pmt_channel)
+    errors = [i for i in found_issues if "apart from letter case" not in i]   # unpaired or missing channels
+    notes = [i for i in found_issues if "apart from letter case" in i]
     n_per, secs, fracs = [], [], []
     for pair in pairs:
         n, sec, frac, found = check_pair(pair, tolerance_s=tolerance_s)
         n_per.append(n)
         secs.append(sec)
         fracs.append(frac)
-        issues.extend(found)
+        errors.extend(found)
     n_arr = np.asarray(n_per, dtype=np.int64)
     sec = np.concatenate(secs) if secs else np.zeros(0, np.int64)
     frac = np.concatenate(fracs) if fracs else np.zeros(0)
     has_times = bool(sec.size) and bool(np.any(sec != 0) or np.any(frac != 0))
     if sec.size and not has_times:
-        issues.append(f"{Path(set_path).name}: the files carry no trigger time stamps; frames paired by index "
-                      "only")
+        notes.append(f"{Path(set_path).name}: the files carry no trigger time stamps; frames paired by index only")
     t_ref = int(sec.min()) if sec.size else 0
     times = (sec - t_ref).astype(np.float64) + frac
     ids = np.column_stack([np.repeat(np.arange(len(pairs), dtype=np.int64), n_arr),
                            np.concatenate([np.arange(n, dtype=np.int64) for n in n_arr]) if len(n_arr)
                            else np.zeros(0, np.int64)]) if len(pairs) else np.zeros((0, 2), np.int64)
-    mismatched = [i for i in issues if "trigger times differ" in i or "frames but" in i or "partner" in i]
-    if strict and (mismatched or not pairs):
-        raise DataError(f"{set_path}: frame pairing failed: " + "; ".join(mismatched or issues))
-    return SetPairing(pairs, n_arr, ids, times, t_ref, has_times, tuple(issues))
+    if strict and (errors or not pairs):
+        raise DataError(f"{set_path}: frame pairing failed: " + "; ".join(errors or notes or ["no file pairs"]))
+    return SetPairing(pairs, n_arr, ids, times, t_ref, has_times, tuple(errors + notes))
