@@ -38,3 +38,24 @@ def test_simulated_rates_recovered(tmp_path: Path) -> None:
     assert act.live_s[0] == pytest.approx(act.t_end_s[0] - 5 * 2.0, rel=0.02)
     for k, name in enumerate(names):
         assert act.rate_hz[0, k] == pytest.approx(DEFAULT_RATES_HZ[name], abs=3 * act.rate_err_hz[0, k])
+
+
+def test_pmt_writer_hook_gets_per_frame_truth(tmp_path: Path) -> None:
+    from s2lib.alpha.channels import pair_set
+    from s2lib.alpha.isotopes import recoil_energy_keV
+    from s2lib.wfm import open_wfm
+
+    def writer(frames: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        raw = np.zeros((frames["isotope"].size, 8), np.int16)
+        raw[:, 0] = np.rint(frames["recoil_energy_keV"] * 10).astype(np.int16)   # encode the truth to check it
+        return raw, {"dt_s": 2e-10, "t0_s": 0.0, "scale_V": 1e-3, "offset_V": 0.0}
+
+    folder = tmp_path / "raw" / "FieldScan_Gate0100_Anode2000"
+    cfg = AlphaSimConfig(n_files=2, frames_per_file=30, n_points=160, pretrigger_s=0.4e-6)
+    simulate_alpha_set(folder, tmp_path / "t.npz", config=cfg, seed=2, pmt_writer=writer)
+    tr = np.load(tmp_path / "t.npz")
+    pairing = pair_set(folder)          # the PMT file carries the alpha file's trigger times
+    with open_wfm(pairing.pairs[1].pmt) as f:
+        got = f.raw[:, 0] / 10
+    want = [recoil_energy_keV(str(tr["names"][i])) for i in tr["isotope"][30:]]
+    assert got == pytest.approx(want, abs=0.06)

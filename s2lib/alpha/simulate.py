@@ -20,16 +20,18 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..store import write_bytes_atomic
 from ..wfm import write_wfm
 from .amplitude import SCA_DIVISOR_V
-from .isotopes import CHAIN, ISOTOPES
+from .isotopes import CHAIN, ISOTOPES, recoil_energy_keV
 
-__all__ = ["AlphaSimConfig", "DEFAULT_RATES_HZ", "sca_of_energy", "simulate_alpha_set", "alpha_file_names"]
+PmtWriter = Callable[[dict[str, Any], np.random.Generator], tuple[np.ndarray, dict[str, float]]]
+
+__all__ = ["AlphaSimConfig", "PmtWriter", "DEFAULT_RATES_HZ", "sca_of_energy", "simulate_alpha_set", "alpha_file_names"]
 
 DEFAULT_RATES_HZ = {name: 20.0 * ISOTOPES[name].chain_fraction for name in CHAIN}
 """Triggered alpha rates, Hz: secular equilibrium of the chain (Po-212 = 0.6406 × the others) at 20 Hz each
@@ -97,8 +99,15 @@ def _pulse(t_s: np.ndarray, start_s: np.ndarray, tau_s: float) -> np.ndarray:
 
 
 def simulate_alpha_set(set_dir: str | Path, truth_file: str | Path, *, config: AlphaSimConfig | None = None,
-                       layout: str = "old", stem: str = "SIM_20260101_Gate0800_Anode2700", seed: int = 1) -> dict:
+                       layout: str = "old", stem: str = "SIM_20260101_Gate0800_Anode2700", seed: int = 1,
+                       pmt_writer: PmtWriter | None = None) -> dict:
     """Write the paired files of one set and its truth; returns a summary.
+
+    ``pmt_writer(frames, rng) -> (raw, wfm_kwargs)`` makes the PMT file of each FastFrame file from its per-frame
+    truth (``frames``: ``isotope`` names, ``recoil_energy_keV`` of the daughter, ``trigger_time_s``,
+    ``file_index``) with its own generator ``rng`` (seeded by (seed, file index)); ``raw`` is int8/int16
+    (n_frames, n_points) and ``wfm_kwargs`` the ``write_wfm`` keywords dt_s, t0_s, scale_V, offset_V. Default:
+    baseline noise (the recoil S2 per isotope is for the PMT simulator, s2lib.simulate).
 
     ``truth_file`` (``.npz``, outside the raw folder) holds per frame, in (file, frame) order: ``file_index``,
     ``frame_index``, ``isotope`` (index into ``names``), ``names``, ``energy_MeV`` (deposited), ``sca_true``
@@ -148,9 +157,17 @@ def simulate_alpha_set(set_dir: str | Path, truth_file: str | Path, *, config: A
         pmt_name, alpha_name = alpha_file_names(layout, stem, f + 1, n)
         write_wfm(folder / alpha_name, raw, dt_s=cfg.dt_s, t0_s=-cfg.pretrigger_s, scale_V=cfg.scale_V,
                   offset_V=cfg.offset_V, gmt_sec=sec, gmt_fract=fract, tt_offsets=rng.random(n), label="alpha")
-        pmt = np.clip(np.rint(rng.normal(0.0, 1.5, (n, cfg.pmt_points))), -128, 127).astype(np.int8)
-        write_wfm(folder / pmt_name, pmt, dt_s=cfg.dt_s, t0_s=-cfg.pretrigger_s, scale_V=1e-3, offset_V=0.0,
-                  gmt_sec=sec, gmt_fract=fract, tt_offsets=rng.random(n), label="pmt")
+        tt = rng.random(n)
+        if pmt_writer is None:
+            pmt = np.clip(np.rint(rng.normal(0.0, 1.5, (n, cfg.pmt_points))), -128, 127).astype(np.int8)
+            pmt_kw = {"dt_s": cfg.dt_s, "t0_s": -cfg.pretrigger_s, "scale_V": 1e-3, "offset_V": 0.0}
+        else:
+            frames = {"isotope": np.array(names)[iso], "trigger_time_s": times, "file_index": f,
+                      "recoil_energy_keV": np.array([recoil_energy_keV(nm) for nm in names])[iso]}
+            pmt, pmt_kw = pmt_writer(frames, np.random.default_rng([seed, f, 1]))
+            if np.shape(pmt)[0] != n:
+                raise ValueError(f"pmt_writer returned {np.shape(pmt)[0]} frames for file {f}, expected {n}")
+        write_wfm(folder / pmt_name, pmt, gmt_sec=sec, gmt_fract=fract, tt_offsets=tt, label="pmt", **pmt_kw)
         records["file_index"].append(np.full(n, f, np.int64))
         records["frame_index"].append(np.arange(n, dtype=np.int64))
         records["isotope"].append(iso.astype(np.int64))
