@@ -5,8 +5,8 @@ negligible at these rates), so a file contributes live time T_f = t_last − t_f
 1..n−1 (the first trigger only starts the clock): the count is unbiased, and the dead time between files (data
 transfer) is never counted as live, unlike the lab's mtime span (notes/alpha.md D18). Per time bin (files by
 their first trigger), rate = Σ n / Σ T_f, 1σ error √n / Σ T_f (Poisson, Gaussian approximation; for n = 0 the
-error is the 68.3 % upper limit 1.14/ΣT, the Garwood interval). These are rates of triggered, tagged frames:
-they include the trigger and window efficiencies (``calibrate.window_quality``) and no solid-angle correction.
+error is the one-sided 68.27 % Poisson upper limit, −ln(0.3173) = 1.148 events, over ΣT). These are rates of
+triggered, tagged frames: they include the trigger and window efficiencies (``calibrate.window_quality``) and no solid-angle correction.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["ActivityTable", "activity_by_isotope"]
 
-_UPPER_68_ZERO = 1.1478  # Garwood 68.27 % two-sided upper limit for n = 0 (-ln(0.3173/2))
+_UPPER_68_ZERO = 1.1478  # one-sided 68.27 % Poisson upper limit for n = 0 observed: -ln(1 - 0.6827)
 
 
 @dataclass(frozen=True)
