@@ -6,7 +6,8 @@ negligible at these rates), so a file contributes live time T_f = t_last − t_f
 transfer) is never counted as live, unlike the lab's mtime span (notes/alpha.md D18). Per time bin (files by
 their first trigger), rate = Σ n / Σ T_f, 1σ error √n / Σ T_f (Poisson, Gaussian approximation; for n = 0 the
 error is the one-sided 68.27 % Poisson upper limit, −ln(0.3173) = 1.148 events, over ΣT). These are rates of
-triggered, tagged frames: they include the trigger and window efficiencies (``calibrate.window_quality``) and no solid-angle correction.
+triggered, tagged frames: they include the trigger and window efficiencies (``calibrate.window_quality``) and
+no solid-angle correction.
 """
 from __future__ import annotations
 
