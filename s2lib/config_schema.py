@@ -25,8 +25,9 @@ class Option:
 
     ``section``/``name``: the ``RunConfig`` section ("run" for its top-level fields) and field; ``paths``: YAML
     key paths, the canonical one first; ``kind``: "str", "float", "int", "bool", "path", "range" (two increasing
-    numbers), "range_map" (name → range), "str_list" or "choice" (one of ``choices``); ``default`` (``_REQUIRED``: must be given), ``unit``,
-    ``help``; ``nullable``: null allowed; ``minimum`` (excluded when ``strict``) for numbers and ranges;
+    numbers), "range_map" (name → range), "str_list" or "choice" (one of ``choices``); ``default``
+    (``_REQUIRED``: must be given), ``unit``, ``help``; ``nullable``: null allowed; ``minimum`` (excluded when
+    ``strict``) for numbers and ranges;
     ``track``: False for options that cannot change results (left out of cache keys, e.g. ``jobs``).
     """
 

@@ -137,7 +137,8 @@ def estimate_amplitudes(volts: NDArray[np.floating], time_us: NDArray[np.floatin
     hi = int(np.searchsorted(t, t_exp + params.peak_window_us, side="right"))
     lo, hi = max(lo, 0), min(hi, n_points)
     if lo < 10:
-        raise ValueError(f"only {lo} baseline samples before the peak search window ({t_exp - params.peak_window_us:.4g} "
+        start = t_exp - params.peak_window_us
+        raise ValueError(f"only {lo} baseline samples before the peak search window ({start:.4g} "
                          f"µs); need at least 10: reduce peak_window_us or set peak_time_us")
     pre = v[:, :lo]
     baseline = np.median(pre, axis=1)

@@ -5,7 +5,7 @@ and a low-energy tail (energy lost in the source cover, dead layer and gas). The
 Gaussian convolved with a one-sided exponential on the low side (Bortels & Collaers, Appl. Radiat. Isot. 38
 (1987) 831), mixed with the plain Gaussian:
 
-    f(x) = (1 − η)·G(x; μ, σ) + η·T(x; μ, σ, τ),   T = pdf of μ − (g + e), g ~ N(0, σ²), e ~ Exp(mean τ)
+    f(x) = (1 − η)·G(x; μ, σ) + η·T(x; μ, σ, τ),  T = pdf of μ − (g + e), g ~ N(0, σ²), e ~ Exp(mean τ)
 
 T is the exponentially modified Gaussian mirrored about μ, so its CDF is the survival function of
 ``scipy.stats.exponnorm`` (K = τ/σ) at μ − x. Both pieces are normalised: ∫f = 1 and the expected counts in a
