@@ -360,4 +360,4 @@ def test_multi_isotope_set_gives_pmt_files_only(tmp_path: Path) -> None:
     assert issues == () and [f.name.split("_P2_")[1] for f in files] == ["1Wfm_Ch1.wfm", "2Wfm_Ch1.wfm",
                                                                          "10Wfm_Ch1.wfm"]
     files, issues = find_set_files(new)
-    assert issues == () and [f.name[-16:] for f in files] == ["Batch001__CH3.wfm"[-16:], "Batch002__CH3.wfm"[-16:]]
+    assert issues == () and [f.name[-17:] for f in files] == ["Batch001__CH3.wfm", "Batch002__CH3.wfm"]

@@ -1,7 +1,7 @@
 """Closure test of the alpha chain on simulated data: simulate → pair → estimate → fit → calibrate →
 windows → tag, compared with the simulator's truth.
-``python -m s2lib.alpha.closure OUTDIR [--layout new] [--files 4]`` prints the per-isotope purity/efficiency (measured against truth and predicted by the model) and the
-calibration residuals; the future ``s2book validate`` multi-isotope points can call ``run_closure``."""
+``python -m s2lib.alpha.closure OUTDIR [--layout new] [--files 4]`` prints the per-isotope purity/efficiency
+(measured against truth and predicted by the model) and the calibration residuals; the future ``s2book validate`` multi-isotope points can call ``run_closure``."""
 from __future__ import annotations
 
 import argparse
