@@ -131,3 +131,13 @@ def test_closure_old_layout(tmp_path: Path) -> None:
         n = row["n_true_clean"]
         se = np.sqrt(row["expected_efficiency"] * (1 - row["expected_efficiency"]) / n)
         assert abs(row["efficiency"] - row["expected_efficiency"]) <= max(0.03, 3 * se), row
+
+
+def test_lab_mixed_convention_shows_in_the_residuals(linear_run: tuple) -> None:
+    # the simulated deposits are alpha kinetic energies: calibrating them to the lab's table (Q for Rn-220 and
+    # Po-216, +117 and +128 keV) breaks the linear calibration, which the residuals must reveal (alpha.md D12)
+    a, _, fit = linear_run
+    lab = fit_alpha_spectrum(a.sca[a.flags == 0], convention="lab")
+    assert lab.convention == "lab" and lab.ref_MeV[2] == pytest.approx(6.40467)
+    assert np.max(np.abs(calibrate(lab, 1).residuals_keV)) > 30
+    assert np.max(np.abs(calibrate(fit, 1).residuals_keV)) < 8
