@@ -20,8 +20,9 @@ The YAML layout is the lab's (``configs/run_analysis_template.yaml``, domain.md 
 
 Alternative locations are accepted: ``pipeline.fitting.*`` for the S2 fit options, ``calibration.*`` for
 ``recombination_analysis.*``, ``pipeline.xray_classification.fit_config.*`` for the X-ray fit options.
-Keys the lab's files carry but that no longer act (``dt``, ``width_s2``, ``exclude_index``, ``multi_isotope``,
-``energy_mapping``) are accepted with a ``ConfigWarning``; any other unknown key is a ``ConfigError``.
+Keys the lab's files carry but that no longer act (``dt``, ``width_s2``, ``exclude_index``,
+``energy_mapping.generate``/``files_per_chunk``/``pattern``) are accepted with a ``ConfigWarning``; any other unknown
+key is a ``ConfigError``. The lab's ``multi_isotope.*`` and ``energy_mapping.*`` keys form the ``alpha`` section.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from .errors import ConfigError
 __all__ = [
     "Option", "SCHEMA", "DEPRECATED_KEYS", "IGNORED_SECTIONS", "ConfigWarning",
     "ExperimentConfig", "PreparationConfig", "IntegrationConfig", "FittingConfig", "XrayConfig",
-    "CalibrationConfig", "RunConfig", "load_config", "config_from_dict", "config_reference_markdown",
+    "CalibrationConfig", "AlphaConfig", "RunConfig", "load_config", "config_from_dict", "config_reference_markdown",
 ]
 
 
@@ -154,10 +155,34 @@ class CalibrationConfig:
     use_poor_fits: bool = False
 
 
+@dataclass(frozen=True)
+class AlphaConfig:
+    """Alpha-tagged runs (the lab's ``multi_isotope.*`` and ``energy_mapping.*``; s2lib.alpha). ``isotope_ranges``
+    is None or a tuple of (name, low, high) in u_SCA, ordered by low edge."""
+
+    enabled: bool = _d("alpha", "enabled")
+    isotope_ranges: tuple[tuple[str, float, float], ...] | None = _d("alpha", "isotope_ranges")
+    alpha_channel: int = _d("alpha", "alpha_channel")
+    pmt_channel: int | None = _d("alpha", "pmt_channel")
+    pairing_tolerance_us: float = _d("alpha", "pairing_tolerance_us")
+    reference_convention: str = _d("alpha", "reference_convention")
+    savgol_window: int | None = _d("alpha", "savgol_window")
+    peak_time_us: float | None = _d("alpha", "peak_time_us")
+    peak_window_us: float = _d("alpha", "peak_window_us")
+    energy_range: tuple[float, float] = _d("alpha", "energy_range")
+    nbins: int = _d("alpha", "nbins")
+    n_sigma: float = _d("alpha", "n_sigma")
+    use_quadratic: bool = _d("alpha", "use_quadratic")
+    map_format: str = _d("alpha", "map_format")
+    map_scale: float = _d("alpha", "map_scale")
+
+
 _SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "preparation": PreparationConfig,
                               "integration": IntegrationConfig, "fitting": FittingConfig, "xray": XrayConfig,
-                              "calibration": CalibrationConfig}
-_SECTION_ALIASES = {"xray_classification": "xray", "recombination_analysis": "calibration"}
+                              "calibration": CalibrationConfig, "alpha": AlphaConfig}
+_SECTION_ALIASES = {"xray_classification": "xray", "recombination_analysis": "calibration",
+                    "multi_isotope": "alpha", "energy_mapping": "alpha"}
+_ALPHA_ISOTOPES = ("Th228", "Ra224", "Rn220", "Bi212", "Po216", "Po212")   # s2lib.alpha.isotopes.ISOTOPES
 
 
 @dataclass(frozen=True)
@@ -187,6 +212,7 @@ class RunConfig:
     fitting: FittingConfig = FittingConfig()
     xray: XrayConfig = XrayConfig()
     calibration: CalibrationConfig = CalibrationConfig()
+    alpha: AlphaConfig = AlphaConfig()
     source: Path | None = field(default=None, compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -372,6 +398,8 @@ def _convert(opt: Option, path: str, raw: Any, base: Path, src: Path | None) -> 
         if not lo < hi:
             raise ConfigError(path, f"expected increasing [low, high], got {raw!r}", src)
         return float(lo), float(hi)
+    if kind == "range_map":
+        return _range_map(opt, path, raw, src)
     if kind == "str_list":
         items = [raw] if isinstance(raw, str) else raw
         if not isinstance(items, (list, tuple)) or not all(isinstance(v, str) and v for v in items):
@@ -396,6 +424,31 @@ def _convert(opt: Option, path: str, raw: Any, base: Path, src: Path | None) -> 
         raise ConfigError(path, f"expected a plain name of letters, digits, '_', '.', '-' (no path separators), "
                           f"got {raw!r}", src)
     return raw
+
+
+def _range_map(opt: Option, path: str, raw: Any, src: Path | None) -> tuple[tuple[str, float, float], ...]:
+    """{name: [low, high]} (or [[name, low, high], ...], the to_dict form) → sorted (name, low, high) tuples."""
+    if isinstance(raw, Mapping):
+        items = [(k, v) for k, v in raw.items()]
+    elif isinstance(raw, (list, tuple)) and all(isinstance(r, (list, tuple)) and len(r) == 3 for r in raw):
+        items = [(r[0], r[1:]) for r in raw]
+    else:
+        raise ConfigError(path, f"expected a mapping {{isotope: [low, high]}}{_unit(opt)}, got {raw!r}", src)
+    out = []
+    for name, rng in items:
+        key = str(name).replace("-", "")
+        if key not in _ALPHA_ISOTOPES:
+            raise ConfigError(f"{path}.{name}", f"unknown isotope; expected one of {', '.join(_ALPHA_ISOTOPES)}", src)
+        lo, hi = _convert(dataclasses.replace(opt, kind="range", nullable=False), f"{path}.{name}", rng,
+                          Path("."), src)
+        out.append((key, lo, hi))
+    out.sort(key=lambda r: r[1])
+    for a, b in zip(out, out[1:]):
+        if b[1] < a[2]:
+            raise ConfigError(path, f"{a[0]} [{a[1]:g}, {a[2]:g}] and {b[0]} [{b[1]:g}, {b[2]:g}] overlap", src)
+    if len({r[0] for r in out}) != len(out):
+        raise ConfigError(path, "an isotope is given twice", src)
+    return tuple(out)
 
 
 def _check_fit(section: str, values: dict[str, Any], given: dict[str, tuple[str, Any]], src: Path | None) -> None:

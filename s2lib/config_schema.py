@@ -25,8 +25,9 @@ class Option:
 
     ``section``/``name``: the ``RunConfig`` section ("run" for its top-level fields) and field; ``paths``: YAML
     key paths, the canonical one first; ``kind``: "str", "float", "int", "bool", "path", "range" (two increasing
-    numbers), "str_list" or "choice" (one of ``choices``); ``default`` (``_REQUIRED``: must be given), ``unit``,
-    ``help``; ``nullable``: null allowed; ``minimum`` (excluded when ``strict``) for numbers and ranges;
+    numbers), "range_map" (name → range), "str_list" or "choice" (one of ``choices``); ``default``
+    (``_REQUIRED``: must be given), ``unit``, ``help``; ``nullable``: null allowed; ``minimum`` (excluded when
+    ``strict``) for numbers and ranges;
     ``track``: False for options that cannot change results (left out of cache keys, e.g. ``jobs``).
     """
 
@@ -208,6 +209,44 @@ SCHEMA: tuple[Option, ...] = (
        "always shown, marked, in the tables."),
     _o("calibration", "allow_el_mismatch", _cal("allow_el_mismatch"), "bool", False,
        help="Apply an external g_S2 to sets at another EL field (g_S2 depends strongly on it)."),
+    # alpha-tagged (multi-isotope) runs, s2lib.alpha (notes/alpha.md 6): the lab's multi_isotope.* and
+    # energy_mapping.* keys with their meaning. u_SCA = silicon peak volts / 1.058 (the lab's "SCA units").
+    _o("alpha", "enabled", "multi_isotope.enabled", "bool", False,
+       help="Alpha-tagged run: pair the silicon channel with the PMT, calibrate the alpha spectrum and tag every "
+       "frame with its isotope."),
+    _o("alpha", "isotope_ranges", "multi_isotope.isotope_ranges", "range_map", None, "u_SCA", nullable=True,
+       help="Isotope windows {name: [low, high]} in SCA units (the lab's YAML ranges; its comments say keV, "
+       "wrongly), replacing the computed windows; names Th228, Ra224, Rn220, Bi212, Po216, Po212; no overlaps."),
+    _o("alpha", "alpha_channel", "multi_isotope.alpha_channel", "int", 4, minimum=1,
+       help="Oscilloscope channel of the silicon alpha detector (files ..._Ch4.wfm / ..._CH4.wfm)."),
+    _o("alpha", "pmt_channel", "multi_isotope.pmt_channel", "int", None, nullable=True, minimum=1,
+       help="Oscilloscope channel of the PMT in alpha-tagged sets (null: the one other channel present, Ch1 "
+       "in the old DAQ, CH3 in the new)."),
+    _o("alpha", "pairing_tolerance_us", "multi_isotope.pairing_tolerance_us", "float", 1.0, "µs", minimum=0.0,
+       strict=True, help="Largest accepted difference of the PMT and silicon trigger times of a frame pair."),
+    _o("alpha", "reference_convention", "multi_isotope.reference_convention", "choice", "alpha",
+       choices=("alpha", "q_value", "lab"), help="Calibration energies: alpha kinetic energies, decay Q-values "
+       "(daughters implanted in the silicon), or the lab's mix (Q for Rn220 and Po216); s2lib.alpha.isotopes."),
+    _o("alpha", "savgol_window", "energy_mapping.savgol_window", "int", None, "samples", nullable=True,
+       minimum=5, help="Savitzky-Golay window (odd; order 3) of the alpha amplitude estimator (null: the odd "
+       "sample count closest to 100 ns, the lab's 501 samples at 5 GS/s)."),
+    _o("alpha", "peak_time_us", "energy_mapping.peak_time_us", "float", None, "µs", nullable=True,
+       help="Expected alpha peak time after the trigger (null: median of the per-frame maxima of each file)."),
+    _o("alpha", "peak_window_us", "energy_mapping.peak_window_us", "float", 0.5, "µs", minimum=0.0, strict=True,
+       help="Half-width of the alpha peak search window; the samples before it give the baseline."),
+    _o("alpha", "energy_range", "energy_mapping.energy_range", "range", (4.0, 8.2), "u_SCA",
+       "Alpha spectrum fit range (the lab's ROI)."),
+    _o("alpha", "nbins", "energy_mapping.nbins", "int", 420, "bins", minimum=10,
+       help="Alpha spectrum bins over energy_range (the lab's value only set its plots; its fit used 120)."),
+    _o("alpha", "n_sigma", "energy_mapping.n_sigma", "float", 2.0, "σ", minimum=0.0, strict=True,
+       help="Outer window edges: below the lowest and above the highest peak by n_sigma core widths (between "
+       "neighbouring peaks the edge is where the rate-weighted line shapes cross)."),
+    _o("alpha", "use_quadratic", "energy_mapping.use_quadratic", "bool", True,
+       help="Calibrated MeV values from the quadratic (else linear) calibration; both are fitted and reported."),
+    _o("alpha", "map_format", "energy_mapping.format", "choice", "8b", choices=("8b", "6b"),
+       help="Record layout of the lab's energy_map_*.bin files when they are read."),
+    _o("alpha", "map_scale", "energy_mapping.scale", "float", 0.1, "u_SCA per LSB", minimum=0.0, strict=True,
+       help="Quantisation step of '6b' energy maps (the lab calls it keV)."),
 )
 
 DEPRECATED_KEYS: dict[str, str] = {
@@ -215,11 +254,11 @@ DEPRECATED_KEYS: dict[str, str] = {
     _INT + "dt": "the sampling interval comes from each file's header",
     _XR + "dt": "the sampling interval comes from each file's header",
     **{p + "exclude_index": "histogram bins are never dropped; the background is modelled instead" for p in _FIT},
+    "energy_mapping.generate": "never read by the lab either; the alpha artifact is rebuilt when its inputs change",
+    "energy_mapping.files_per_chunk": "chunking of the lab's map files; s2book writes one alpha artifact per set",
+    "energy_mapping.pattern": "alpha files are found by their channel token (multi_isotope.alpha_channel)",
 }
-IGNORED_SECTIONS: dict[str, str] = {
-    "multi_isotope": "multi-isotope (alpha-tagged) analysis is out of scope",
-    "energy_mapping": "alpha energy maps are out of scope",
-}
+IGNORED_SECTIONS: dict[str, str] = {}
 
 # ----------------------------------------------------------------------------------------------- reference
 def _fmt_default(opt: Option) -> str:

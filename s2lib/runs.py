@@ -26,7 +26,7 @@ __all__ = [
     "RunConfig", "load_config", "config_from_dict", "config_reference_markdown", "ConfigWarning",
     "SetName", "parse_set_name", "format_set_name", "SILICON_CHANNELS", "channel_of",
     "natural_key", "find_set_files", "DiscoveredSet", "discover_sets", "SetInfo", "Run", "build_run",
-    "DataWarning",
+    "DataWarning", "MonitorSet", "discover_monitor_sets",
 ]
 
 SILICON_CHANNELS: frozenset[int] = frozenset({4})
@@ -174,6 +174,47 @@ def discover_sets(raw_path: str | Path, *, channel_pattern: str | None = None) -
         if (a.set_name.gate_V, a.set_name.anode_V) == (b.set_name.gate_V, b.set_name.anode_V):
             warnings.warn(f"{root}: sets {a.path.name} and {b.path.name} have the same voltages "
                           f"(gate {a.set_name.gate_V} V, anode {a.set_name.anode_V} V)", DataWarning, stacklevel=2)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------- alpha monitors
+_SCA_WINDOW = re.compile(r"sca[_\-]?(\d+(?:[p.]\d+)?)[_\-](\d+(?:[p.]\d+)?)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class MonitorSet:
+    """A silicon-channel monitoring folder of a single-isotope run (``Ch4_SCA_4-4p8``, ``Ch4_noSCA``).
+
+    These frames are not paired with PMT frames: they serve the alpha spectrum and its calibration
+    (notes/alpha.md 1.2, 2.7). ``sca_window``: the hardware SCA gate read from the name, u_SCA (``4p8`` = 4.8),
+    or None; ``full_spectrum``: an ungated (``noSCA``) folder, the one to calibrate on."""
+
+    name: str
+    path: Path
+    files: tuple[Path, ...]
+    sca_window: tuple[float, float] | None
+    full_spectrum: bool
+
+
+def discover_monitor_sets(raw_path: str | Path) -> list[MonitorSet]:
+    """The ``Ch4*`` folders of a raw run folder (case-insensitive), in natural order, with their ``.wfm``
+    files in natural order; an empty list when there is none. PMT set discovery ignores these folders."""
+    root = Path(raw_path)
+    if not root.is_dir():
+        raise DataError(f"{root}: not an existing folder")
+    found: list[MonitorSet] = []
+    for entry in sorted(root.iterdir(), key=lambda p: natural_key(p.name)):
+        if not entry.is_dir() or not entry.name.lower().startswith("ch4"):
+            continue
+        files = tuple(sorted((p for p in entry.iterdir() if p.suffix.lower() == ".wfm" and p.is_file()
+                              and not p.name.startswith(".")), key=lambda p: natural_key(p.name)))
+        low = entry.name.lower()
+        match = _SCA_WINDOW.search(entry.name) if "nosca" not in low else None
+        window = None
+        if match:
+            lo, hi = (float(g.lower().replace("p", ".")) for g in match.groups())
+            window = (lo, hi) if lo < hi else None
+        found.append(MonitorSet(entry.name, entry, files, window, "nosca" in low))
     return found
 
 

@@ -112,8 +112,11 @@ def test_lab_yaml_loads(cfg_dir: Path) -> None:
         cfg = load_config(_write(cfg_dir, LAB_YAML))
     messages = "\n".join(str(w.message) for w in record)
     for key in ("experiment.width_s2", "integration_config.dt", "xray_classification.dt", "exclude_index",
-                "multi_isotope", "energy_mapping", "gs2_path"):
+                "energy_mapping.generate", "energy_mapping.files_per_chunk", "gs2_path"):
         assert key in messages
+    assert "multi_isotope" not in messages   # read with its meaning (s2lib.alpha), no longer ignored
+    assert cfg.alpha.isotope_ranges == (("Th228", 4.0, 4.7), ("Ra224", 4.7, 5.0)) and not cfg.alpha.enabled
+    assert cfg.alpha.map_format == "8b"
     assert cfg.run_id == "RUN22_Th228"
     assert cfg.raw_data_path == (cfg_dir / "raw" / "RUN22_Th228").resolve()
     assert cfg.output_dir == (cfg_dir / "processed" / "RUN22_Th228").resolve()

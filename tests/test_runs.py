@@ -326,3 +326,38 @@ def test_run_is_frozen(tmp_path: Path, raw: Path) -> None:
     with pytest.raises(AttributeError):
         run.sets[0].gate_V = 5  # type: ignore[misc]
     assert isinstance(run.sets, tuple) and isinstance(run.sets[0].files, tuple)
+
+
+# ---------------------------------------------------------------------------------------------- alpha monitors
+def test_single_isotope_monitor_folders_kept_apart(tmp_path: Path) -> None:
+    from s2lib.runs import discover_monitor_sets
+
+    make_set(tmp_path, "FieldScan_Gate0800_Anode2700", ["RUN22_20260112_Gate0800_Anode2700_P7_1000Wfm.wfm"])
+    for name, files in (("Ch4_SCA_4-4p8", ["a_10.wfm", "a_2.wfm"]), ("Ch4_noSCA", ["b_1.WFM"]),
+                        ("ch4_SCA_5p1-4p9", []), ("Ch4_notes.txt", None)):
+        if files is None:
+            (tmp_path / name).write_text("x")
+            continue
+        make_set(tmp_path, name, files)
+    mons = discover_monitor_sets(tmp_path)
+    assert [m.name for m in mons] == ["Ch4_noSCA", "Ch4_SCA_4-4p8", "ch4_SCA_5p1-4p9"]
+    by = {m.name: m for m in mons}
+    assert by["Ch4_SCA_4-4p8"].sca_window == (4.0, 4.8) and not by["Ch4_SCA_4-4p8"].full_spectrum
+    assert [f.name for f in by["Ch4_SCA_4-4p8"].files] == ["a_2.wfm", "a_10.wfm"]
+    assert by["Ch4_noSCA"].full_spectrum and by["Ch4_noSCA"].sca_window is None
+    assert by["ch4_SCA_5p1-4p9"].sca_window is None and by["ch4_SCA_5p1-4p9"].files == ()
+    # PMT discovery is unchanged: the monitor folders are not sets and their files are not PMT files
+    sets = discover_sets(tmp_path)
+    assert [d.path.name for d in sets] == ["FieldScan_Gate0800_Anode2700"] and len(sets[0].files) == 1
+
+
+def test_multi_isotope_set_gives_pmt_files_only(tmp_path: Path) -> None:
+    old = make_set(tmp_path, "FieldScan_Gate0100_Anode2000",
+                   [f"RUN18_20251104_Gate100_Anode2000_P2_{i}Wfm_{c}.wfm" for i in (2, 10, 1) for c in ("Ch1", "Ch4")])
+    new = make_set(tmp_path, "FieldScan_Gate0200_Anode2100",
+                   [f"RUN31_20270101_Gate0200_Anode2100__Batch{i:03d}__{c}.wfm" for i in (1, 2) for c in ("CH3", "CH4")])
+    files, issues = find_set_files(old)
+    assert issues == () and [f.name.split("_P2_")[1] for f in files] == ["1Wfm_Ch1.wfm", "2Wfm_Ch1.wfm",
+                                                                         "10Wfm_Ch1.wfm"]
+    files, issues = find_set_files(new)
+    assert issues == () and [f.name[-17:] for f in files] == ["Batch001__CH3.wfm", "Batch002__CH3.wfm"]
