@@ -46,7 +46,7 @@ SCHEMA_VERSION = 1
 PACKAGES = ("s2book", "numpy", "scipy", "matplotlib", "papermill", "nbclient", "nbformat", "ipykernel",
             "jupyter-book", "myst-nb")
 #: Files of an output folder that are never artifacts of a stage.
-_NOT_ARTIFACTS = ("manifest.json",)
+_NOT_ARTIFACTS = ("manifest.json", ".s2book.lock")
 _HASH_CHUNK = 1 << 20
 
 
