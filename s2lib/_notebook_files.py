@@ -53,7 +53,10 @@ def _failure_info(err: BaseException, partial: Path) -> dict[str, Any]:
                             "evalue": getattr(err, "evalue", None) or (str(err).strip().splitlines() or [""])[-1],
                             "source": getattr(err, "source", None)}
     if info["cell"] is None and partial.is_file():
-        nb = nbformat.read(str(partial), as_version=4)
+        try:
+            nb = nbformat.read(str(partial), as_version=4)
+        except Exception:  # noqa: BLE001 - a half-written partial notebook (full disk, killed writer)
+            nb = nbformat.v4.new_notebook()
         for index, cell in enumerate(nb.cells):
             if cell.metadata.get("papermill", {}).get("status") in ("running", "failed"):
                 info.update(cell=index, execution_count=cell.get("execution_count"), source=cell.source)

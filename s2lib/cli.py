@@ -110,6 +110,8 @@ def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, k
                            wait=wait, strict=strict)
     except S2BookError as err:
         _fail(err)
+    except OSError as err:              # e.g. the disk filled up while the manifest was written
+        _fail(S2BookError(f"{err.filename or 'output'}: {err.strerror or err}"))
     sys.exit(code)
 
 

@@ -154,7 +154,12 @@ def _execute(*, who: str, stage: str, layout: Layout, output_dir: Path, params: 
     }
     meta = {**meta, "stage": stage, "key": plan.key, "status": entry["status"], "ended": entry["ended"]}
     if error is None:
-        _finalise(running, final, meta)
+        try:
+            _finalise(running, final, meta)
+        except OSError as err:          # e.g. a full disk: the stage did not finish
+            error = err
+            entry.update(status="failed", notebook=str(failed))
+    if error is None:
         running.unlink(missing_ok=True)
         failed.unlink(missing_ok=True)
         _say(who, f"{stage}: ok ({duration:.1f} s, {len(entry['artifacts'])} artifacts)")
@@ -162,7 +167,10 @@ def _execute(*, who: str, stage: str, layout: Layout, output_dir: Path, params: 
     info = _failure_info(error, running)
     entry["error"] = info
     if running.is_file():
-        _finalise(running, failed, meta)
+        try:
+            _finalise(running, failed, meta)
+        except (OSError, ValueError):   # full disk, or a notebook papermill could not finish writing
+            pass
         running.unlink(missing_ok=True)
     final.unlink(missing_ok=True)
     where = f"(In [{info['execution_count']}]) " if info.get("execution_count") else ""
