@@ -201,3 +201,43 @@ def is_special(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return stat.S_ISDIR(mode) or stat.S_ISFIFO(mode)
+
+
+_RUNNER = """
+import sys
+from s2lib.report import run_reports
+sys.exit(run_reports([sys.argv[1]], stages=sys.argv[4].split(","), root=sys.argv[2], template_dir=sys.argv[3],
+                     force=sys.argv[5] == "force", wait=sys.argv[6] == "wait"))
+"""
+
+
+def runner_cmd(config: Path, root: Path, *, stages: tuple[str, ...] = ("integration",), force: bool = False,
+               wait: bool = False) -> list[str]:
+    """Command line of ``s2book run`` on ``config`` with the executed notebooks under ``root/book`` (not the
+    checkout's), the checkout's templates, the given stages, ``--force`` and ``--wait``."""
+    import sys
+
+    from ._cache import repo_root
+
+    return [sys.executable, "-c", _RUNNER, str(config), str(root), str(repo_root() / "notebooks"), ",".join(stages),
+            "force" if force else "-", "wait" if wait else "-"]
+
+
+def wait_group_gone(pgid: int, timeout: float = 60.0) -> float | None:
+    """Seconds until no process of group ``pgid`` is left (a killed runner's kernel and workers), or None
+    after ``timeout`` (the group is then killed)."""
+    import signal
+    import time
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return time.monotonic() - t0
+        time.sleep(0.1)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return None

@@ -29,11 +29,10 @@ from s2lib.badfiles import skipped_file_rows
 from s2lib.config import load_config
 from s2lib.errors import WfmError
 from s2lib.faultinject import (check_loadable, check_set, copy_run, drop_dac_caps_cmd, frame_areas, inject,
-                               vanish)
+                               runner_cmd, vanish, wait_group_gone)
 from s2lib.runlock import EXIT_BUSY, lock_holder
 from s2lib.runs import build_run
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 class Clean:
@@ -161,35 +160,14 @@ def test_strict_fails_fast_on_a_truncated_file(clean, tmp_path):
 
 
 # ------------------------------------------------------------------ runner faults (real integration notebook)
-HARNESS = """
-import sys
-from s2lib.report import run_reports
-sys.exit(run_reports([sys.argv[1]], stages=["integration"], root=sys.argv[2], template_dir=sys.argv[3],
-                     force=sys.argv[4] == "force", wait=sys.argv[5] == "wait"))
-"""
-
-
 def _runner(config: Path, root: Path, *, force: bool = False, wait: bool = False, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", HARNESS, str(config), str(root), str(REPO / "notebooks"),
-                             "force" if force else "-", "wait" if wait else "-"], stdout=subprocess.PIPE,
+    return subprocess.Popen(runner_cmd(config, root, force=force, wait=wait), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True, **kw)
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out + err
-
-
-def _wait_group_gone(pgid: int, timeout: float = 60) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.2)
-    os.killpg(pgid, signal.SIGKILL)
-    return False
 
 
 @pytest.mark.slow
@@ -218,7 +196,7 @@ def test_runner_faults_busy_sigkill_full_disk_then_clean_rerun(clean, tmp_path):
         time.sleep(0.05)                                  # kill while the pass writes its artifacts
     os.kill(first.pid, signal.SIGKILL)
     first.communicate()
-    assert _wait_group_gone(first.pid), "the killed runner's kernel outlived it by a minute"
+    assert wait_group_gone(first.pid) is not None, "the killed runner's kernel outlived it by a minute"
 
     def full_disk() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (48 * 1024, 48 * 1024))
