@@ -5,8 +5,8 @@ runs. A stage is the template ``notebooks/<stage>.ipynb``; papermill executes it
 ``config_path`` and ``output_dir`` (absolute paths; ``run_id`` and ``stage`` too when the template's
 ``parameters`` cell names them; the summary gets ``config_paths``, ``run_ids``, ``output_dirs``, ``output_dir``),
 the kernel ``python3``, a per-cell timeout and the run's output folder as working directory. One runner per run:
-each run's output folder (and the summary's) is locked first (:mod:`s2lib.runlock`; busy: exit 75, or wait),
-then the temporary files a killed runner left there are removed. Executed notebooks
+each run's output folder is locked first (:mod:`s2lib.runlock`; busy: exit 75, or wait), then the temporary
+files a killed runner left there are removed; the summary's folder is locked (waiting) just before it runs. Executed notebooks
 land in ``book/runs/<run_id>/<stage>.ipynb`` (``book/runs/summary.ipynb``), written to a temporary name and
 renamed on success; a failed execution is kept as ``<stage>.failed.ipynb``.
 
@@ -381,8 +381,6 @@ def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = No
     # depend on it, so it is not part of any cache key).
     workers = max(1, jobs // max(1, min(jobs, len(specs))))
     targets = [(s.run_id, s.output_dir, [layout.book / "runs" / s.run_id]) for s in specs] if per_run else []
-    if SUMMARY in selected:
-        targets.append((SUMMARY, _summary_dir(specs), []))
     try:
         locks = lock_runs(targets, wait=wait, say=_say)
     except RunBusyError as err:
@@ -395,7 +393,8 @@ def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = No
         if SUMMARY in selected:
             if failed:
                 _say(SUMMARY, f"not run: run(s) {', '.join(o.run_id for o in failed)} did not finish")
-            else:
+            else:   # shared by every invocation with this output_base: wait for another runner's summary
+                locks += lock_runs([(SUMMARY, _summary_dir(specs), [])], wait=True, say=_say)
                 outcomes.append(_run_summary(specs, layout, force, timeout, progress, git))
                 failed = [o for o in outcomes if not o.ok]
     finally:
