@@ -48,9 +48,10 @@ from s2lib.faultinject import (FILE_FAULTS, check_loadable, check_set, copy_run,
 from s2lib.runs import build_run  # noqa: E402
 from s2lib.simulate import simulate_run  # noqa: E402
 
-_ENGINE = ("import sys; from s2lib import pipeline; from s2lib.config import load_config; "
-           "from s2lib.runs import build_run; "
-           "pipeline.run_integration_pass(build_run(load_config(sys.argv[1])), fit=False, verbose=False)")
+_ENGINE = ("import os, sys; from s2lib import pipeline; from s2lib.config import load_config; "
+           "from s2lib.runs import build_run; run = build_run(load_config(sys.argv[1])); "
+           "[os.unlink(p) for p in sys.argv[2:]]; "       # files that vanish after discovery
+           "pipeline.run_integration_pass(run, fit=False, verbose=False)")
 
 
 class Bench:
@@ -101,17 +102,19 @@ class Bench:
                 else:
                     chosen[set_name].append(inject(path, kind, self.rng))
             run = build_run(load_config(config))
+            unreadable = any(f["kind"] == "unreadable" for fs in chosen.values() for f in fs)
             for set_name, path in later:
-                chosen[set_name].append(vanish(path))
+                chosen[set_name].append(vanish(path) if not unreadable else
+                                        {"kind": "vanish", "file": path.name, "offset": None, "original": b""})
             for s in run.sets:
                 run.set_output_dir(s.name).mkdir(parents=True, exist_ok=True)
                 shutil.copy2(self.clean_run.set_output_dir(s.name) / "timing.json", run.set_output_dir(s.name))
             row = self.rows["file faults (engine)"]
             row["runs"] += 1
-            unreadable = any(f["kind"] == "unreadable" for fs in chosen.values() for f in fs)
             try:
-                if unreadable:
-                    proc = subprocess.run([*drop_dac_caps_cmd(), sys.executable, "-c", _ENGINE, str(config)],
+                if unreadable:               # the subprocess removes the vanishing files after its discovery
+                    proc = subprocess.run([*drop_dac_caps_cmd(), sys.executable, "-c", _ENGINE, str(config),
+                                           *[str(p) for _, p in later]],
                                           capture_output=True, text=True, timeout=600)
                     row["tracebacks"] += proc.stderr.count("Traceback")
                     if proc.returncode != 0:
@@ -125,7 +128,9 @@ class Bench:
             row["completed"] += 1
             problems = self.problems(run, chosen)
             row["identical"] += not problems
-            self.findings += [f"copy{self.n}: {p}" for p in problems]
+            if problems:
+                what = "; ".join(f"{k}: {f['kind']} {f['file']} at {f['offset']}" for k, fs in chosen.items() for f in fs)
+                self.findings.append(f"copy{self.n} ({what}): {len(problems)} problem(s), first: {problems[0]}")
             shutil.rmtree(root, ignore_errors=True)
 
     # ------------------------------------------------------------------------------------------ runner faults
@@ -160,11 +165,14 @@ class Bench:
             when = float(self.rng.uniform(0.5, duration))
             proc = self._start(config, root / "book")
             time.sleep(when)
+            t_kill = time.monotonic()
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 self.injected["sigkill"] += 1
-            proc.communicate()
+            proc.wait()
             gone = wait_group_gone(proc.pid, 60)
+            gone = None if gone is None else time.monotonic() - t_kill
+            proc.communicate()
             self.rows[label]["runs"] += 1
             self.rows[label]["kernel outlived runner"] += gone is None
             self.rows[label]["kernel gone after (s, max)"] = max(self.rows[label]["kernel gone after (s, max)"],
