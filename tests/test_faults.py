@@ -208,3 +208,36 @@ def test_runner_faults_busy_sigkill_full_disk_then_clean_rerun(clean, tmp_path):
     assert code == 0 and "Traceback" not in text, text[-3000:]
     assert clean.problems(run, {}) == []
     assert not list(root.rglob(".*.running.ipynb")) and lock_holder(run.output_dir) is None
+
+
+# ------------------------------------------------------------------ command-line messages and exit statuses
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "s2lib.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_documents_exit_statuses_and_prints_one_line_messages(clean, tmp_path):
+    text = _cli("--help").stdout
+    for code, word in (("0", "success"), ("1", "failed"), ("2", "configuration"), ("75", "busy")):
+        assert any(line.split()[:1] == [code] and word in line for line in text.splitlines()), text
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run_id: x\ndata: {raw_data_path: /does/not/exist}\n")
+    proc = _cli("run", str(bad))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"s2book: error: {bad}: data.raw_data_path: ")
+    warn = tmp_path / "warn.yaml"
+    warn.write_text(clean.config.read_text().replace("raw_data_path: raw", f"raw_data_path: {clean.config.parent / 'raw'}")
+                    + "multi_isotope: {enabled: true}\n")
+    proc = _cli("status", str(warn))
+    lines = [ln for ln in proc.stderr.splitlines() if ln]
+    assert lines == [f"s2book: warning: {warn}: multi_isotope: ignored (multi-isotope (alpha-tagged) analysis is out "
+                     "of scope)"], proc.stderr
+    cut = tmp_path / "cut.wfm"
+    blob = sorted((clean.config.parent / "raw").glob("*/*.wfm"))[0].read_bytes()
+    cut.write_bytes(blob[: len(blob) * 3 // 4])
+    proc = _cli("inspect", "--json", str(cut))
+    summary = json.loads(proc.stdout)
+    assert proc.returncode == 0 and summary["partial"] and summary["frames"] < summary["frames_promised"] == 16
+    assert proc.stderr == (f"s2book: warning: {cut}: curve buffer: truncated; read the {summary['frames']} complete "
+                           f"frames of the 16 the header promises\n")
+    proc = _cli("inspect", str(tmp_path / "nothing.wfm"))
+    assert proc.returncode == 1 and proc.stderr == "s2book: error: nothing.wfm: file: cannot be opened: No such file or directory\n"
