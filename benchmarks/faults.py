@@ -44,7 +44,8 @@ from s2lib import pipeline  # noqa: E402
 from s2lib._cache import repo_root  # noqa: E402
 from s2lib.config import load_config  # noqa: E402
 from s2lib.faultinject import (FILE_FAULTS, check_loadable, check_set, copy_run, drop_dac_caps_cmd,  # noqa: E402
-                               frame_areas, inject, runner_cmd, vanish, wait_group_gone)
+                               descendants, frame_areas, inject, runner_cmd, vanish,
+                               wait_processes_gone)
 from s2lib.runs import build_run  # noqa: E402
 from s2lib.simulate import simulate_run  # noqa: E402
 
@@ -165,18 +166,18 @@ class Bench:
             when = float(self.rng.uniform(0.5, duration))
             proc = self._start(config, root / "book")
             time.sleep(when)
-            t_kill = time.monotonic()
+            tree = descendants(proc.pid)          # its kernel (own session) and the kernel's workers
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)
                 self.injected["sigkill"] += 1
             proc.wait()
-            gone = wait_group_gone(proc.pid, 60)
-            gone = None if gone is None else time.monotonic() - t_kill
+            gone = wait_processes_gone(tree, 60)
             proc.communicate()
             self.rows[label]["runs"] += 1
             self.rows[label]["kernel outlived runner"] += gone is None
-            self.rows[label]["kernel gone after (s, max)"] = max(self.rows[label]["kernel gone after (s, max)"],
-                                                                 round(gone if gone is not None else 60.0, 1))
+            self.rows[label]["processes left by the runner"] += len(tree)
+            self.rows[label]["they were gone after (s, max)"] = max(self.rows[label]["they were gone after (s, max)"],
+                                                                    round(gone if gone is not None else 60.0, 1))
             self._rerun_and_check(label, config, root / "book")
             shutil.rmtree(root, ignore_errors=True)
 

@@ -34,7 +34,7 @@ from .errors import DataError
 from .store import load_s2area
 
 __all__ = ["FILE_FAULTS", "copy_run", "inject", "vanish", "expected_outcome", "frame_areas", "check_set",
-           "check_loadable", "drop_dac_caps_cmd"]
+           "check_loadable", "drop_dac_caps_cmd", "runner_cmd", "descendants", "wait_processes_gone"]
 
 FILE_FAULTS = ("truncate", "zero_block", "random_bytes", "empty", "not_wfm", "unreadable")
 """File faults of a run's copy (``vanish`` is applied during a run by :func:`vanish`). ``directory`` and
@@ -223,21 +223,48 @@ def runner_cmd(config: Path, root: Path, *, stages: tuple[str, ...] = ("integrat
             "force" if force else "-", "wait" if wait else "-"]
 
 
-def wait_group_gone(pgid: int, timeout: float = 60.0) -> float | None:
-    """Seconds until no process of group ``pgid`` is left (a killed runner's kernel and workers), or None
-    after ``timeout`` (the group is then killed)."""
+def descendants(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (Linux ``/proc``): the runner's kernels and their workers. Jupyter
+    starts each kernel in a session of its own, so the runner's process group does not contain it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def wait_processes_gone(pids: set[int], timeout: float = 60.0) -> float | None:
+    """Seconds until none of ``pids`` is alive (a killed runner's kernel and workers), or None after
+    ``timeout`` (they are then killed)."""
     import signal
     import time
 
+    def alive(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state != "Z"
+
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
+        if not any(alive(p) for p in pids):
             return time.monotonic() - t0
         time.sleep(0.1)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     return None

@@ -29,7 +29,7 @@ from s2lib.badfiles import skipped_file_rows
 from s2lib.config import load_config
 from s2lib.errors import WfmError
 from s2lib.faultinject import (check_loadable, check_set, copy_run, drop_dac_caps_cmd, frame_areas, inject,
-                               runner_cmd, vanish, wait_group_gone)
+                               descendants, runner_cmd, vanish, wait_processes_gone)
 from s2lib.runlock import EXIT_BUSY, lock_holder
 from s2lib.runs import build_run
 
@@ -194,9 +194,11 @@ def test_runner_faults_busy_sigkill_full_disk_then_clean_rerun(clean, tmp_path):
     assert code == EXIT_BUSY and f"run {run.run_id} is busy: pid {first.pid} on host" in text, text
     while not list(run.output_dir.glob("*/s2_results.json")) and time.monotonic() < deadline:
         time.sleep(0.05)                                  # kill while the pass writes its artifacts
+    tree = descendants(first.pid)
+    assert tree, "the runner started no kernel"
     os.kill(first.pid, signal.SIGKILL)
     first.communicate()
-    assert wait_group_gone(first.pid) is not None, "the killed runner's kernel outlived it by a minute"
+    assert wait_processes_gone(tree) is not None, "the killed runner's kernel outlived it by a minute"
 
     def full_disk() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (48 * 1024, 48 * 1024))
