@@ -70,8 +70,9 @@ INTEGRATION: list[Cell] = [
        "S2 window, integrates the recoil S2 area of every frame, and classifies each frame for an isolated "
        "12.3 keV X-ray S2 between S1 and the recoil S2. The areas are written per set for the fitting and "
        "calibration chapters."),
-    ("parameters", PARAMS_RUN.format(stage="integration")),
-    code(IMPORTS_RUN + "from s2lib import pipeline\n"),
+    ("parameters", PARAMS_RUN.format(stage="integration")
+     + "strict = False                  # s2book run --strict: fail at the first bad raw file\n"),
+    code(IMPORTS_RUN + "from s2lib import pipeline\nfrom s2lib.badfiles import skipped_file_rows\n"),
     md("## Timing windows\n\n"
        "For each set, the S1 time and the start and end of the recoil S2 are measured on a sample of frames. "
        "The search is seeded by the drift time of the drift-velocity model. The integration window is "
@@ -100,13 +101,26 @@ INTEGRATION: list[Cell] = [
        "A single pass over the data integrates each frame over its set's window. The integral is the exact sum "
        "of the pedestal-subtracted samples, with no smoothing and no threshold, so it is unbiased. The same pass "
        "classifies the frames for X-rays. The fits follow in the next chapter."),
-    code("summary = pipeline.run_integration_pass(run, jobs=jobs, fit=False, verbose=False)\n"
+    code("summary = pipeline.run_integration_pass(run, jobs=jobs, fit=False, verbose=False,\n"
+         "                                       strict=strict or run.config.strict)\n"
          'print(f"{summary.n_frames} frames in {summary.seconds:.1f} s; files failed: {summary.n_files_failed}; "\n'
          '      f"sets failed: {len(summary.failed_sets)}")'),
     md("Per set: the frames integrated and the files that could not be read. The mean window area is shown "
        "± its standard error, before any fit; it still contains pile-up. A failed set is listed with its reason. "
        "Sets are labelled by their folder name without `FieldScan_`."),
     code('rh.show_table(rh.integration_rows(run, summary.sets), caption="Recoil S2 integration per set")'),
+    md("### Skipped files\n\n"
+       "Raw files that could not be used are listed here and left out; the run goes on without them. A "
+       "*skipped* file could not be read at all (truncated before its first complete frame, corrupt header, not a "
+       "waveform file, no read permission, gone); *field* names the part of the file at fault. A *partial* file is "
+       "a FastFrame file that ends early (an acquisition stopped mid-write): its complete frames are used, the "
+       "frames read / promised by its header are given. The same lists are in each set's `s2_results.json` "
+       "(`files_failed`, `files_partial`)."),
+    code("skipped = skipped_file_rows(run)\n"
+         "if skipped:\n"
+         '    rh.show_table(skipped, caption=f"Skipped files: {len(skipped)} raw file(s) not fully used")\n'
+         "else:\n"
+         '    print("Every raw file was read completely.")'),
     md("Frames per X-ray classification outcome, per set."),
     code('rh.show_table(rh.xray_rows(summary.sets), caption="X-ray classification per set (frames)")'),
     md("X-ray classification summed over all sets. Only the accepted frames are used for the X-ray calibration "
@@ -123,6 +137,9 @@ INTEGRATION: list[Cell] = [
        "window (hatched). An S2 outside its window, or a window that cuts a pulse, would show here."),
     code("for s in run.sets:\n"
          "    frames = pipeline.validation_frames(run, s.name, n=3, seed=1)\n"
+         "    if not frames[\"traces_mV\"]:\n"
+         "        print(f\"{s.name}: no readable file to show\")\n"
+         "        continue\n"
          "    fig = plotting.plot_waveform_validation(\n"
          "        frames[\"t_us\"], frames[\"traces_mV\"], s1=frames[\"s1\"], s2_window=frames[\"s2_window\"],\n"
          "        xray_windows=frames[\"xray_windows\"],\n"

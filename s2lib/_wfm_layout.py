@@ -94,8 +94,12 @@ def _u(buf: bytes, fmt: str, offset: int, bo: str) -> Any:
 
 
 def validate_header(p: Path, head: bytes, bo: str, version: int, lay: Layout, n_extra: int, size: int,
-                    updates: np.ndarray, curve0: np.void) -> dict[str, Any]:
+                    updates: np.ndarray, curve0: np.void, allow_partial: bool = False) -> dict[str, Any]:
     """Check the header fields against each other and the file size (FORMAT.md 3.1-3.4).
+
+    A FastFrame file whose curve buffer ends early (an acquisition stopped mid-write) is refused, unless
+    ``allow_partial``: then its ``k = (size − curve offset) // stride`` complete frames are kept (``n_frames = k``,
+    ``n_frames_promised = N + 1``, per-frame times cut to k), when k ≥ 1.
 
     Args:
         p: the file (for error messages).  head: its first ``lay.header_size`` bytes or more.
@@ -136,10 +140,13 @@ def validate_header(p: Path, head: bytes, bo: str, version: int, lay: Layout, n_
         raise WfmError(p, "curve offsets", f"data {start}..{post}, stride {stride} are not multiples of {bpp} bytes")
     if stride == 0 and n_extra:  # a zero-length frame is only accepted for an empty single record
         raise WfmError(p, "postcharge stop", f"frame stride 0 with {n_extra + 1} FastFrames")
-    n_frames = n_extra + 1
+    n_frames = promised = n_extra + 1
     if curve_offset + n_frames * stride > size:
-        raise WfmError(p, "curve buffer", f"{n_frames} frames x {stride} bytes from offset {curve_offset} "
-                                          f"run past the end of the {size}-byte file (truncated?)")
+        complete = (size - curve_offset) // stride if stride and size > curve_offset else 0
+        if not (allow_partial and complete >= 1):
+            raise WfmError(p, "curve buffer", f"{n_frames} frames x {stride} bytes from offset {curve_offset} "
+                                              f"run past the end of the {size}-byte file (truncated?)")
+        n_frames = int(complete)
     scale, offset = _u(head, "d", ex, bo), _u(head, "d", ex + 8, bo)
     dt, t0 = _u(head, "d", lay.implicit1, bo), _u(head, "d", lay.implicit1 + 8, bo)
     for name, value in (("explicit scale", scale), ("explicit offset", offset), ("implicit offset", t0)):
@@ -147,7 +154,7 @@ def validate_header(p: Path, head: bytes, bo: str, version: int, lay: Layout, n_
             raise WfmError(p, name, f"{value} is not a finite number")
     if not (math.isfinite(dt) and dt > 0):
         raise WfmError(p, "implicit scale (sample interval)", f"{dt} s is not a positive number")
-    gmt_sec, gmt_fract, tt = (np.array(updates[k], dtype=t) for k, t in
+    gmt_sec, gmt_fract, tt = (np.array(updates[k][:n_frames], dtype=t) for k, t in
                               (("gmt_sec", np.int64), ("gmt_fract", np.float64), ("tt_offset", np.float64)))
     for arr in (gmt_sec, gmt_fract, tt):
         arr.setflags(write=False)
@@ -156,7 +163,8 @@ def validate_header(p: Path, head: bytes, bo: str, version: int, lay: Layout, n_
                 curve_offset=curve_offset, data_start=start, dt_s=dt, t0_s=t0, scale_V=scale, offset_V=offset,
                 gmt_sec=gmt_sec, gmt_fract=gmt_fract, tt_offsets=tt,
                 label=head[40:72].split(b"\0", 1)[0].decode("latin-1"), format_code=fmt_code,
-                precharge_points=(start - pre) // bpp, postcharge_points=(stride - post) // bpp, file_size=size)
+                precharge_points=(start - pre) // bpp, postcharge_points=(stride - post) // bpp, file_size=size,
+                n_frames_promised=promised)
 
 
 def _put_str(buf: bytearray, offset: int, size: int, text: str) -> None:

@@ -1,29 +1,50 @@
 """The ``s2book`` command: thin click front end over s2lib (DESIGN.md section 3.1).
 
 Every subcommand imports its module lazily so that ``s2book inspect`` does not pay for matplotlib or papermill.
-Errors of s2lib (``S2BookError``) are printed as one line on stderr with exit status 1 (2 for usage errors);
-no Python traceback reaches the user for a bad file, key or value.
+Errors of s2lib (``S2BookError``) are printed as one line on stderr (``s2book: error: ...``); warnings as one line
+each (``s2book: warning: <file>: <key>: ...``, no source line); no Python traceback reaches the user for a bad
+file, key or value. Exit status: :data:`EXIT_CODES`.
 """
 from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
-from .errors import S2BookError
+from .errors import ConfigError, S2BookError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 75
+EXIT_CODES = {EXIT_OK: "success (every selected stage ok or up to date)",
+              EXIT_FAILED: "a run, stage or command failed (the error line says which and why)",
+              EXIT_USAGE: "usage or configuration error (unknown option, bad key or value in a run YAML)",
+              EXIT_BUSY: "busy: another s2book run holds the lock of a run (use --wait)"}
+"""Documented exit statuses of ``s2book`` (README, ``s2book --help``); 75 is EX_TEMPFAIL of sysexits.h."""
 
 
 def _fail(err: Exception) -> None:
     click.echo(f"s2book: error: {err}", err=True)
-    sys.exit(1)
+    sys.exit(EXIT_USAGE if isinstance(err, ConfigError) else EXIT_FAILED)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` for the command line: ``s2book: warning: <message>`` on one line, no source."""
+    text = " ".join(str(message).split())
+    print(f"s2book: warning: {text}", file=sys.stderr if file is None else file, flush=True)
+
+
+_EPILOG = "\b\nExit status:\n" + "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(package_name="s2book")
 def main() -> None:
     """s2book: S2 / X-ray / recombination reports from Tektronix FastFrame runs."""
+    warnings.showwarning = _one_line_warning
 
 
 @main.command()
@@ -37,6 +58,9 @@ def inspect(file: Path, as_json: bool) -> None:
         summary = inspect_summary(file)
     except (S2BookError, OSError) as err:
         _fail(err if isinstance(err, S2BookError) else S2BookError(f"{file}: {err.strerror or err}"))
+    if summary.get("partial"):
+        click.echo(f"s2book: warning: {file}: curve buffer: truncated; read the {summary['frames']} complete frames "
+                   f"of the {summary['frames_promised']} the header promises", err=True)
     if as_json:
         click.echo(json.dumps(summary))
     else:
@@ -68,21 +92,33 @@ def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True, help="Runs executed in parallel.")
 @click.option("--force", is_flag=True, help="Re-run stages even when up to date.")
 @click.option("--keep-going", is_flag=True, help="After a failure, finish the other runs before exiting non-zero.")
-def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, keep_going: bool) -> None:
-    """Execute the report notebooks of each run CONFIG with papermill, skipping what is up to date."""
+@click.option("--strict", is_flag=True, help="Fail at the first raw file that cannot be read completely (default: "
+              "skip it, use a truncated file's complete frames, and report them; also the config key 'strict').")
+@click.option("--wait", is_flag=True, help="If another s2book run is running one of these runs, wait for it "
+              "(default: exit 75 at once, naming the run and the holder of its lock).")
+def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, keep_going: bool, strict: bool,
+        wait: bool) -> None:
+    """Execute the report notebooks of each run CONFIG with papermill, skipping what is up to date.
+
+    One runner per run: the run's output folder holds a lock (.s2book.lock: pid, host, start time). Leftover
+    temporary files of an interrupted run are removed when the next run starts.
+    """
     from .report import run_reports
 
     try:
-        code = run_reports(list(configs), stages=_split(stages), jobs=jobs, force=force, keep_going=keep_going)
+        code = run_reports(list(configs), stages=_split(stages), jobs=jobs, force=force, keep_going=keep_going,
+                           wait=wait, strict=strict)
     except S2BookError as err:
         _fail(err)
+    except OSError as err:              # e.g. the disk filled up while the manifest was written
+        _fail(S2BookError(f"{err.filename or 'output'}: {err.strerror or err}"))
     sys.exit(code)
 
 
 @main.command()
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def status(configs: tuple[Path, ...]) -> None:
-    """Tell, per run and stage, whether it is up to date or why it would run."""
+    """Tell, per run and stage, whether it is up to date or why it would run, and whether a run is in progress."""
     from .report import report_status
 
     try:

@@ -194,6 +194,7 @@ class RunConfig:
         raw_data_path, output_base: absolute folders; artifacts go to ``output_dir = output_base/run_id``.
         channel_pattern: glob selecting the PMT files of a set, or None (automatic).
         sets: set folder names to include, or None for all.  jobs: worker processes.
+        strict: fail at the first raw file that cannot be read completely (else: skip and report it).
         experiment, preparation, integration, fitting, xray, calibration: the sections.
         source: the configuration file (None when built from a dict).
         notes: the warnings given while loading (deprecated/ignored keys).
@@ -206,6 +207,7 @@ class RunConfig:
     channel_pattern: str | None = None
     sets: tuple[str, ...] | None = None
     jobs: int = 1
+    strict: bool = False
     experiment: ExperimentConfig = ExperimentConfig()
     preparation: PreparationConfig = PreparationConfig()
     integration: IntegrationConfig = IntegrationConfig()

@@ -91,6 +91,9 @@ SCHEMA: tuple[Option, ...] = (
        "silicon channel (Ch4) when channel-tagged files exist."),
     _o("run", "sets", "sets", "str_list", None, nullable=True, help="Only these set folders (null: all)."),
     _o("run", "jobs", "jobs", "int", 1, minimum=1, help="Parallel worker processes.", track=False),
+    _o("run", "strict", "strict", "bool", False, help="Fail the run at the first raw file that cannot be read "
+       "completely (like `s2book run --strict`); false: such files are skipped (truncated ones: their complete "
+       "frames are used) and reported per set and in the book's 'Skipped files' table."),
     _o("experiment", "target_isotope", "experiment.target_isotope", "choice", "Th228", choices=("Th228", "Ra224"),
        help="Source isotope ('Th-228' accepted); sets the default recoil energy."),
     _o("experiment", "el_field", "experiment.el_field", "float", None, "V/cm", nullable=True, track=False,

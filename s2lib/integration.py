@@ -34,8 +34,10 @@ converted to float but per-frame numbers and the block averages.
 Sets run in parallel with ``jobs > 1`` (:func:`run_sets`): every set is cut into chunks of files, so two jobs
 share the work evenly even when sets differ in size; the workers get ``OMP_NUM_THREADS=1`` (and the other BLAS
 thread variables) and return only per-frame numbers, so memory stays bounded by a few files per process.
-A corrupt or truncated file (:class:`~s2lib.errors.WfmError`) is reported with its reason, counted and
-skipped, unless ``strict`` (then the error is raised).
+Bad files never cost the run (unless ``strict``, which raises the first :class:`~s2lib.errors.WfmError`):
+a file that cannot be opened, is not a regular file, is corrupt, or whose numbers cannot be computed is reported
+in ``files_failed`` (file, index, field, reason) and skipped; a truncated FastFrame file is salvaged, its
+complete frames processed and the file reported in ``files_partial`` (frames read / promised).
 """
 from __future__ import annotations
 
@@ -124,11 +126,14 @@ class FileResult(NamedTuple):
     error: str | None = None
     flags: np.ndarray | None = None    # uint8 bit field (FLAG_*) per frame; 0 = usable
     sideband: np.ndarray | None = None  # empty-window area over the sideband (sideband_window), mV·µs
+    n_promised: int = 0                # frames the header promises (> n_frames: a salvaged truncated file)
+    field: str | None = None           # with ``error``: the part of the file at fault (WfmError.field)
 
 
-def _empty(file_index: int, error: str) -> FileResult:
+def _empty(file_index: int, error: str, field: str | None = None) -> FileResult:
     e = np.empty(0)
-    return FileResult(file_index, 0, e, np.empty(0, np.int8), e, math.nan, error, np.empty(0, np.uint8), e)
+    return FileResult(file_index, 0, e, np.empty(0, np.int8), e, math.nan, error, np.empty(0, np.uint8), e, 0,
+                      field)
 
 
 def process_file(plan: SetPlan, file_index: int, *, strict: bool = False,
@@ -138,26 +143,29 @@ def process_file(plan: SetPlan, file_index: int, *, strict: bool = False,
     Args:
         plan: the set's windows and parameters.
         file_index: position of the file in ``plan.files`` (first half of the event ids).
-        strict: raise :class:`WfmError` instead of reporting a bad file.
+        strict: raise :class:`WfmError` instead of reporting a bad file (a truncated file too).
         max_frames: process only the first ``max_frames`` frames.
 
     Returns:
-        A :class:`FileResult`; for an unreadable file ``n_frames == 0`` and ``error`` holds the reason.
+        A :class:`FileResult`; for an unreadable file ``n_frames == 0`` and ``error`` holds the reason; for a
+        salvaged truncated file ``n_promised > n_frames``.
     """
     path = plan.files[file_index]
     try:
-        with open_wfm(path) as f:
+        with open_wfm(path, allow_partial=not strict) as f:
             h = f.header
             raw = f.raw if max_frames is None else f.raw[:max_frames]
-            return _process(plan, file_index, raw, h.dt_us, h.t0_us, h.scale_V * 1e3, h.offset_V * 1e3)
+            try:
+                res = _process(plan, file_index, raw, h.dt_us, h.t0_us, h.scale_V * 1e3, h.offset_V * 1e3)
+            except OSError as err:       # the mapped file could not be paged in (I/O error)
+                raise WfmError(path, "curve buffer", f"cannot be read: {err.strerror or err}") from err
+            except (ValueError, ArithmeticError, IndexError, MemoryError) as err:
+                raise WfmError(path, "samples", f"cannot be analysed ({type(err).__name__}: {err})") from err
+            return res._replace(n_promised=h.n_frames_promised) if h.partial else res
     except WfmError as err:
         if strict:
             raise
-        return _empty(file_index, str(err))
-    except OSError as err:
-        if strict:
-            raise WfmError(path, "file", f"cannot be read: {err}") from err
-        return _empty(file_index, f"{Path(path).name}: file: cannot be read: {err}")
+        return _empty(file_index, str(err), err.field)
 
 
 def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: float, scale: float,
@@ -173,7 +181,7 @@ def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: flo
     win = window_slice(ws, we, t0, dt, n)
     if win.stop - win.start < (we - ws) / dt - 1.0:
         return _empty(file_index, f"{Path(plan.files[file_index]).name}: window: [{ws:.4g}, {we:.4g}] µs "
-                                  f"is not inside the frame [{t0:.4g}, {t0 + n * dt:.4g}] µs")
+                                  f"is not inside the frame [{t0:.4g}, {t0 + n * dt:.4g}] µs", "window")
     areas = integrate_window(raw[:, win], dt, gain=gain, baseline=base)
     sb = sideband_slice(n_ped, win.stop - win.start, plan.t_s1_us, t0, dt, n)
     sideband = integrate_window(raw[:, sb], dt, gain=gain, baseline=base) * ((win.stop - win.start) /
@@ -245,7 +253,9 @@ class SetResult:
         xray_area: X-ray candidate area per frame (mV·µs, NaN without candidate).
         flags: uint8 bit field per frame (:data:`FLAG_BITS`; 0 = usable for the recoil fit).
         sideband: empty-window area per frame over :func:`sideband_slice` (mV·µs, float64).
-        files_failed: ``[{"file", "index", "reason"}, ...]`` files reported and skipped.
+        files_failed: ``[{"file", "index", "field", "reason"}, ...]`` files reported and skipped.
+        files_partial: ``[{"file", "index", "frames_read", "frames_promised"}, ...]`` truncated files whose
+            complete frames were processed.
         n_files: files in the set. dt_us: the sampling intervals seen (µs, from the headers).
     """
 
@@ -259,6 +269,7 @@ class SetResult:
     dt_us: list[float]
     flags: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
     sideband: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    files_partial: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def n_frames(self) -> int:
@@ -274,8 +285,10 @@ class SetResult:
 def _assemble(plan: SetPlan, results: Sequence[FileResult]) -> SetResult:
     results = sorted(results, key=lambda r: r.file_index)
     ok = [r for r in results if r.error is None]
-    failed = [{"file": Path(plan.files[r.file_index]).name, "index": r.file_index, "reason": r.error}
-              for r in results if r.error is not None]
+    failed = [{"file": Path(plan.files[r.file_index]).name, "index": r.file_index, "field": r.field,
+               "reason": r.error} for r in results if r.error is not None]
+    partial = [{"file": Path(plan.files[r.file_index]).name, "index": r.file_index, "frames_read": r.n_frames,
+                "frames_promised": r.n_promised} for r in ok if r.n_promised > r.n_frames]
     ids = [np.column_stack([np.full(r.n_frames, r.file_index, np.int64), np.arange(r.n_frames, dtype=np.int64)])
            for r in ok]
 
@@ -287,7 +300,8 @@ def _assemble(plan: SetPlan, results: Sequence[FileResult]) -> SetResult:
                      sorted({float(r.dt_us) for r in ok}),
                      cat([r.flags if r.flags is not None else np.zeros(r.n_frames, np.uint8) for r in ok], np.uint8),
                      cat([r.sideband if r.sideband is not None else np.full(r.n_frames, np.nan) for r in ok],
-                         np.float64))
+                         np.float64),
+                     partial)
 
 
 def _frame_limits(plan: SetPlan, max_frames: int | None) -> tuple[list[int], dict[int, int] | None]:
@@ -300,8 +314,8 @@ def _frame_limits(plan: SetPlan, max_frames: int | None) -> tuple[list[int], dic
         if left <= 0:
             break
         try:
-            n = read_header(plan.files[i]).n_frames
-        except (WfmError, OSError):
+            n = read_header(plan.files[i], allow_partial=True).n_frames
+        except WfmError:
             chosen.append(i)            # processed (and reported) by the worker
             continue
         chosen.append(i)

@@ -25,6 +25,7 @@ import hashlib
 import importlib.metadata as _md
 import json
 import os
+import stat
 import platform
 import socket
 import subprocess
@@ -46,7 +47,7 @@ SCHEMA_VERSION = 1
 PACKAGES = ("s2book", "numpy", "scipy", "matplotlib", "papermill", "nbclient", "nbformat", "ipykernel",
             "jupyter-book", "myst-nb")
 #: Files of an output folder that are never artifacts of a stage.
-_NOT_ARTIFACTS = ("manifest.json",)
+_NOT_ARTIFACTS = ("manifest.json", ".s2book.lock")
 _HASH_CHUNK = 1 << 20
 
 
@@ -102,8 +103,11 @@ def raw_fingerprint(raw_dir: str | Path, pattern: str = "*.wfm") -> dict[str, li
     root = Path(raw_dir)
     out: dict[str, list[int]] = {}
     for path in sorted(root.rglob(pattern)):
-        if path.is_file():
+        try:
             st = path.stat()
+        except OSError:                 # removed since it was listed: not an input any more
+            continue
+        if stat.S_ISREG(st.st_mode):
             out[path.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns]
     return out
 

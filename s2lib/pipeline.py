@@ -8,7 +8,8 @@
 Every stage reads its inputs from disk (timing from ``timing.json``), so it also works in a fresh process or
 notebook. Artifacts go to ``<output_base>/<run_id>/<set>/`` (never the raw folder); figures to
 ``<output_base>/<run_id>/figures/`` as PNG + PDF. A set without timing, without usable frames or whose files
-are all corrupt gives a result marked failed with a message; the other sets go on. Units: µs, mV, mV·µs.
+are all corrupt gives a result marked failed with a message; the other sets go on. Bad files are reported per
+set (``files_failed``, ``files_partial``; :mod:`s2lib.badfiles`). Units: µs, mV, mV·µs.
 The per-file work is in :mod:`s2lib.integration`, the timing estimate in :mod:`s2lib.timing`.
 """
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .runs import Run, SetInfo
 from .store import (S2Areas, XRays, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays,
                     write_json_atomic)
 from .timing import estimate_set_timing, load_timing_samples, store_timing_samples
-from .waveform import XRayReason, pedestal_mV, reason_counts
+from .waveform import XRayReason, reason_counts
 
 __all__ = ["prepare_run", "run_xray_classification", "run_ion_integration", "run_integration_pass",
            "IntegrationSummary", "load_timing_table", "timing_samples", "integration_summary_table",
@@ -211,6 +212,7 @@ class _Pass:
     n_pedestal: int
     do_xray: bool
     seconds: float
+    failed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)   # sets without usable frames
 
 
 def _run_pass(run: Run, *, do_recoil: bool, do_xray: bool, jobs: int, strict: bool, verbose: bool,
@@ -220,6 +222,7 @@ def _run_pass(run: Run, *, do_recoil: bool, do_xray: bool, jobs: int, strict: bo
     timings = _timings(run)
     xp = _xray_params(xc)
     plans, results = [], {}
+    failed: dict[str, list[dict[str, Any]]] = {}
     for s in run.sets:
         t = timings[s.name]
         if t.get("status") != "ok":
@@ -236,9 +239,10 @@ def _run_pass(run: Run, *, do_recoil: bool, do_xray: bool, jobs: int, strict: bo
         if res.n_frames == 0:
             why = "; ".join(f"{f['file']}: {f['reason']}" for f in res.files_failed[:3]) or "no files"
             results[plan.name] = f"{plan.name}: no usable frames ({len(res.files_failed)} of {res.n_files} files failed: {why})"
+            failed[plan.name] = res.files_failed
         else:
             results[plan.name] = res
-    return _Pass(results, timings, xp, int(ic.n_pedestal), do_xray, time.perf_counter() - started)
+    return _Pass(results, timings, xp, int(ic.n_pedestal), do_xray, time.perf_counter() - started, failed)
 
 
 def _files_failed(res: Any) -> list[dict[str, Any]]:
@@ -252,7 +256,7 @@ def _store_xray(run: Run, info: SetInfo, res: _eng.SetResult | str, p: _Pass, li
               "xray_window_us": t.get("xray_window_us"), "t_s1_us": t.get("t_s1_us"), "n_pedestal": p.n_pedestal}
     if isinstance(res, str):
         doc = {"outcome": "failed", "message": res, "n_events": 0, "rejection_reasons": reason_counts([]),
-               "params": params, "files_failed": []}
+               "params": params, "files_failed": p.failed.get(info.name, []), "files_partial": []}
         store_xrays(folder, np.empty(0), np.empty((0, 2), np.int64), doc, raw_root=_raw(run))
         return XRays(folder, np.empty(0), np.empty((0, 2), np.int64), doc)
     n = res.n_frames if limit is None else min(limit, res.n_frames)
@@ -261,6 +265,7 @@ def _store_xray(run: Run, info: SetInfo, res: _eng.SetResult | str, p: _Pass, li
     areas, ids = res.xray_area[:n][acc], res.event_ids[:n][acc]
     doc = {"outcome": "ok", "message": "", "n_events": int(n), "rejection_reasons": reason_counts(reason),
            "params": params, "files_failed": res.files_failed, "n_files_failed": len(res.files_failed),
+           "files_partial": res.files_partial,
            "n_files": res.n_files, "dt_us": res.dt_us, "method": "xray_classification"}
     store_xrays(folder, areas, ids, doc, raw_root=_raw(run))
     return XRays(folder, areas, ids, doc)
@@ -298,12 +303,14 @@ def _s2areas(run: Run, info: SetInfo, res: _eng.SetResult | str, p: _Pass, limit
                                   "bs_threshold": "clipping biases areas upward"}}
     folder = run.set_output_dir(info.name)
     if isinstance(res, str):
-        params.update(status="failed", message=res, n_frames=0, files_failed=[])
+        params.update(status="failed", message=res, n_frames=0, files_failed=p.failed.get(info.name, []),
+                      files_partial=[])
         return S2Areas(folder, np.empty(0), method="failed", params=params, event_ids=np.empty((0, 2), np.int64))
     n = res.n_frames if limit is None else min(limit, res.n_frames)
     flags = res.flags[:n] if res.flags.shape[0] == res.n_frames else None
     params.update(status="ok", message="", n_frames=int(n), n_files=res.n_files, dt_us=res.dt_us,
-                  files_failed=res.files_failed, n_files_failed=len(res.files_failed))
+                  files_failed=res.files_failed, n_files_failed=len(res.files_failed),
+                  files_partial=res.files_partial, n_files_partial=len(res.files_partial))
     if flags is not None:
         params.update(n_vetoed=int(np.count_nonzero(flags)), flag_bits=dict(_eng.FLAG_BITS),
                       veto=_VETO if p.do_xray else "none (X-ray classification not run in this pass)")
@@ -484,34 +491,8 @@ def integration_summary_table(run: Run) -> list[dict[str, Any]]:
 
 
 def validation_frames(run: Run, set_name: str, n: int = 4, seed: int = 0) -> dict[str, Any]:
-    """A few random frames of a set for ``plotting.plot_waveform_validation``.
+    """A few random frames of a set for ``plotting.plot_waveform_validation``, from the files that can be read
+    (bad files are passed over and named under ``"skipped"``): see :func:`s2lib.badfiles.validation_frames`."""
+    from .badfiles import validation_frames as pick
 
-    Returns:
-        ``{"t_us", "traces_mV", "titles", "s1", "s2_window", "xray_windows", "event_ids"}``: the time axis of the
-        first chosen file (µs), the pedestal-subtracted signals (mV, pulses positive), "file i, frame j" labels,
-        ``(t_S1, spread)``, the integration window and the X-ray window ``[(t_S1, window start)]``.
-    """
-    from .wfm import open_wfm
-
-    info = run.get_set(set_name)
-    t = load_timing(run.set_output_dir(set_name))
-    rng = np.random.default_rng(seed)
-    files = rng.choice(len(info.files), size=min(n, len(info.files)), replace=len(info.files) < n) \
-        if info.files else []
-    traces, titles, ids, t_us = [], [], [], None
-    n_ped = run.config.integration.n_pedestal
-    for i in files:
-        with open_wfm(info.files[int(i)]) as f:
-            h = f.header
-            j = int(rng.integers(h.n_frames))
-            raw = f.raw[j]
-            ped = pedestal_mV(raw[:n_ped], h.scale_V * 1e3, h.offset_V * 1e3)[0]
-            traces.append(-(raw.astype(np.float64) * h.scale_V * 1e3 + h.offset_V * 1e3 - ped))
-            t_us = h.time_us() if t_us is None else t_us
-        titles.append(f"file {int(i)}, frame {j}")
-        ids.append((int(i), j))
-    ok = t.get("status") == "ok"
-    return {"t_us": t_us, "traces_mV": traces, "titles": titles, "event_ids": ids,
-            "s1": (t["t_s1_us"], t["t_s1_spread_us"]) if t.get("t_s1_us") is not None else None,
-            "s2_window": tuple(t["window_us"]) if ok else None,
-            "xray_windows": [tuple(t["xray_window_us"])] if ok else None}
+    return pick(run, set_name, n=n, seed=seed)

@@ -4,7 +4,9 @@ Stages (:data:`STAGES`): ``integration``, ``fitting``, ``calibration`` per run, 
 runs. A stage is the template ``notebooks/<stage>.ipynb``; papermill executes it with the parameters
 ``config_path`` and ``output_dir`` (absolute paths; ``run_id`` and ``stage`` too when the template's
 ``parameters`` cell names them; the summary gets ``config_paths``, ``run_ids``, ``output_dirs``, ``output_dir``),
-the kernel ``python3``, a per-cell timeout and the run's output folder as working directory. Executed notebooks
+the kernel ``python3``, a per-cell timeout and the run's output folder as working directory. One runner per run:
+each run's output folder is locked first (:mod:`s2lib.runlock`; busy: exit 75, or wait), then the temporary
+files a killed runner left there are removed; the summary's folder is locked (waiting) just before it runs. Executed notebooks
 land in ``book/runs/<run_id>/<stage>.ipynb`` (``book/runs/summary.ipynb``), written to a temporary name and
 renamed on success; a failed execution is kept as ``<stage>.failed.ipynb``.
 
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -28,12 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import nbformat
 
 from . import manifest as mf
+from ._notebook_files import _cell_started, _failure_info, _finalise, _parameter_names
 from ._cache import (PER_RUN_STAGES, STAGE_NAMES, STAGES, SUMMARY, SUMMARY_DIR, Fingerprints, RunSpec, Stage,
                      StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, repo_root, validate_stages)
+from .badfiles import bad_file_line, strict_reasons
 from .errors import ConfigError, S2BookError, StageError
+from .runlock import EXIT_BUSY, RunBusyError, describe_holder, lock_holder, lock_runs
 
 __all__ = [
     "STAGES", "STAGE_NAMES", "Stage", "RunSpec", "StagePlan", "KERNEL_NAME", "DEFAULT_CELL_TIMEOUT",
@@ -45,8 +48,6 @@ KERNEL_NAME = "python3"
 DEFAULT_CELL_TIMEOUT = 1800
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS")
-_REMOVE_TAGS = ("parameters", "injected-parameters")
-_HIDE_TAGS = ("remove-cell", "remove-input", "hide-input", "hide-cell", "papermill-error-cell-tag")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class _Job:
     progress: bool
     git: dict[str, Any]
     workers: int = 1
+    strict: bool = False
 
 
 @dataclass
@@ -97,56 +99,6 @@ def _workers_for(spec: RunSpec, default: int) -> int:
 
 def _say(who: str, text: str) -> None:
     print(f"[{who}] {text}", flush=True)
-
-
-def _parameter_names(template: Path) -> set[str]:
-    """Names assigned in the template's ``parameters``-tagged cell."""
-    nb = nbformat.read(str(template), as_version=4)
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            return set(re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=", cell.source, flags=re.M))
-    return set()
-
-
-def _finalise(src: Path, dest: Path, meta: Mapping[str, Any]) -> None:
-    """Tag parameter cells ``remove-cell``, other code cells ``hide-input``, add ``metadata.s2book``, write atomically."""
-    nb = nbformat.read(str(src), as_version=4)
-    for cell in nb.cells:
-        tags = cell.metadata.setdefault("tags", [])
-        if any(t in tags for t in _REMOVE_TAGS):
-            if "remove-cell" not in tags:
-                tags.append("remove-cell")
-        elif cell.cell_type == "code" and not any(t in tags for t in _HIDE_TAGS):
-            tags.append("hide-input")
-    nb.metadata["s2book"] = dict(meta)
-    from .store import write_text_atomic
-
-    text = nbformat.writes(nb)
-    write_text_atomic(dest, text if text.endswith("\n") else text + "\n")
-
-
-def _cell_started(partial: Path) -> bool:
-    try:
-        nb = nbformat.read(str(partial), as_version=4)
-    except Exception:  # noqa: BLE001 - a missing or half-written file means nothing ran
-        return False
-    return any(c.metadata.get("papermill", {}).get("status") not in (None, "pending") for c in nb.cells)
-
-
-def _failure_info(err: BaseException, partial: Path) -> dict[str, Any]:
-    """``{cell, execution_count, ename, evalue, source}`` of the failing cell."""
-    info: dict[str, Any] = {"cell": getattr(err, "cell_index", None), "execution_count": getattr(err, "exec_count", None),
-                            "ename": getattr(err, "ename", None) or type(err).__name__,
-                            "evalue": getattr(err, "evalue", None) or (str(err).strip().splitlines() or [""])[-1],
-                            "source": getattr(err, "source", None)}
-    if info["cell"] is None and partial.is_file():
-        nb = nbformat.read(str(partial), as_version=4)
-        for index, cell in enumerate(nb.cells):
-            if cell.metadata.get("papermill", {}).get("status") in ("running", "failed"):
-                info.update(cell=index, execution_count=cell.get("execution_count"), source=cell.source)
-                break
-    info["source"] = (info["source"] or "").strip().splitlines()[0][:100] if info["source"] else None
-    return info
 
 
 def _papermill(template: Path, out: Path, params: dict[str, Any], cwd: Path, timeout: int, progress: bool) -> None:
@@ -202,7 +154,12 @@ def _execute(*, who: str, stage: str, layout: Layout, output_dir: Path, params: 
     }
     meta = {**meta, "stage": stage, "key": plan.key, "status": entry["status"], "ended": entry["ended"]}
     if error is None:
-        _finalise(running, final, meta)
+        try:
+            _finalise(running, final, meta)
+        except OSError as err:          # e.g. a full disk: the stage did not finish
+            error = err
+            entry.update(status="failed", notebook=str(failed))
+    if error is None:
         running.unlink(missing_ok=True)
         failed.unlink(missing_ok=True)
         _say(who, f"{stage}: ok ({duration:.1f} s, {len(entry['artifacts'])} artifacts)")
@@ -210,7 +167,10 @@ def _execute(*, who: str, stage: str, layout: Layout, output_dir: Path, params: 
     info = _failure_info(error, running)
     entry["error"] = info
     if running.is_file():
-        _finalise(running, failed, meta)
+        try:
+            _finalise(running, failed, meta)
+        except (OSError, ValueError):   # full disk, or a notebook papermill could not finish writing
+            pass
         running.unlink(missing_ok=True)
     final.unlink(missing_ok=True)
     where = f"(In [{info['execution_count']}]) " if info.get("execution_count") else ""
@@ -255,6 +215,8 @@ def _run_one(job: _Job) -> _Outcome:
         if stage.name not in job.stages:
             continue
         plan = plan_stage(stage, spec, man, fp)
+        if stage.reads_raw and plan.up_to_date and (job.strict or spec.parameters.get("strict")):
+            plan.reasons.extend(strict_reasons(spec.output_dir))   # strict: recorded bad files re-run it
         if plan.blocked:
             out.ok, out.error = False, str(StageError(spec.run_id, stage.name, plan.blocked + "; run it first"))
             _say(spec.run_id, f"{stage.name}: not run: {plan.blocked}")
@@ -269,7 +231,8 @@ def _run_one(job: _Job) -> _Outcome:
         if not plan.reasons:
             plan.reasons.append("forced")
         params = {"config_path": str(spec.config_path), "output_dir": str(spec.output_dir),
-                  "run_id": spec.run_id, "stage": stage.name, "jobs": _workers_for(spec, job.workers)}
+                  "run_id": spec.run_id, "stage": stage.name, "jobs": _workers_for(spec, job.workers),
+                  "strict": job.strict}
         meta = {"run_id": spec.run_id, "manifest": str(man_path), "config": str(spec.config_path)}
         entry, err = _execute(who=spec.run_id, stage=stage.name, layout=layout, output_dir=spec.output_dir,
                               params=params, plan=plan, old=stages.get(stage.name), timeout=job.timeout,
@@ -378,7 +341,8 @@ def _run_summary(specs: list[RunSpec], layout: Layout, force: bool, timeout: int
 
 def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = None, jobs: int = 1,
                 force: bool = False, keep_going: bool = False, *, root: str | Path | None = None,
-                template_dir: str | Path | None = None, cell_timeout: int | None = None) -> int:
+                template_dir: str | Path | None = None, cell_timeout: int | None = None, wait: bool = False,
+                strict: bool = False) -> int:
     """Execute the stages of every run in ``configs``, skipping up-to-date ones; return the exit status.
 
     Args:
@@ -392,10 +356,13 @@ def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = No
             ``<root>/book/runs/``.
         template_dir: folder of the stage templates (default ``<root>/notebooks``).
         cell_timeout: per-cell timeout in seconds (default ``S2BOOK_CELL_TIMEOUT`` or 1800).
+        wait: when another runner holds a run's lock (:mod:`s2lib.runlock`), wait for it instead of exiting 75.
+        strict: a bad raw file fails the integration stage instead of being skipped and reported (also the
+            configuration's ``strict`` key); an up-to-date integration that recorded bad files re-runs.
 
     Returns:
         0 when every selected stage of every run is ok or up to date, 1 otherwise (failures are printed with
-        run, stage, cell, exception and the partial notebook's path).
+        run, stage, cell, exception and the partial notebook's path), 75 when a run is busy (another runner).
     """
     t0 = time.monotonic()
     layout = Layout.make(root, template_dir)
@@ -413,19 +380,32 @@ def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = No
     # --jobs is shared: runs in parallel first, the rest goes to each run's integration pass (results do not
     # depend on it, so it is not part of any cache key).
     workers = max(1, jobs // max(1, min(jobs, len(specs))))
-    outcomes = _run_pool([_Job(s, per_run, force, layout, timeout, progress, git, workers) for s in specs],
-                         jobs, keep_going) if per_run else []
-    failed = [o for o in outcomes if not o.ok]
-    if SUMMARY in selected:
-        if failed:
-            _say(SUMMARY, f"not run: run(s) {', '.join(o.run_id for o in failed)} did not finish")
-        else:
-            outcomes.append(_run_summary(specs, layout, force, timeout, progress, git))
-            failed = [o for o in outcomes if not o.ok]
+    targets = [(s.run_id, s.output_dir, [layout.book / "runs" / s.run_id]) for s in specs] if per_run else []
+    try:
+        locks = lock_runs(targets, wait=wait, say=_say)
+    except RunBusyError as err:
+        print(f"s2book: error: {err}", file=sys.stderr, flush=True)
+        return EXIT_BUSY
+    try:
+        outcomes = _run_pool([_Job(s, per_run, force, layout, timeout, progress, git, workers, strict)
+                              for s in specs], jobs, keep_going) if per_run else []
+        failed = [o for o in outcomes if not o.ok]
+        if SUMMARY in selected:
+            if failed:
+                _say(SUMMARY, f"not run: run(s) {', '.join(o.run_id for o in failed)} did not finish")
+            else:   # shared by every invocation with this output_base: wait for another runner's summary
+                locks += lock_runs([(SUMMARY, _summary_dir(specs), [])], wait=True, say=_say)
+                outcomes.append(_run_summary(specs, layout, force, timeout, progress, git))
+                failed = [o for o in outcomes if not o.ok]
+    finally:
+        for lock in locks:
+            lock.release()
     executed = sum(len(o.executed) for o in outcomes)
     skipped = sum(len(o.skipped) for o in outcomes)
     print(f"s2book run: {executed} stage(s) executed, {skipped} up to date, {len(failed)} run(s) failed "
           f"({time.monotonic() - t0:.1f} s)", flush=True)
+    for line in filter(None, (bad_file_line(s.run_id, s.output_dir) for s in (specs if per_run else []))):
+        print(line, file=sys.stderr, flush=True)
     for outcome in failed:
         print(f"s2book: error: {outcome.error}", file=sys.stderr, flush=True)
     return 1 if failed else 0
@@ -441,6 +421,9 @@ def report_status(configs: Sequence[str | Path], *, root: str | Path | None = No
     for spec in specs:
         man = mans[spec.run_id] = mf.read_manifest(spec.output_dir / "manifest.json")
         print(f"{spec.run_id} ({spec.config_path})")
+        holder = lock_holder(spec.output_dir)
+        if holder is not None:
+            print(f"  in progress: {describe_holder(holder)} is running it; the states below may change")
         for plan in plan_run(spec, man, fp):
             print(f"  {plan.stage}: " + ("up to date" if plan.up_to_date else "will run: " + "; ".join(plan.reasons)))
             if not plan.up_to_date:

@@ -8,7 +8,9 @@ Per set folder (``DESIGN.md`` 3.3, ``ARCHITECTURE.md``)::
     s2_flags.npy        uint8 (n,) per-frame bit field, 0 = usable; bit 0 (1) = X-ray pile-up (optional,
                         s2lib.integration.FLAG_BITS; the fits use the frames with flag 0)
     s2_results.json     schema_version, status, mean, sigma, ci95, fit_success, method, params, fit,
-                        n_areas, areas_sha256, event_ids_sha256, written_at
+                        n_areas, areas_sha256, event_ids_sha256, written_at, files_failed
+                        ([{file, index, field, reason}]: raw files skipped), files_partial
+                        ([{file, index, frames_read, frames_promised}]: truncated files, complete frames used)
     xray_areas.npy, xray_event_ids.npy, xray_results.json     accepted X-rays, same scheme
     timing.json         S1/S2 timing windows
 
@@ -17,7 +19,7 @@ then writes the final JSON (``"status": "complete"`` + SHA-256 of the array file
 temporary file in the same folder, flushed, fsync'ed and renamed over the target (``os.replace``), so a reader
 sees either the old or the new file, never a partial one. A run killed at any point therefore leaves a folder
 that :func:`load_s2area` refuses (marker, or checksum mismatch) instead of silently mixing old and new data.
-Leftover ``.*.tmp`` files are never read.
+Leftover ``.*.tmp`` files are never read; ``s2book run`` removes them (under the run's lock) before it starts.
 
 Old formats read: the lab's ``s2_areas.npy`` alone (method ``"loaded_from_npy"``, no fit values) and its
 ``s2_results.json`` (keys method, params, mean, sigma, ci95, fit_success, set_metadata; no schema_version);
@@ -394,6 +396,7 @@ def store_s2area(s2: S2Areas, out_dir: PathLike | None = None, *, raw_root: Path
         "mean": s2.mean, "sigma": s2.sigma, "ci95": s2.ci95, "fit_success": bool(s2.fit_success),
         "fit": fit, "n_areas": int(areas.shape[0]), "source_dir": str(s2.source_dir),
         "n_vetoed": None if flags is None else int(np.count_nonzero(flags)),
+        "files_failed": s2.params.get("files_failed", []), "files_partial": s2.params.get("files_partial", []),
     }
     _json_bytes(final)                              # fail on unencodable params before touching any file
     json_path = folder / S2_RESULTS_FILE

@@ -5,7 +5,7 @@ Method (improving ``notes/domain.md`` 4.2-4.3 where the lab's code is fragile, 7
 1. **Layout from the headers.** Every file's header is read (a few KB each): sampling interval, first-sample
    time, points per frame, vertical scale and frame count. A set whose files disagree on ``dt`` or on the
    points per frame raises :class:`~s2lib.errors.DataError` naming the file; unreadable files are listed and
-   skipped.
+   skipped, truncated FastFrame files contribute their complete frames.
 2. **Subsample spread over the set.** Up to ``max_frames`` frames, taken from files spread evenly over the
    whole set (not only its first files) and evenly inside each file.
 3. **Per-frame S1.** Pedestal from the first ``n_pedestal`` samples (clipped mean), then the pre-trigger
@@ -102,9 +102,9 @@ def read_layouts(files: Sequence[Path]) -> tuple[list[tuple[int, FileLayout]], l
     failed: list[dict[str, str]] = []
     for i, path in enumerate(files):
         try:
-            h = read_header(path)
-        except (WfmError, OSError) as err:
-            failed.append({"file": Path(path).name, "index": i, "reason": str(err)})
+            h = read_header(path, allow_partial=True)   # a truncated file's complete frames are usable
+        except WfmError as err:
+            failed.append({"file": Path(path).name, "index": i, "field": err.field, "reason": str(err)})
             continue
         good.append((i, FileLayout(Path(path), h.n_frames, h.n_points, h.dt_us, h.t0_us, h.scale_V * 1e3,
                                    h.offset_V * 1e3)))
@@ -249,7 +249,7 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
         frames = np.union1d(f1, f2)
         reg2: _Region | None = None
         try:
-            with open_wfm(lay.path) as f:
+            with open_wfm(lay.path, allow_partial=True) as f:
                 raw = f.raw
                 every = frames.size == raw.shape[0]
                 rows: Any = slice(None) if every else frames
@@ -281,8 +281,9 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
                 i2 = np.searchsorted(frames, f2)
                 r2 = slice(None) if every and f2.size == frames.size else f2
                 reg2 = _region(raw, r2, lay, gain, base[i2], lo, hi, S2_BLOCK_US)
-        except (WfmError, OSError) as err:
-            failed.append({"file": lay.path.name, "index": index, "reason": str(err)})
+        except (WfmError, OSError) as err:   # OSError: the mapped file could not be paged in
+            failed.append({"file": lay.path.name, "index": index, "field": getattr(err, "field", "file"),
+                           "reason": str(err)})
             continue
         finally:
             if progress is not None:

@@ -12,12 +12,20 @@ frames are returned (the lab reader dropped the last one and shifted frame k by 
 Per-frame trigger times stay split in GMT seconds (int64), fraction of a second and TT offset (float64).
 
 Only analog YT records are accepted: data type 2 (vector) with storage type 0 (sample). Digital, IQ and other
-records, and truncated or corrupt files, raise :class:`~s2lib.errors.WfmError` naming the file and the field.
+records, truncated or corrupt files, files that cannot be opened (missing, no read permission) and paths that are
+not regular files (a directory or FIFO named ``.wfm``: checked on the open descriptor, so a FIFO never blocks)
+raise :class:`~s2lib.errors.WfmError` naming the file and the field.
+
+Salvage (``allow_partial=True``): a FastFrame file whose header promises N + 1 frames but whose curve buffer ends
+after k complete frames (1 ≤ k ≤ N: the oscilloscope stopped mid-write) is read as its k complete frames;
+:attr:`WfmHeader.n_frames` is k, :attr:`WfmHeader.n_frames_promised` is N + 1 and :attr:`WfmHeader.partial` is
+True. Tektronix's readers refuse such a file; by default so does this one.
 """
 from __future__ import annotations
 
 import math
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +67,8 @@ class WfmHeader:
         format_code: explicit-dimension format code (0..7, FORMAT.md 3.1 offset 240).
         precharge_points, postcharge_points: samples before / after the user points of each frame.
         file_size: size of the file on disk (bytes), trailer included.
+        n_frames_promised: frames the header promises (N + 1); more than ``n_frames`` for a salvaged partial
+            file (0 when not given: the same as ``n_frames``).
     """
 
     path: Path
@@ -83,6 +93,12 @@ class WfmHeader:
     precharge_points: int = 0
     postcharge_points: int = 0
     file_size: int = 0
+    n_frames_promised: int = 0
+
+    @property
+    def partial(self) -> bool:
+        """True for a salvaged truncated file: fewer complete frames than the header promises."""
+        return self.n_frames_promised > self.n_frames
 
     @property
     def dt_us(self) -> float:
@@ -101,8 +117,9 @@ class WfmHeader:
 
     @property
     def curve_end(self) -> int:
-        """File offset one past the curve buffer, where the u64 checksum sits (FORMAT.md 3.2 item 5)."""
-        return self.curve_offset + self.n_frames * self.frame_stride
+        """File offset one past the curve buffer, where the u64 checksum sits (FORMAT.md 3.2 item 5); for a
+        partial file, where it should sit (beyond the end of the file)."""
+        return self.curve_offset + max(self.n_frames, self.n_frames_promised) * self.frame_stride
 
     @property
     def sample_format(self) -> str:
@@ -117,23 +134,46 @@ class WfmHeader:
         return (self.t0_s + np.arange(self.n_points, dtype=np.float64) * self.dt_s) * 1e6
 
 
-def read_header(path: str | os.PathLike[str]) -> WfmHeader:
+def _open_regular(p: Path) -> Any:
+    """Open ``p`` for binary reading; WfmError (field ``file``) when it cannot be opened or is not a regular file.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once; the type is then checked on the descriptor itself, so
+    nothing can swap the path between the check and the read.
+    """
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise WfmError(p, "file", f"cannot be opened: {err.strerror or err}") from err
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a special file"
+        raise WfmError(p, "file", f"is {kind}, not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def read_header(path: str | os.PathLike[str], *, allow_partial: bool = False) -> WfmHeader:
     """Read and validate the header of a WFM file (a few KB: fixed header plus 24 bytes per extra frame).
 
     Args:
         path: the ``.wfm`` file.
+        allow_partial: salvage the complete frames of a truncated FastFrame file (module docstring) instead
+            of refusing it.
 
     Returns:
         The validated :class:`WfmHeader`.
 
     Raises:
-        WfmError: not an analog YT waveform, or a truncated / inconsistent file (names file and field).
-        OSError: the file cannot be opened.
+        WfmError: not an analog YT waveform, a truncated / inconsistent file, or a path that cannot be opened
+            or is not a regular file (names file and field).
     """
     p = Path(path)
-    with open(p, "rb") as fh:
+    with _open_regular(p) as fh:
         size = os.fstat(fh.fileno()).st_size
-        head = fh.read(_layout.V3_HEADER_SIZE)
+        try:
+            head = fh.read(_layout.V3_HEADER_SIZE)
+        except OSError as err:
+            raise WfmError(p, "file", f"cannot be read: {err.strerror or err}") from err
         if len(head) < 10:
             raise WfmError(p, "header", f"file is {size} bytes, too short for a WFM header")
         bo = _layout.BYTE_ORDER_MARKS.get(head[0:2])
@@ -150,12 +190,18 @@ def read_header(path: str | os.PathLike[str]) -> WfmHeader:
             raise WfmError(p, "FastFrame count (offset 72)",
                            f"N = {n_extra} extra frames do not fit in a {size}-byte file")
         fh.seek(lay.header_size)
-        specs = fh.read(_layout.UPDATE_SPEC_SIZE * n_extra)
+        try:
+            specs = fh.read(_layout.UPDATE_SPEC_SIZE * n_extra)
+        except OSError as err:
+            raise WfmError(p, "file", f"cannot be read: {err.strerror or err}") from err
     upd_dtype = _layout.update_spec_dtype(bo)
     upd0 = np.frombuffer(head, dtype=upd_dtype, count=1, offset=lay.update0)
     updates = np.concatenate([upd0, np.frombuffer(specs, dtype=upd_dtype, count=n_extra)])
     curve0 = np.frombuffer(head, dtype=_layout.curve_spec_dtype(bo), count=1, offset=lay.curve0)[0]
-    return WfmHeader(**_layout.validate_header(p, head, bo, version, lay, n_extra, size, updates, curve0))
+    if len(specs) < _layout.UPDATE_SPEC_SIZE * n_extra:
+        raise WfmError(p, "FastFrame count (offset 72)", f"the file shrank while its {n_extra} UpdateSpecs were read")
+    return WfmHeader(**_layout.validate_header(p, head, bo, version, lay, n_extra, size, updates, curve0,
+                                               allow_partial=allow_partial))
 
 
 class WfmFile:
@@ -165,8 +211,8 @@ class WfmFile:
         header: the validated :class:`WfmHeader`.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.header: WfmHeader = read_header(path)
+    def __init__(self, path: str | os.PathLike[str], *, allow_partial: bool = False) -> None:
+        self.header: WfmHeader = read_header(path, allow_partial=allow_partial)
         self._raw: np.ndarray | None = None
 
     @property
@@ -221,9 +267,12 @@ class WfmFile:
         return f"WfmFile({str(h.path)!r}, frames={h.n_frames}, points={h.n_points}, {h.sample_format})"
 
 
-def open_wfm(path: str | os.PathLike[str]) -> WfmFile:
-    """Open a WFM file lazily (header only); use as a context manager. See :class:`WfmFile`."""
-    return WfmFile(path)
+def open_wfm(path: str | os.PathLike[str], *, allow_partial: bool = False) -> WfmFile:
+    """Open a WFM file lazily (header only); use as a context manager. See :class:`WfmFile`.
+
+    ``allow_partial``: read the complete frames of a truncated FastFrame file (``header.partial`` says so).
+    """
+    return WfmFile(path, allow_partial=allow_partial)
 
 
 def verify_checksum(path: str | os.PathLike[str]) -> bool:
@@ -237,7 +286,7 @@ def verify_checksum(path: str | os.PathLike[str]) -> bool:
     Raises:
         WfmError: the header is invalid or the file ends before the checksum.
     """
-    h = read_header(path)
+    h = read_header(path, allow_partial=True)
     end = h.curve_end
     if h.file_size < end + 8:
         raise WfmError(h.path, "checksum", f"file ends at {h.file_size}, the u64 checksum needs bytes {end}..{end + 8}")
@@ -358,12 +407,14 @@ def inspect_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Header facts and data checks of a WFM file, as a JSON-ready dict (keys of ``expected.json``).
 
     ``sum_V`` is the sum of every user sample of every frame in V, computed as ``sum(raw) * scale + n * offset``
-    with an exact integer sum of the raw samples. Times are in s, voltages in V, sizes in bytes.
+    with an exact integer sum of the raw samples. Times are in s, voltages in V, sizes in bytes. A truncated
+    FastFrame file is summarised over its complete frames (``partial`` True, ``frames`` read of
+    ``frames_promised``; its checksum is ``missing``).
 
     Raises:
-        WfmError: not a readable analog waveform.
+        WfmError: not a readable analog waveform (or not even one complete frame).
     """
-    with open_wfm(path) as wf:
+    with open_wfm(path, allow_partial=True) as wf:
         h = wf.header
         raw = wf.raw
         n = raw.size
@@ -379,10 +430,11 @@ def inspect_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
             "sum_V": _raw_sum(raw) * h.scale_V + n * h.offset_V,
             "frame_gmt_sec": h.gmt_sec.tolist(), "frame_gmt_fract": h.gmt_fract.tolist(),
             "tt_offsets": h.tt_offsets.tolist(),
+            "partial": h.partial, "frames_promised": max(h.n_frames, h.n_frames_promised),
         }
     end = h.curve_end
     summary["checksum"] = "missing" if h.file_size < end + 8 else ("ok" if verify_checksum(path) else "mismatch")
-    with open(h.path, "rb") as fh:
+    with _open_regular(h.path) as fh:
         fh.seek(end + 8)
         summary["trailer_bytes"] = max(0, h.file_size - end - 8)
         summary["tekmeta_trailer"] = fh.read(8) == b"tekmeta!"
@@ -410,4 +462,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     ]
     if s["label"]:
         lines.insert(1, f"label:           {s['label']}")
+    if s.get("partial"):
+        lines.insert(1, f"PARTIAL:         the file ends after {s['frames']} of the {s['frames_promised']} frames its "
+                        "header promises (truncated); the complete frames were read, the rest is missing")
     return "\n".join(lines)

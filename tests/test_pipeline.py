@@ -245,19 +245,30 @@ def damaged(tiny_run, processed, tmp_path):
 
 
 def test_corrupt_file_is_reported_counted_and_skipped(damaged):
+    """A file cut in half keeps its complete frames (reported partial); a foreign file is skipped (reported
+    failed); ``strict`` raises on the first of them."""
+    from s2lib.wfm import read_header
+
     run = damaged
     s = run.sets[1]
-    bad = s.files[2]
+    bad, foreign = s.files[2], s.files[3]
     os.truncate(bad, bad.stat().st_size // 2)
+    foreign.write_bytes(b"not a waveform file")
+    h = read_header(bad, allow_partial=True)
+    k = h.n_frames
+    assert h.partial and h.n_frames_promised == 16 and 0 < k < 16
     out = pipeline.run_ion_integration(run, fit=False, with_xrays=True, verbose=False)
     p = out[s.name].params
-    assert p["n_files_failed"] == 1 and p["files_failed"][0]["file"] == bad.name and p["files_failed"][0]["index"] == 2
-    assert bad.name in p["files_failed"][0]["reason"]
-    assert out[s.name].areas.size == 48 and 2 not in set(out[s.name].event_ids[:, 0])
-    assert load_xrays(run.set_output_dir(s.name)).results["files_failed"][0]["file"] == bad.name
+    assert p["n_files_failed"] == 1 and p["files_failed"][0]["file"] == foreign.name and p["files_failed"][0]["index"] == 3
+    assert foreign.name in p["files_failed"][0]["reason"] and p["files_failed"][0]["field"] == "byte-order mark"
+    assert p["files_partial"] == [{"file": bad.name, "index": 2, "frames_read": k, "frames_promised": 16}]
+    ids = out[s.name].event_ids
+    assert out[s.name].areas.size == 32 + k and 3 not in set(ids[:, 0])
+    assert sorted(ids[ids[:, 0] == 2, 1]) == list(range(k))
+    assert load_xrays(run.set_output_dir(s.name)).results["files_failed"][0]["file"] == foreign.name
     assert all(out[o.name].areas.size == 64 for o in run.sets if o.name != s.name)
     rows = {r["set_name"]: r for r in pipeline.integration_summary_table(run)}
-    assert rows[s.name]["n_files_failed"] == 1 and rows[s.name]["n_frames"] == 48
+    assert rows[s.name]["n_files_failed"] == 1 and rows[s.name]["n_frames"] == 32 + k
     with pytest.raises(WfmError, match=bad.name):
         pipeline.run_ion_integration(run, fit=False, strict=True, verbose=False)
 

@@ -239,3 +239,54 @@ def test_configuration_errors_fail_before_anything_runs(lab, tmp_path):
     with pytest.raises(S2BookError, match="template not found"):
         run_reports([lab.configs["runA"]], root=lab.root, template_dir=tmp_path / "empty")
     assert not (lab.root / "book").exists()
+
+
+# ------------------------------------------------------------------ one runner per run, clean restarts
+def test_busy_run_exits_75_naming_the_run_and_the_holder(ran, capfd):
+    from s2lib.runlock import EXIT_BUSY, RunLock
+
+    capfd.readouterr()
+    with RunLock("runA", ran.tmp / "out" / "runA"):
+        assert ran.run(force=True) == EXIT_BUSY
+        err = capfd.readouterr().err
+        assert f"run runA is busy: pid {os.getpid()} on host" in err and ".s2book.lock" in err
+        assert ran.status() == 0
+        assert "runA (" in (out := capfd.readouterr().out) and f"in progress: pid {os.getpid()}" in out
+    assert "in progress" not in (ran.status(), capfd.readouterr().out)[1]
+    assert ran.statuses("runB") == ALL_SKIPPED or all(v in ("ok", "skipped-up-to-date")
+                                                       for v in ran.statuses("runB").values())
+
+
+def test_wait_blocks_until_the_holder_releases(ran, capfd):
+    import threading
+
+    from s2lib.runlock import RunLock
+
+    lock = RunLock("runA", ran.tmp / "out" / "runA").acquire()
+    timer = threading.Timer(1.5, lock.release)
+    timer.start()
+    t0 = __import__("time").monotonic()
+    assert ran.run(runs=("runA",), wait=True, stages=["integration"]) == 0
+    assert __import__("time").monotonic() - t0 >= 1.4
+    timer.join()
+    assert "waiting: pid" in capfd.readouterr().out
+
+
+def test_stale_lock_and_leftovers_of_a_killed_run_are_cleaned(ran, capfd):
+    """A lock line left by a dead runner is taken over with a note; its temporary files (atomic writers'
+    .*.tmp, a half-executed notebook) are removed before anything runs."""
+    out = ran.tmp / "out" / "runA"
+    (out / ".s2book.lock").write_text(json.dumps({"pid": 999999, "host": "vm", "started": "2026-01-01T00:00:00Z"}))
+    leftovers = [out / ".s2_areas.npy.abc123.tmp", out / "figures" / ".x.png.q1w2.tmp",
+                 ran.root / "book" / "runs" / "runA" / ".integration.running.ipynb"]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    capfd.readouterr()
+    assert ran.run(runs=("runA",), stages=["integration"]) == 0
+    text = capfd.readouterr().out
+    assert "took over the lock of pid 999999 on host vm" in text
+    assert "removed 3 temporary file(s) left by an interrupted run" in text
+    assert not any(p.exists() for p in leftovers)
+    assert (out / ".s2book.lock").read_text() == ""          # released: emptied, never removed
+    assert ".s2book.lock" not in ran.manifest("runA")["stages"]["integration"]["artifacts"]
