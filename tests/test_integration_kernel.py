@@ -119,8 +119,12 @@ def test_window_outside_the_frame_is_an_error_naming_file_and_ranges() -> None:
     assert res.n_frames == 0 and res.file_index == 2 and math.isnan(res.dt_us)
     assert res.error == "c.wfm: window: [15, 25] µs is not inside the frame [-5, 20] µs"
     assert res.areas.size == 0 and res.xray_reason.dtype == np.int8 and res.flags.dtype == np.uint8
-    ok = I._process(_plan(window_us=(15.0, 19.9)), 2, FRAMES, DT, T0, SCALE, 0.0)  # just inside
+    ok = I._process(_plan(window_us=(15.0, 19.9)), 2, FRAMES, DT, T0, SCALE, 0.0)  # inside
     assert ok.error is None
+    # the window may lose less than one sample to rounding at the frame end: 5000 samples of 5000.5 asked is
+    # fine, of 5001.5 asked is not
+    assert I._process(_plan(window_us=(15.0, 20.0005)), 2, FRAMES, DT, T0, SCALE, 0.0).error is None
+    assert I._process(_plan(window_us=(15.0, 20.0015)), 2, FRAMES, DT, T0, SCALE, 0.0).error is not None
 
 
 def test_assemble_orders_files_and_lists_failures() -> None:
