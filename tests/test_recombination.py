@@ -257,7 +257,10 @@ def test_ion_mean_from_the_lab_s2_results_uses_ci95_over_1_96() -> None:
     bad = ion_mean(S2Areas(source_dir="x", areas=np.ones(3), mean=1.7, ci95=0.0, fit_success=True), FitConfig())
     assert not bad.fit_success and bad.reason == "stored fit not successful or ci95 = 0" and math.isnan(bad.sigma)
     failed = ion_mean(S2Areas(source_dir="x", areas=np.ones(3), mean=1.7, ci95=0.1, fit_success=False), FitConfig())
-    assert not failed.fit_success
+    assert not failed.fit_success and failed.reason == "stored fit not successful or ci95 = 0"
+    # an object from elsewhere with only mean and ci95 (no fit_success, no sigma, no areas): not a success
+    bare = ion_mean(SimpleNamespace(mean=1.7, ci95=0.1), FitConfig())
+    assert not bare.fit_success and math.isnan(bare.sigma) and bare.n_events == 0 and bare.mean == 1.7
 
 
 def test_ion_mean_prefers_the_stored_fit_and_refits_bare_areas() -> None:
