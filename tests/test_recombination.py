@@ -52,7 +52,7 @@ def test_electrons_and_recombination_vectorised_signs_and_errors() -> None:
     np.testing.assert_allclose(res["r"], [0.5, 1.5])
     np.testing.assert_allclose(res["dr"], [0.025, 0.025])
     for bad in (0.0, -4400.0, float("nan")):
-        with pytest.raises(ValueError, match=rf"N_exp must be positive, got {bad}"):
+        with pytest.raises(ValueError, match=rf"^N_exp must be positive, got {bad}$"):
             electrons_and_recombination(1.7, 0.05, 0.00359, 0.00014, bad)
 
 
@@ -221,11 +221,11 @@ def test_p_value_of_a_known_chi2() -> None:
 
 
 def test_bad_arguments_name_what_is_wrong() -> None:
-    with pytest.raises(ValueError, match=r"unknown recombination model 'birks'; known: thomas_imel, empirical"):
+    with pytest.raises(ValueError, match=r"^unknown recombination model 'birks'; known: thomas_imel, empirical$"):
         fit_recombination_model(FIELDS, ti(FIELDS), np.full(6, 0.002), model="birks")
-    with pytest.raises(ValueError, match=r"cannot fix \['A'\]: model thomas_imel has parameters \('a', 'S'\)"):
+    with pytest.raises(ValueError, match=r"^cannot fix \['A'\]: model thomas_imel has parameters \('a', 'S'\)$"):
         fit_recombination_model(FIELDS, ti(FIELDS), np.full(6, 0.002), fix={"A": 1.0})
-    with pytest.raises(ValueError, match="field_V_cm, r and dr_stat must have the same length"):
+    with pytest.raises(ValueError, match="^field_V_cm, r and dr_stat must have the same length$"):
         fit_recombination_model(FIELDS, ti(FIELDS)[:5], np.full(6, 0.002))
 
 
@@ -315,6 +315,11 @@ def test_recombination_table_rows_sorted_and_hand_numbers() -> None:
     np.testing.assert_array_equal(arr["drift_fields"], [71.4, 142.9, 35.7])
     np.testing.assert_allclose(arr["r"][:2], [0.89237782, 1 - 2.0 / 0.00359 / 4400], rtol=1e-7)
     np.testing.assert_allclose(arr["r_ci95"][:2], Z95 * arr["dr"][:2])
+    assert arr["dr_gs2"][0] == pytest.approx(0.0041969653, rel=1e-7) and arr["dr_stat"][0] == pytest.approx(
+        0.0031653583, rel=1e-7)
+    assert arr["dN_e_meas_gs2"][0] == pytest.approx(18.466648, rel=1e-7)
+    assert arr["g_S2"][:2].tolist() == [0.00359, 0.00359] and arr["d_g_S2"][0] == 0.00014
+    assert math.isnan(arr["g_S2"][2]) and math.isnan(arr["d_g_S2"][2])  # unusable g_S2: not applied
     np.testing.assert_allclose(arr["A_ion"], [1.7, 2.0, 7.8])
 
 

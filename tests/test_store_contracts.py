@@ -173,6 +173,8 @@ def test_event_ids_file_must_match(tmp_path: Path) -> None:
 def test_xrays_content_and_lab_format(tmp_path: Path) -> None:
     path = store_xrays(tmp_path / "x", [2.0, 2.1], [[0, 3], [1, 7]], {"n_events": 10, "params": {"t": 0.5}})
     meta = json.loads(path.read_text())
+    assert set(meta) == {"n_events", "params", "schema_version", "status", "n_accepted", "n_areas", "areas_sha256",
+                         "event_ids_sha256", "written_at"}
     assert (meta["n_accepted"], meta["n_areas"], meta["n_events"], meta["status"], meta["schema_version"]) == (
         2, 2, 10, "complete", 1)
     back = load_xrays(tmp_path / "x")
@@ -200,6 +202,33 @@ def test_xrays_content_and_lab_format(tmp_path: Path) -> None:
     with pytest.raises(DataError) as err:
         load_xrays(tmp_path / "none")
     assert str(err.value) == f"{tmp_path / 'none'}: no xray_areas.npy"
+
+
+def test_xrays_refuse_raw_and_unencodable_results_before_writing(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    with pytest.raises(DataError, match="inside the raw data folder"):
+        store_xrays(raw / "set", [1.0], None, {}, raw_root=raw)
+    assert not (raw / "set").exists()
+    with pytest.raises(TypeError, match="cannot store a object in JSON"):
+        store_xrays(tmp_path / "out", [1.0], None, {"bad": object()})
+    assert not (tmp_path / "out").exists()  # nothing written, not even the "writing" marker
+
+
+def test_atomic_write_uses_a_hidden_tmp_file_beside_the_target(tmp_path: Path, monkeypatch) -> None:
+    seen = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        seen.append((Path(src), Path(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(store.os, "replace", spy)
+    store.write_text_atomic(tmp_path / "a.txt", "x")
+    (src, dst), = seen
+    assert dst == tmp_path / "a.txt" and src.parent == tmp_path
+    assert src.name.startswith(".a.txt.") and src.name.endswith(".tmp")
+    assert (tmp_path / "a.txt").read_text() == "x" and not src.exists()
 
 
 def test_timing_contract(tmp_path: Path) -> None:
