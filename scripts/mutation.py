@@ -12,7 +12,10 @@ Scores written to ``mutation-scores.md`` per module:
 - killed / all: that fraction times reached / all (an estimate when sampled); unreached mutants count as survived.
 With a sample, the 95 % interval of killed / reached is the Wilson score interval of the binomial count.
 
-Usage: ``python scripts/mutation.py [--sample N] [--seed S] [--report-only] [--out FILE]``.
+``--resume`` skips the sampled mutants that an earlier run already killed (valid while tests were only added or
+tightened since; mutmut itself resets the results of functions whose code changed, and those are rerun).
+
+Usage: ``python scripts/mutation.py [--sample N] [--seed S] [--resume] [--report-only] [--out FILE]``.
 """
 from __future__ import annotations
 
@@ -145,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sample", type=int, default=40, help="reached mutants per module (0: all)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--report-only", action="store_true", help="only rewrite the table from mutants/")
+    ap.add_argument("--resume", action="store_true", help="skip sampled mutants already killed")
     ap.add_argument("--out", type=Path, default=ROOT / "mutation-scores.md")
     a = ap.parse_args(argv)
     if not a.report_only:
@@ -152,7 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     sample = choose(reached_names(load_meta()), a.sample, a.seed)
     if not a.report_only:
         names = [k for mod in MODULES for k in sample[mod]]
-        _mutmut(*names)
+        if a.resume:
+            meta = load_meta()
+            done = KILLED | TIMEOUT
+            names = [k for mod in MODULES for k in sample[mod] if meta[mod].get(k) not in done]
+        if names:
+            _mutmut(*names)
     print(report(sample, a.sample, a.seed, a.out))
     return 0
 
