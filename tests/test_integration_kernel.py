@@ -93,6 +93,28 @@ def test_s1_veto_is_not_overridden_by_the_s2_veto() -> None:
     assert XRayReason(res.xray_reason[0]) == XRayReason.EXCESSIVE_S1
 
 
+def test_merge_gap_is_passed_to_the_classification() -> None:
+    # two X-ray pulses 0.3 µs apart: one candidate of 2 + 1 mV·µs with the default 0.5 µs merge gap, the larger
+    # one alone (2.0 mV·µs) with a 0.2 µs gap
+    raw = _frames([(5.0, 6.0, 5), (6.3, 6.8, 5)])
+    merged = I._process(_plan(), 0, raw, DT, T0, SCALE, 0.0)
+    assert merged.xray_area[0] == pytest.approx(3.0, abs=1e-6)
+    split = I._process(_plan(xray=I.XrayParams(merge_gap_us=0.2)), 0, raw, DT, T0, SCALE, 0.0)
+    assert split.xray_area[0] == pytest.approx(2.0, abs=1e-6)
+    assert XRayReason(split.xray_reason[0]) == XRayReason.ACCEPTED
+
+
+def test_s2_veto_of_the_classification_sees_the_s2_head() -> None:
+    # a 100 mV·µs-scale spike right at the window start and an equal undershoot later in the window: the window
+    # integral is ~0, but the classification's S2 region [12, 12.2] µs sums 40 mV × 0.1 µs = 4 mV·µs above
+    # threshold, over the 1000 mV-sample (1 mV·µs) limit
+    raw = _frames([(12.0, 12.1, 100)])
+    raw[0, _idx(14.0):_idx(14.1)] = 100
+    res = I._process(_plan(xray=I.XrayParams(max_sum_s2=1000.0)), 0, raw, DT, T0, SCALE, 0.0)
+    assert res.areas[0] == pytest.approx(0.0, abs=1e-9)
+    assert XRayReason(res.xray_reason[0]) == XRayReason.EXCESSIVE_S2
+
+
 def test_pileup_end_extends_the_flag_region() -> None:
     # an X-ray starting at 12.3 µs (inside the window) is flagged only when pileup_end_us lies after its start
     raw = _frames([(12.3, 14.3, 5)])
@@ -107,6 +129,7 @@ def test_pileup_end_extends_the_flag_region() -> None:
 def test_switches_turn_parts_off() -> None:
     no_x = I._process(_plan(do_xray=False), 0, FRAMES, DT, T0, SCALE, 0.0)
     assert no_x.xray_reason.tolist() == [-1] * 5 and np.isnan(no_x.xray_area).all()
+    assert no_x.xray_reason.dtype == np.int8
     assert no_x.flags.tolist() == [0] * 5
     np.testing.assert_allclose(no_x.areas, [2.0, 0.0, 1.0, 0.0, 120.0], atol=1e-9)
     no_r = I._process(_plan(do_recoil=False), 0, FRAMES, DT, T0, SCALE, 0.0)
@@ -143,6 +166,8 @@ def test_assemble_orders_files_and_lists_failures() -> None:
     assert s.xray_reason.dtype == np.int8 and s.event_ids.dtype == np.int64
     empty = I._assemble(plan, [bad])
     assert empty.n_frames == 0 and empty.event_ids.shape == (0, 2) and empty.dt_us == []
+    assert (empty.event_ids.dtype, empty.xray_reason.dtype, empty.flags.dtype, empty.areas.dtype) == (
+        np.int64, np.int8, np.uint8, np.float64)
 
 
 def test_frame_limits_take_frames_in_file_order(tmp_path: Path) -> None:

@@ -145,9 +145,9 @@ def test_moving_average_output_dtype() -> None:
 
 
 def test_sample_index_rejects_nan_and_bad_dt() -> None:
-    with pytest.raises(ValueError, match="time is NaN"):
+    with pytest.raises(ValueError, match="^time is NaN$"):
         wf.sample_index([0.0, np.nan], 0.0, 0.25, 10)
-    with pytest.raises(ValueError, match="dt_us must be > 0"):
+    with pytest.raises(ValueError, match="^dt_us must be > 0$"):
         wf.sample_index(1.0, 0.0, 0.0, 10)
     assert wf.sample_index(1.0, 0.0, 0.25, 10) == 4 and isinstance(wf.sample_index(1.0, 0.0, 0.25, 10), int)
     assert wf.sample_index(1.0 + 1e-9, 0.0, 0.25, 10) == 4   # round-off tolerance: still sample 4
