@@ -50,7 +50,7 @@ def test_constants_with_units_and_provenance(tmp_path: Path) -> None:
         "N_x": {"value": pytest.approx(559.0909, abs=1e-4), "unit": "e⁻", "source": "E_x / W"},
         "isotope": {"value": "Th228", "unit": "", "source": "experiment.target_isotope"},
     }
-    assert isinstance(const["E_R_keV"]["source"], str) and const["E_R_keV"]["source"]
+    assert const["E_R_keV"]["source"] == "Q·4/A of Th228 (physics.recoil_energy_keV)"
     const2, *_ = _constants(_run(tmp_path))
     assert const2["W_eV"]["source"] == "experiment.W_value (configuration)"
 
@@ -176,3 +176,55 @@ def test_calibrate_progress_artifacts_and_warning(tmp_path: Path, capsys: pytest
     assert "      skipped (external g_S2)" in text
     assert (run.output_dir / "RUNU_calibration.json").is_file()  # default out_dir is the run's folder
     assert res2.entries[0].g_S2 == 0.0036
+
+
+def _with_xrays(run: Run, rng: np.random.Generator) -> dict[str, S2Areas]:
+    ion = {}
+    for s in run.sets:
+        store_xrays(run.set_output_dir(s.name), rng.normal(2.0, 0.5, 2000), None, {"n_events": 2000})
+        ion[s.name] = S2Areas(s.name, rng.normal(1.2, 0.4, 2000))
+    return ion
+
+
+def test_warning_points_at_the_caller_and_results_carry_constants(tmp_path: Path) -> None:
+    run = _run(tmp_path, recoil_energy=90.0)
+    ion = _with_xrays(run, np.random.default_rng(8))
+    with pytest.warns(UserWarning, match="configured recoil energy 90 keV") as rec:
+        res, arrays = calibrate_and_analyze(run, ion, save_plots=False, verbose=False)
+    assert rec[0].filename == __file__  # stacklevel: the user's call, not s2lib's internals
+    assert (res.E_x_eV, res.W_eV, res.E_R_keV, res.N_e_exp) == (12300.0, 22.0, 90.0, pytest.approx(90_000 / 22))
+    e = res.entries[0]
+    fit = res.model_fits[2375.0]["thomas_imel"]
+    assert fit.gs2_rel_err == pytest.approx(e.d_g_S2 / e.g_S2, rel=1e-12) and fit.gs2_rel_err > 0
+    rows = list(__import__("csv").DictReader((tmp_path / "out" / "RUNU" / "RUNU_recomb_factors.csv").open()))
+    assert float(rows[0]["dN_e_meas_stat"]) == pytest.approx(arrays["dN_e_meas_stat"][0], rel=1e-12)
+
+
+def test_run_without_xray_files_gets_an_unusable_entry(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    rng = np.random.default_rng(9)
+    ion = {s.name: S2Areas(s.name, rng.normal(1.2, 0.4, 500)) for s in run.sets}
+    res, arrays = calibrate_and_analyze(run, ion, save_plots=False, verbose=False)
+    assert res.entries[0].reason == "no X-ray areas in the sets at EL 2375 V/cm" and not res.entries[0].usable
+    assert not arrays["usable"].any()
+
+
+def test_allowed_el_mismatch_is_announced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = _run(tmp_path)
+    rng = np.random.default_rng(10)
+    ion = {s.name: S2Areas(s.name, rng.normal(1.2, 0.4, 500)) for s in run.sets}
+    res, _ = calibrate_and_analyze(run, ion, gs2=(0.014, 0.002), gs2_el_field_V_cm=3375.0, allow_el_mismatch=True,
+                                   save_plots=False)
+    out = capsys.readouterr().out
+    assert "[given value] (ALLOWED EL MISMATCH); N_x = 559.1 e⁻" in out
+    assert res.entries[0].el_mismatch_allowed and res.entries[0].g_S2 == 0.014
+
+
+def test_figures_are_saved_per_el_field(tmp_path: Path) -> None:
+    run = _run(tmp_path)
+    ion = _with_xrays(run, np.random.default_rng(11))
+    res, _ = calibrate_and_analyze(run, ion, save_plots=True, verbose=False)
+    for kind in FIGURE_KINDS:
+        files = res.figure(kind, 2375.0)
+        assert files is not None and files["png"].is_file() and files["pdf"].is_file(), kind
+        assert files["png"].parent == run.output_dir / "figures"

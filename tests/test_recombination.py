@@ -302,6 +302,10 @@ def test_recombination_table_rows_sorted_and_hand_numbers() -> None:
     assert a["used_in_model_fit"] and a["reason"] == "" and a["gs2_source"] == "this run"
     assert a["N_e_meas"] == pytest.approx(473.53760, rel=1e-6)  # as in the hand example above
     assert a["dN_e_meas"] == pytest.approx(23.129947, rel=1e-6)
+    assert a["dN_e_meas_stat"] == pytest.approx(13.927577, rel=1e-6)
+    assert a["dN_e_meas_gs2"] == pytest.approx(18.466648, rel=1e-6)
+    assert a["recomb_error_stat"] == pytest.approx(0.0031653583, rel=1e-6)
+    assert a["recomb_error_gs2"] == pytest.approx(0.0041969653, rel=1e-6)
     assert a["recomb_factor"] == pytest.approx(0.89237782, rel=1e-7)
     assert a["recomb_ci95"] == pytest.approx(Z95 * 0.0052568062, rel=1e-6)
     # A_ion/A_x = 1.7/2.005 = 0.847880, error 0.847880·√((0.05/1.7)² + (0.076/2.005)²) = 0.0406793

@@ -215,6 +215,21 @@ def test_xrays_refuse_raw_and_unencodable_results_before_writing(tmp_path: Path)
     assert not (tmp_path / "out").exists()  # nothing written, not even the "writing" marker
 
 
+def test_xrays_interrupted_after_the_marker_are_refused(tmp_path: Path, monkeypatch) -> None:
+    def boom(array):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_npy_bytes", boom)
+    with pytest.raises(OSError, match="disk full"):
+        store_xrays(tmp_path, [1.0], None, {"n_events": 1})
+    marker = json.loads((tmp_path / "xray_results.json").read_text())
+    assert marker["status"] == "writing" and marker["schema_version"] == 1 and "written_at" in marker
+    monkeypatch.undo()
+    np.save(tmp_path / "xray_areas.npy", np.array([1.0]))
+    with pytest.raises(DataError, match=r"incomplete write \(status 'writing'\)"):
+        load_xrays(tmp_path)
+
+
 def test_atomic_write_uses_a_hidden_tmp_file_beside_the_target(tmp_path: Path, monkeypatch) -> None:
     seen = []
     real_replace = os.replace
