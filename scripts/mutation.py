@@ -15,7 +15,8 @@ With a sample, the 95 % interval of killed / reached is the Wilson score interva
 ``--resume`` skips the sampled mutants that an earlier run already killed (valid while tests were only added or
 tightened since; mutmut itself resets the results of functions whose code changed, and those are rerun).
 
-Usage: ``python scripts/mutation.py [--sample N] [--seed S] [--resume] [--report-only] [--out FILE]``.
+Usage: ``python scripts/mutation.py [--sample N] [--seed S] [--resume] [--modules M ...] [--report-only]
+[--out FILE]``.
 """
 from __future__ import annotations
 
@@ -149,17 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--report-only", action="store_true", help="only rewrite the table from mutants/")
     ap.add_argument("--resume", action="store_true", help="skip sampled mutants already killed")
+    ap.add_argument("--modules", nargs="+", choices=MODULES, default=MODULES, help="run only these modules")
     ap.add_argument("--out", type=Path, default=ROOT / "mutation-scores.md")
     a = ap.parse_args(argv)
     if not a.report_only:
         _mutmut(BOOTSTRAP_MUTANT)  # generate mutants, collect or update the test-reach stats
     sample = choose(reached_names(load_meta()), a.sample, a.seed)
     if not a.report_only:
-        names = [k for mod in MODULES for k in sample[mod]]
+        names = [k for mod in a.modules for k in sample[mod]]
         if a.resume:
             meta = load_meta()
             done = KILLED | TIMEOUT
-            names = [k for mod in MODULES for k in sample[mod] if meta[mod].get(k) not in done]
+            names = [k for mod in a.modules for k in sample[mod] if meta[mod].get(k) not in done]
         if names:
             _mutmut(*names)
     print(report(sample, a.sample, a.seed, a.out))
