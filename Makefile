@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 TM_VENV := .venv-tm
 PIP_FLAGS ?= --disable-pip-version-check -q
 
-.PHONY: help setup tex tm test demo bench clean
+.PHONY: help setup tex tm test demo bench mutation clean
 
 help:
 	@echo "make demo   set up (venv, packages, Debian TeX) and build the demo book (HTML + PDF)"
 	@echo "make test   set up and run every test (unit, property, notebook execution, book build)"
 	@echo "make bench  integration benchmark on a freshly simulated realistic run"
+	@echo "make mutation  mutation scores of the analysis core (mutmut; MUTATION_SAMPLE=0 runs every mutant, hours)"
 
 setup: $(STAMP)
 
@@ -43,6 +44,14 @@ demo: setup tex
 bench: setup
 	$(BIN)/python benchmarks/bench_integration.py --jobs 1
 	$(BIN)/python benchmarks/bench_integration.py --jobs 2
+
+# Mutation testing (scripts/mutation.py, config in pyproject.toml [tool.mutmut]): one mutmut child under nice
+# (the machine is shared); a fixed-seed sample of MUTATION_SAMPLE reached mutants per module, 0 = all of them.
+# Writes mutation-scores.md; mutmut's working copy is mutants/ (git-ignored, reused between runs).
+MUTATION_SAMPLE ?= 40
+mutation: setup
+	$(BIN)/pip install $(PIP_FLAGS) -r requirements-mutation.txt
+	nice -n 10 $(BIN)/python scripts/mutation.py --sample $(MUTATION_SAMPLE) --seed 13
 
 clean:
 	rm -rf _build demo book/runs .pytest_cache

@@ -11,6 +11,7 @@ import yaml
 
 from s2lib.config import (SCHEMA, ConfigWarning, RunConfig, config_from_dict, config_reference_markdown,
                           load_config)
+from s2lib import fitting, simulate
 from s2lib.errors import ConfigError
 
 # Modelled on the lab's configs/run_analysis_template.yaml (domain.md 5.3) and RUN22's values.
@@ -354,7 +355,6 @@ def test_reference_markdown_covers_every_key() -> None:
 
 
 def test_simulator_run_config_loads(cfg_dir: Path) -> None:
-    simulate = pytest.importorskip("s2lib.simulate")
     profile = simulate.resolve_profile("tiny")
     data = simulate.run_config_dict(profile, 1, simulate.set_models(profile))
     (cfg_dir / "raw" / "FieldScan_Gate0050_Anode1950").mkdir()
@@ -366,7 +366,6 @@ def test_simulator_run_config_loads(cfg_dir: Path) -> None:
 
 def test_fit_options_agree_with_fitting_module(cfg_dir: Path) -> None:
     """The S2/X-ray fit sections feed s2lib.fitting.FitConfig: same defaults, same validity rules."""
-    fitting = pytest.importorskip("s2lib.fitting")
     cfg = _from(cfg_dir, _minimal())
     ours = cfg.section("fitting")
     theirs = fitting.FitConfig().to_dict()

@@ -2,7 +2,7 @@
 
 Runs with the Agg backend (``MPLBACKEND=Agg``; forced here too). Fit results are a small stand-in with the
 attributes and methods of :class:`s2lib.fitting.FitResult`, so these tests do not depend on the fitter; one
-test also draws a real ``fit_histogram`` result when that module imports.
+test also draws a real ``fit_histogram`` result.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from s2lib import fitting  # noqa: E402
 from s2lib import plotting as P  # noqa: E402
 from s2lib._plot_helpers import format_p_value, format_value, unit_of  # noqa: E402
 
@@ -267,7 +268,6 @@ def test_s2areas_with_fit_and_log_scale() -> None:
 
 
 def test_real_fit_result_draws() -> None:
-    fitting = pytest.importorskip("s2lib.fitting")
     values = np.random.default_rng(5).normal(2.0, 0.5, 800)
     res = fitting.fit_histogram(values, fitting.FitConfig(bin_cuts=(0.0, 5.0), nbins=50))
     fig = P.plot_xray_hist(res)
@@ -398,5 +398,27 @@ def test_waveform_inputs_validated_and_decimated() -> None:
         P.plot_waveform_validation(t, [])
 
 
-def test_environment_uses_agg() -> None:
-    assert matplotlib.get_backend().lower() == "agg" or os.environ.get("MPLBACKEND", "").lower() == "agg"
+def test_figures_render_without_a_display_or_backend_setting(tmp_path: Path) -> None:
+    """Headless machines (CI, papermill workers): no DISPLAY and no MPLBACKEND, and s2lib must not need pyplot."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from s2lib import _plot_helpers as H; fig = H.new_figure(); "
+            "fig.add_subplot().plot([0, 1]); fig.savefig(sys.argv[1]); print('matplotlib.pyplot' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "DISPLAY", "WAYLAND_DISPLAY")}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.png")], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"  # the figure was drawn without importing pyplot
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_style_context_keeps_the_backend_and_restores_rcparams() -> None:
+    from s2lib._plot_helpers import use_style
+
+    before_backend = matplotlib.rcParams["backend"]
+    before_grid = matplotlib.rcParams["axes.grid"]
+    with use_style(grid=not before_grid):
+        assert matplotlib.rcParams["axes.grid"] is (not before_grid)
+    assert matplotlib.rcParams["backend"] == before_backend
+    assert matplotlib.rcParams["axes.grid"] is before_grid

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from s2lib import _sim_model as M
-from s2lib import physics
+from s2lib import physics, runs, wfm
 from s2lib.errors import DataError
 from s2lib.simulate import PROFILES, TRUTH_FIELDS, resolve_profile, set_models, simulate_run
 from s2lib.wfm import open_wfm, read_header
@@ -158,7 +158,6 @@ def test_sample_means_in_truth_json(tiny_run: Path) -> None:
 
 # ----------------------------------------------------------------------------------------- written run
 def test_files_read_back_and_equal_the_generator(tiny_run: Path) -> None:
-    wfm = pytest.importorskip("s2lib.wfm")
     prof = resolve_profile("tiny", **SMALL)
     models = set_models(prof)
     for setm in models:
@@ -179,7 +178,6 @@ def test_files_read_back_and_equal_the_generator(tiny_run: Path) -> None:
 
 
 def test_baseline_and_polarity(tiny_run: Path) -> None:
-    wfm = pytest.importorskip("s2lib.wfm")
     path = sorted((tiny_run / "raw").rglob("*P2_1Wfm.wfm"))[0]
     tr = np.load(tiny_run / "truth" / f"{path.parent.name}.npz")
     with wfm.open_wfm(path) as w:
@@ -199,7 +197,6 @@ def test_baseline_and_polarity(tiny_run: Path) -> None:
 
 
 def test_determinism_and_seed_dependence(tmp_path: Path, tiny_run: Path) -> None:
-    pytest.importorskip("s2lib.wfm")
     again = simulate_run(tmp_path / "a", profile="tiny", seed=7, progress=False, **SMALL)
     assert _digest(again) == _digest(tiny_run)
     assert (again / "run.yaml").read_text() == (tiny_run / "run.yaml").read_text()
@@ -218,15 +215,13 @@ def test_files_do_not_depend_on_other_sets() -> None:
 
 
 def test_run_yaml_loads(tiny_run: Path) -> None:
-    runs = pytest.importorskip("s2lib.runs")
     config = runs.load_config(tiny_run / "run.yaml")
     assert config.run_id == "SIM_TINY"
     assert Path(config.raw_data_path) == (tiny_run / "raw").resolve()
     assert Path(config.output_base) == (tiny_run / "processed").resolve()
     assert config.experiment.target_isotope == "Th228" and config.experiment.drift_gap == 1.4
-    if hasattr(runs, "build_run"):
-        run = runs.build_run(config)
-        assert [s.name for s in run.sets] == [s.name for s in set_models(resolve_profile("tiny"))]
+    run = runs.build_run(config)
+    assert [s.name for s in run.sets] == [s.name for s in set_models(resolve_profile("tiny", **SMALL))]
 
 
 # ------------------------------------------------------------------------------------ API and refusals
@@ -248,7 +243,6 @@ def test_overrides_are_validated() -> None:
 
 
 def test_refuses_non_empty_outdir(tmp_path: Path) -> None:
-    pytest.importorskip("s2lib.wfm")
     (tmp_path / "keep.txt").write_text("x")
     with pytest.raises(DataError, match="not empty"):
         simulate_run(tmp_path, profile="tiny", progress=False, n_files=1, frames_per_file=2)

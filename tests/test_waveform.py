@@ -81,10 +81,12 @@ def test_moving_average_matches_convolve_inside_and_local_mean_at_edges(w):
 def test_moving_sum_exact_on_int8(w, n):
     rng = np.random.default_rng(w * 1000 + n)
     x = rng.integers(-128, 128, (2, n)).astype(np.int8)
-    c = np.concatenate([np.zeros((2, 1), np.int64), np.cumsum(x.astype(np.int64), axis=1)], axis=1)
     m = wf.moving_sum(x, w)
     assert m.shape == (2, max(n - w + 1, 0))
-    np.testing.assert_array_equal(m, c[:, w:] - c[:, :-w] if n >= w else m)
+    # brute force: the sum of every full window, in exact integer arithmetic
+    expected = np.array([[int(x[r, i:i + w].astype(np.int64).sum()) for i in range(n - w + 1)] for r in range(2)],
+                        dtype=np.int64).reshape(2, -1)
+    np.testing.assert_array_equal(m, expected)
 
 
 def test_moving_average_int8_equals_float():
@@ -225,7 +227,6 @@ def test_classify_xrays_reasons():
         XRayReason.ACCEPTED, XRayReason.INSUFFICIENT_SEPARATION, XRayReason.NO_SIGNAL,
         XRayReason.BELOW_MIN_AREA, XRayReason.EXCESSIVE_S1, XRayReason.EXCESSIVE_S2, XRayReason.ACCEPTED]
     truth = xray.sum() * DT
-    assert truth == pytest.approx(1.88, rel=0.05)
     np.testing.assert_allclose(res.area[[0, 6]], truth, atol=0.05)
     assert 4.0 < res.t_start[0] < 5.0 < res.t_end[0] < 6.0
     assert res.n_candidates[6] == 3

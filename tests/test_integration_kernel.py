@@ -1,0 +1,186 @@
+"""The pure per-file kernel of s2lib.integration on hand-made raw frames with pulses of known area.
+
+Frames are noise-free int8 records (1 GS/s, −5…20 µs, 0.4 mV per count, baseline 0 counts); a pulse of −k counts
+over a duration d µs is a signal of 0.4·k mV and an area of 0.4·k·d mV·µs, so every expected area below is
+exact arithmetic. The file-level wrapper (memory map, pool) is covered by the pipeline tests.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from s2lib import integration as I
+from s2lib.waveform import XRayReason
+from s2lib.wfm import write_wfm
+
+DT, T0, N, SCALE = 0.001, -5.0, 25_000, 0.4
+
+
+def _idx(t: float) -> int:
+    return int(round((t - T0) / DT))
+
+
+def _frames(*boxes: list[tuple[float, float, int]]) -> np.ndarray:
+    """One frame per argument; each is a list of (t_start, t_end, depth in counts) boxes."""
+    raw = np.zeros((len(boxes), N), dtype=np.int8)
+    for f, frame in enumerate(boxes):
+        for a, b, k in frame:
+            raw[f, _idx(a):_idx(b)] -= k
+    return raw
+
+
+def _plan(**kw) -> I.SetPlan:
+    base = dict(name="S", files=("a.wfm", "b.wfm", "c.wfm"), t_s1_us=-3.3, window_us=(12.0, 16.0), n_pedestal=1000)
+    base.update(kw)
+    return I.SetPlan(**base)
+
+
+FRAMES = _frames(
+    [(13.0, 14.0, 5)],            # 0 recoil S2 only: 2 mV × 1 µs = 2.0 mV·µs in the window
+    [(5.0, 6.0, 5)],              # 1 an isolated X-ray of 2.0 mV·µs between S1 and the window
+    [(10.5, 12.5, 5)],            # 2 an X-ray running into the window: 0.5 µs × 2 mV = 1.0 in the window
+    [],                           # 3 nothing
+    [(12.5, 15.5, 100)],          # 4 alpha-like S2: 40 mV × 3 µs = 120 mV·µs
+)
+
+
+def test_areas_reasons_and_pileup_flags_by_hand() -> None:
+    plan = _plan(xray=I.XrayParams(max_sum_s2=1e5))  # lab's sample-sum veto: 1e5 mV × 0.001 µs = 100 mV·µs
+    res = I._process(plan, 1, FRAMES, DT, T0, SCALE, 0.0)
+    assert res.error is None and res.file_index == 1 and res.n_frames == 5 and res.dt_us == DT
+    np.testing.assert_allclose(res.areas, [2.0, 0.0, 1.0, 0.0, 120.0], atol=1e-9)
+    assert [XRayReason(r) for r in res.xray_reason] == [
+        XRayReason.NO_SIGNAL, XRayReason.ACCEPTED, XRayReason.INSUFFICIENT_SEPARATION, XRayReason.NO_SIGNAL,
+        XRayReason.EXCESSIVE_S2]
+    assert res.xray_area[1] == pytest.approx(2.0, abs=1e-6)  # block sums are exact
+    assert np.isnan(res.xray_area[0]) and np.isnan(res.xray_area[3])
+    assert res.flags.dtype == np.uint8
+    assert res.flags.tolist() == [0, 0, I.FLAG_XRAY_PILEUP, 0, 0]
+
+
+def test_defaults_do_not_veto_big_s2_and_keep_documented_constants() -> None:
+    res = I._process(_plan(), 0, FRAMES, DT, T0, SCALE, 0.0)
+    assert XRayReason(res.xray_reason[4]) == XRayReason.NO_SIGNAL  # max_sum_s2 = inf by default
+    p = I.XrayParams()
+    assert (p.threshold_mV, p.min_s1_sep_us, p.min_s2_sep_us, p.min_area, p.merge_gap_us, p.pad_us) == (
+        0.5, 0.5, 1.0, 0.0, 0.5, 0.1)
+    assert p.max_sum_s1 == math.inf and p.max_sum_s2 == math.inf
+    assert (I.XRAY_BLOCK_US, I.XRAY_PRE_US, I.XRAY_POST_US, I.FLAG_XRAY_PILEUP) == (0.02, 0.5, 0.2, 1)
+    assert I.FLAG_BITS == {"xray_pileup": 1}
+    plan = _plan()
+    assert plan.do_recoil and plan.do_xray and plan.pileup_end_us is None and plan.xray == p
+
+
+def test_pedestal_is_subtracted_per_frame() -> None:
+    raw = FRAMES[:2].copy()
+    raw[0] += 7                                      # frame 0 sits 7 counts higher: same signal after subtraction
+    res = I._process(_plan(), 0, raw, DT, T0, SCALE, -39.8)
+    np.testing.assert_allclose(res.areas, [2.0, 0.0], atol=1e-9)
+    res_gain = I._process(_plan(), 0, FRAMES[:1], DT, T0, 2 * SCALE, 0.0)
+    assert res_gain.areas[0] == pytest.approx(4.0, abs=1e-9)  # twice the mV per count, twice the area
+
+
+def test_s1_veto_is_not_overridden_by_the_s2_veto() -> None:
+    raw = _frames([(-3.5, -3.3, 120), (12.5, 15.5, 100)])  # the S1 veto sums t < t_S1: 48 mV × 0.2 µs
+    plan = _plan(xray=I.XrayParams(max_sum_s1=1e4, max_sum_s2=1e5))  # S1 veto 10 mV·µs: 48 × 0.2 = 9.6 → no
+    res = I._process(plan, 0, raw, DT, T0, SCALE, 0.0)
+    assert XRayReason(res.xray_reason[0]) == XRayReason.EXCESSIVE_S2
+    plan = _plan(xray=I.XrayParams(max_sum_s1=5e3, max_sum_s2=1e5))  # S1 veto 5 mV·µs < 9.6 → excessive S1 wins
+    res = I._process(plan, 0, raw, DT, T0, SCALE, 0.0)
+    assert XRayReason(res.xray_reason[0]) == XRayReason.EXCESSIVE_S1
+
+
+def test_merge_gap_is_passed_to_the_classification() -> None:
+    # two X-ray pulses 0.3 µs apart: one candidate of 2 + 1 mV·µs with the default 0.5 µs merge gap, the larger
+    # one alone (2.0 mV·µs) with a 0.2 µs gap
+    raw = _frames([(5.0, 6.0, 5), (6.3, 6.8, 5)])
+    merged = I._process(_plan(), 0, raw, DT, T0, SCALE, 0.0)
+    assert merged.xray_area[0] == pytest.approx(3.0, abs=1e-6)
+    split = I._process(_plan(xray=I.XrayParams(merge_gap_us=0.2)), 0, raw, DT, T0, SCALE, 0.0)
+    assert split.xray_area[0] == pytest.approx(2.0, abs=1e-6)
+    assert XRayReason(split.xray_reason[0]) == XRayReason.ACCEPTED
+
+
+def test_s2_veto_of_the_classification_sees_the_s2_head() -> None:
+    # a 100 mV·µs-scale spike right at the window start and an equal undershoot later in the window: the window
+    # integral is ~0, but the classification's S2 region [12, 12.2] µs sums 40 mV × 0.1 µs = 4 mV·µs above
+    # threshold, over the 1000 mV-sample (1 mV·µs) limit
+    raw = _frames([(12.0, 12.1, 100)])
+    raw[0, _idx(14.0):_idx(14.1)] = 100
+    res = I._process(_plan(xray=I.XrayParams(max_sum_s2=1000.0)), 0, raw, DT, T0, SCALE, 0.0)
+    assert res.areas[0] == pytest.approx(0.0, abs=1e-9)
+    assert XRayReason(res.xray_reason[0]) == XRayReason.EXCESSIVE_S2
+
+
+def test_pileup_end_extends_the_flag_region() -> None:
+    # an X-ray starting at 12.3 µs (inside the window) is flagged only when pileup_end_us lies after its start
+    raw = _frames([(12.3, 14.3, 5)])
+    assert I._process(_plan(), 0, raw, DT, T0, SCALE, 0.0).flags.tolist() == [0]
+    late = I._process(_plan(pileup_end_us=13.0), 0, raw, DT, T0, SCALE, 0.0)
+    assert late.flags.tolist() == [I.FLAG_XRAY_PILEUP]
+    assert late.areas[0] == pytest.approx(4.0, abs=1e-9)  # the area is kept; the fits skip flagged frames
+    early = I._process(_plan(pileup_end_us=11.0), 0, raw, DT, T0, SCALE, 0.0)  # before the window: window start
+    assert early.flags.tolist() == [0]
+
+
+def test_switches_turn_parts_off() -> None:
+    no_x = I._process(_plan(do_xray=False), 0, FRAMES, DT, T0, SCALE, 0.0)
+    assert no_x.xray_reason.tolist() == [-1] * 5 and np.isnan(no_x.xray_area).all()
+    assert no_x.xray_reason.dtype == np.int8
+    assert no_x.flags.tolist() == [0] * 5
+    np.testing.assert_allclose(no_x.areas, [2.0, 0.0, 1.0, 0.0, 120.0], atol=1e-9)
+    no_r = I._process(_plan(do_recoil=False), 0, FRAMES, DT, T0, SCALE, 0.0)
+    assert np.isnan(no_r.areas).all() and no_r.flags.tolist() == [0] * 5  # no recoil: no pile-up flags
+    assert XRayReason(no_r.xray_reason[1]) == XRayReason.ACCEPTED
+
+
+def test_window_outside_the_frame_is_an_error_naming_file_and_ranges() -> None:
+    res = I._process(_plan(window_us=(15.0, 25.0)), 2, FRAMES, DT, T0, SCALE, 0.0)
+    assert res.n_frames == 0 and res.file_index == 2 and math.isnan(res.dt_us)
+    assert res.error == "c.wfm: window: [15, 25] µs is not inside the frame [-5, 20] µs"
+    assert res.areas.size == 0 and res.xray_reason.dtype == np.int8 and res.flags.dtype == np.uint8
+    ok = I._process(_plan(window_us=(15.0, 19.9)), 2, FRAMES, DT, T0, SCALE, 0.0)  # inside
+    assert ok.error is None
+    # the window may lose less than one sample to rounding at the frame end: 5000 samples of 5000.5 asked is
+    # fine, of 5001.5 asked is not
+    assert I._process(_plan(window_us=(15.0, 20.0005)), 2, FRAMES, DT, T0, SCALE, 0.0).error is None
+    assert I._process(_plan(window_us=(15.0, 20.0015)), 2, FRAMES, DT, T0, SCALE, 0.0).error is not None
+
+
+def test_assemble_orders_files_and_lists_failures() -> None:
+    plan = _plan()
+    r0 = I._process(plan, 0, FRAMES[:2], DT, T0, SCALE, 0.0)
+    r2 = I._process(plan, 2, FRAMES[2:5], 0.001, T0, SCALE, 0.0)._replace(flags=None)
+    bad = I._empty(1, "b.wfm: header: truncated")
+    s = I._assemble(plan, [r2, bad, r0])
+    assert s.name == "S" and s.n_files == 3 and s.n_frames == 5
+    assert s.event_ids.tolist() == [[0, 0], [0, 1], [2, 0], [2, 1], [2, 2]]
+    np.testing.assert_allclose(s.areas, [2.0, 0.0, 1.0, 0.0, 120.0], atol=1e-9)
+    assert s.files_failed == [{"file": "b.wfm", "index": 1, "reason": "b.wfm: header: truncated"}]
+    assert s.dt_us == [0.001]
+    assert s.flags.tolist() == [0, 0, 0, 0, 0]  # no flags known for file 2: all usable
+    assert s.xray_accepted.tolist() == [False, True, False, False, False]
+    assert s.xray_reason.dtype == np.int8 and s.event_ids.dtype == np.int64
+    empty = I._assemble(plan, [bad])
+    assert empty.n_frames == 0 and empty.event_ids.shape == (0, 2) and empty.dt_us == []
+    assert (empty.event_ids.dtype, empty.xray_reason.dtype, empty.flags.dtype, empty.areas.dtype) == (
+        np.int64, np.int8, np.uint8, np.float64)
+
+
+def test_frame_limits_take_frames_in_file_order(tmp_path: Path) -> None:
+    files = []
+    for i, n in enumerate((4, 4, 4)):
+        p = tmp_path / f"f{i}.wfm"
+        write_wfm(p, np.zeros((n, 100), np.int8), dt_s=1e-9, t0_s=-5e-6, scale_V=4e-4, offset_V=0.0)
+        files.append(str(p))
+    plan = _plan(files=tuple(files))
+    assert I._frame_limits(plan, None) == ([0, 1, 2], None)
+    assert I._frame_limits(plan, 4) == ([0], {})
+    assert I._frame_limits(plan, 5) == ([0, 1], {1: 1})
+    assert I._frame_limits(plan, 100) == ([0, 1, 2], {})
+    assert I._frame_limits(plan, 0) == ([], {})
+    broken = _plan(files=(str(tmp_path / "missing.wfm"), *files))
+    assert I._frame_limits(broken, 6) == ([0, 1, 2], {2: 2})  # unreadable: handed on to be reported
