@@ -200,6 +200,9 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
         return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} frames, {sb.size} "
                          f"sideband values (min_events = {cfg.min_events})", details={"quality": "failed"})
     med, spread = mx.robust_stats(x)
+    if not spread > 0:
+        return FitResult(**base, n_in_range=int(x.size), reason=f"no spread: all {x.size} areas equal "
+                         f"({med:g} mV·µs)", details={"quality": "failed"})
     lo_hi = mx.robust_range(x, sb, k_hi=RECOIL_K_HI)
     edges = _edges(x, cfg, lo_hi, spread)
     lo, hi = float(edges[0]), float(edges[-1])
@@ -288,6 +291,9 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
         return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} < min_events = "
                          f"{cfg.min_events}", details={"quality": "failed"})
     med, spread = mx.xray_peak(x)
+    if not spread > 0:
+        return FitResult(**base, n_in_range=int(x.size), reason=f"no spread: all {x.size} areas equal "
+                         f"({med:g} mV·µs)", details={"quality": "failed"})
     auto = (max(float(np.min(x)), med - XRAY_K_LO * spread), min(med + XRAY_K_HI * spread, float(np.max(x))))
     edges = _edges(x, cfg, auto, spread)
     lo, hi = float(edges[0]), float(edges[-1])
@@ -308,7 +314,9 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
     st = {"n": max(float(core.size), 0.5 * n_in), "mu": med, "sigma": max(spread, span / 200),
           "n_junk": n_junk0, "slope": 3.0 / max(med - lo, span / 20), "n_double": 0.01 * n_in}
     mu_hi = cfg.upper_limit if cfg.upper_limit is not None else hi
-    limits = {"n": (0.0, math.inf), "mu": (lo, mu_hi), "sigma": (span / 2000, span),
+    mu_lo = lo if mu_hi > lo else mu_hi - span
+    st["mu"] = float(np.clip(st["mu"], mu_lo + 1e-3 * span, mu_hi - 1e-3 * span))
+    limits = {"n": (0.0, math.inf), "mu": (mu_lo, mu_hi), "sigma": (span / 2000, span),
               "n_junk": (0.0, math.inf), "slope": (0.05 / span, 200.0 / span), "n_double": (0.0, math.inf)}
     starts = [st, {**st, "slope": 0.3 * st["slope"], "n_junk": 2 * n_junk0},
               {**st, "sigma": 0.6 * st["sigma"], "n_junk": 0.5 * n_junk0}]
