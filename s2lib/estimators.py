@@ -28,7 +28,11 @@ Recoil: mixture likelihood with a measured empty-window component (``model="reco
     Uncertainty: HESSE 1σ of ``mu`` and, in quadrature, the error of the sideband mean scaled by
     1/(1 − f_empty) (the E template is taken as known in the likelihood; its mean is what it shifts). When
     window and sideband are paired frame by frame, both hold that frame's pedestal error × length, so the
-    sideband mean moves with the data: the added variance is ``(var_E − 2·cov(A, E_sb))/N``, not below 0.
+    sideband mean moves with the data: the added variance is ``(var_E − 2·cov(A, E_sb))/N``, which is
+    negative when the shared pedestal error dominates E (the likelihood, taking the template as exact, counts
+    that common noise once in the data; in ``mean(A) − mean(E_sb)`` it cancels). The total is kept ≥ half the
+    HESSE error. ``details["mean_err_sideband"]`` is the signed square root of that term. Toys with paired
+    pedestal errors (:mod:`s2lib.toys`) check the result.
 
 X-rays: normal peak + low-area junk + double pile-up (``model="xray_mixture"``)
     The accepted X-ray areas contain single photons and low-area clusters just above the acceptance cut
@@ -114,7 +118,54 @@ def _minimise(dev: Any, names: tuple[str, ...], starts: list[dict[str, float]],
         if not reasons:
             break
     assert best is not None
-    return (*best, n)
+    mn, reasons, cov = best
+    pinned = [k for k in _NUISANCE if k in names and _at_limit(mn, k)]
+    if pinned and not any(not _limit_ok(r) for r in reasons):
+        # a component at zero yield: fix it (and its shape) so that HESSE of the others is not distorted by
+        # the boundary (toys: errors 2-10x too small for ~80-event X-ray sets otherwise)
+        if "n_junk" in pinned:
+            pinned.append("slope")
+        for k in set(pinned):
+            mn.fixed[k] = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                mn.migrad(iterate=5)
+                mn.hesse()
+            except (RuntimeError, ValueError, FloatingPointError) as exc:
+                return mn, [f"minimisation error: {type(exc).__name__}: {exc}"], None, n
+        reasons, cov = _judge_free(mn, names)
+    return mn, reasons, cov, n
+
+
+_NUISANCE = ("f_empty", "p_pileup", "n_junk", "n_double")
+
+
+def _at_limit(mn: Any, k: str) -> bool:
+    lo, hi = mn.limits[k]
+    v, e = float(mn.values[k]), float(mn.errors[k])
+    return min(v - lo, hi - v) < 0.5 * e or min(v - lo, hi - v) <= 1e-9 * max(1.0, abs(v))
+
+
+def _judge_free(mn: Any, names: tuple[str, ...]) -> tuple[list[str], NDArray[np.float64] | None]:
+    """Verdict after fixing pinned components: valid minimum, positive-definite covariance of the free
+    parameters (fixed ones keep zero rows), mean and width away from their limits."""
+    reasons = [] if mn.valid else ["MIGRAD did not reach a valid minimum"]
+    cov = None if mn.covariance is None else np.array(mn.covariance, dtype=float)
+    free = [i for i, k in enumerate(names) if not mn.fixed[k]]
+    if cov is None or not np.all(np.isfinite(cov)):
+        reasons.append("covariance matrix not finite")
+        cov = None
+    else:
+        try:
+            np.linalg.cholesky(cov[np.ix_(free, free)])
+        except np.linalg.LinAlgError:
+            reasons.append("covariance matrix not positive definite")
+            cov = None
+    for k in names:
+        if not mn.fixed[k] and _at_limit(mn, k) and k not in _NUISANCE and k not in ("n", "slope"):
+            reasons.append(f"parameter {k} = {float(mn.values[k]):.4g} at a limit {tuple(mn.limits[k])}")
+    return reasons, cov
 
 
 _FREE_AT_LIMIT = ("parameter f_empty", "parameter p_pileup", "parameter n_junk", "parameter slope",
@@ -246,8 +297,9 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     chi2, ndf, p_value, n_grp = _gof(n_obs, nu, _n_free(mn, names), cfg.gof_min_expected)
     f = values["f_empty"]
     n_sig = values["n"] * (1 - f)
-    err_sb = math.sqrt(max(var_e - 2.0 * cov_ab, 0.0) / sb.size) / max(1 - f, 1e-6)
-    mean_err = math.sqrt(errors["mu"] ** 2 + err_sb ** 2) if cov is not None else math.nan
+    var_sb = (var_e - 2.0 * cov_ab) / sb.size / max(1 - f, 1e-6) ** 2
+    err_sb = math.copysign(math.sqrt(abs(var_sb)), var_sb)
+    mean_err = math.sqrt(max(errors["mu"] ** 2 + var_sb, 0.25 * errors["mu"] ** 2)) if cov is not None else math.nan
     sigma = values["cv"] * values["mu"]
     ref = math.sqrt(sigma ** 2 + var_e) / math.sqrt(max(n_sig, 1.0))
     ratio = mean_err / ref if ref > 0 else math.nan
