@@ -32,7 +32,7 @@ from .timing import estimate_set_timing, load_timing_samples, store_timing_sampl
 from .waveform import XRayReason, pedestal_mV, reason_counts
 
 __all__ = ["prepare_run", "run_xray_classification", "run_ion_integration", "run_integration_pass",
-           "IntegrationSummary", "load_timing_table", "timing_samples", "integration_summary_table",
+           "IntegrationSummary", "xray_pileup_inputs", "load_timing_table", "timing_samples", "integration_summary_table",
            "validation_frames"]
 
 RECOIL_METHOD = "recoil_integration"
@@ -357,7 +357,13 @@ def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config
     return out
 
 
-def _xray_by_set(run: Run, p: _Pass) -> dict[str, tuple[float, float]]:
+def xray_pileup_inputs(run: Run) -> dict[str, tuple[float, float]]:
+    """Per set the X-ray area (mean, σ) of its EL field from the stored ``xray_areas.npy`` (see
+    :func:`_xray_by_set`): the ``xrays`` argument of :func:`s2lib.fitting.fit_run_s2` for a refit from disk."""
+    return _xray_by_set(run, None)
+
+
+def _xray_by_set(run: Run, p: _Pass | None) -> dict[str, tuple[float, float]]:
     """Per set the X-ray area (mean, σ) of its EL field for the recoil fit's pile-up component: all accepted
     X-rays of the sets at that EL field (from this pass, else from ``xray_areas.npy`` on disk) through
     :func:`s2lib.estimators.fit_xray`; sets without a usable X-ray estimate are left out (no pile-up term)."""
@@ -365,9 +371,9 @@ def _xray_by_set(run: Run, p: _Pass) -> dict[str, tuple[float, float]]:
 
     pooled: dict[float, list[np.ndarray]] = {}
     for s in run.sets:
-        res = p.results.get(s.name)
+        res = p.results.get(s.name) if p is not None else None
         areas = None
-        if isinstance(res, _eng.SetResult) and p.do_xray:
+        if isinstance(res, _eng.SetResult) and p is not None and p.do_xray:
             areas = res.xray_area[res.xray_accepted]
         else:
             try:
