@@ -105,18 +105,26 @@ def _edges(x: NDArray[np.float64], cfg: FitConfig, auto: tuple[float, float], sp
 
 def _minimise(dev: Any, names: tuple[str, ...], starts: list[dict[str, float]],
               limits: dict[str, tuple[float, float]]) -> tuple[Any, list[str], NDArray[np.float64] | None, int]:
-    """Best clean minimum over the starts (else the lowest deviance): (Minuit, reasons, covariance, n starts)."""
+    """Lowest clean minimum over all the starts (else the lowest deviance): (Minuit, reasons, covariance, n
+    starts). Starts are run until two of them reach the same clean minimum (deviance within 0.01) or all are
+    used: with a peak not far above the empty-window width the likelihood can have a second minimum (a narrow
+    recoil peak with more empty frames) that a single start may settle in."""
     best = None
     n = 0
+    clean: list[float] = []
     for st in starts:
         n += 1
         mn, err = fm.minimise(dev, names, st, limits)
         reasons, cov = fm.judge_minimum(mn, names, err)
         reasons = [r for r in reasons if not _limit_ok(r)]
+        if not reasons:
+            if any(abs(mn.fval - f) < 0.01 for f in clean):
+                if mn.fval < best[0].fval or best[1]:
+                    best = (mn, reasons, cov)
+                break                   # two starts agree on the lowest clean minimum found so far
+            clean.append(mn.fval)
         if best is None or (bool(best[1]), best[0].fval) > (bool(reasons), mn.fval):
             best = (mn, reasons, cov)
-        if not reasons:
-            break
     assert best is not None
     mn, reasons, cov = best
     pinned = [k for k in _NUISANCE if k in names and _at_limit(mn, k)]
@@ -163,13 +171,14 @@ def _judge_free(mn: Any, names: tuple[str, ...]) -> tuple[list[str], NDArray[np.
             reasons.append("covariance matrix not positive definite")
             cov = None
     for k in names:
-        if not mn.fixed[k] and _at_limit(mn, k) and k not in _NUISANCE and k not in ("n", "slope"):
+        if not mn.fixed[k] and _at_limit(mn, k) and k not in _NUISANCE and k not in ("n", "slope",
+                                                                                          "sigma_e", "mu_e"):
             reasons.append(f"parameter {k} = {float(mn.values[k]):.4g} at a limit {tuple(mn.limits[k])}")
     return reasons, cov
 
 
 _FREE_AT_LIMIT = ("parameter f_empty", "parameter p_pileup", "parameter n_junk", "parameter slope",
-                  "parameter n_double", "parameter n ")
+                  "parameter n_double", "parameter n ", "parameter sigma_e", "parameter mu_e")
 
 
 def _limit_ok(reason: str) -> bool:
@@ -201,6 +210,12 @@ def _verdict(reasons: list[str], p_value: float, p_min: float) -> tuple[bool, st
     if math.isfinite(p_value) and p_value < p_min:
         return False, "poor", f"poor fit: goodness-of-fit p = {p_value:.2g} < gof_p_min = {p_min:g}"
     return True, "ok", ""
+
+
+def _is_paired(areas: ArrayLike, sideband: ArrayLike) -> bool:
+    """Window and sideband areas of the same frames (equal length, finite pairs for most frames)."""
+    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+    return a.size == b.size and a.size > 0 and np.mean(np.isfinite(a) & np.isfinite(b)) > 0.5
 
 
 def _paired_cov(areas: ArrayLike, sideband: ArrayLike) -> float:
@@ -250,19 +265,29 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     if x.size < cfg.min_events or sb.size < cfg.min_events:
         return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} frames, {sb.size} "
                          f"sideband values (min_events = {cfg.min_events})", details={"quality": "failed"})
+    paired = _is_paired(areas, sideband)
+    if paired:                      # per-frame sideband subtraction: the pedestal error × length cancels
+        a_all, s_all = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+        ok = np.isfinite(a_all) & np.isfinite(s_all)
+        x, sb = a_all[ok] - s_all[ok], s_all[ok]
+        model_e = "paired"
+    else:
+        model_e = "template"
     med, spread = mx.robust_stats(x)
     if not spread > 0:
         return FitResult(**base, n_in_range=int(x.size), reason=f"no spread: all {x.size} areas equal "
                          f"({med:g} mV·µs)", details={"quality": "failed"})
-    lo_hi = mx.robust_range(x, sb, k_hi=RECOIL_K_HI)
+    lo_hi = mx.robust_range(x, None if paired else sb, k_hi=RECOIL_K_HI)
     edges = _edges(x, cfg, lo_hi, spread)
     lo, hi = float(edges[0]), float(edges[-1])
     inside = (x >= lo) & (x <= hi)
     counts, _ = np.histogram(x[inside], bins=edges)
     base.update(n_in_range=int(inside.sum()), n_outside=int((~inside).sum()), bin_edges=edges,
                 counts=counts.astype(np.int64))
-    lat = mx.RecoilLattice(edges, sb, xray)
+    lat = mx.PairedLattice(edges, xray) if paired else mx.RecoilLattice(edges, sb, xray)
     names = mx.RECOIL_PARAMS if xray is not None else mx.RECOIL_PARAMS[:-1]
+    if paired:
+        names = (*names, "mu_e", "sigma_e")
     n_obs = counts.astype(float)
     mu_e, var_e = float(np.mean(sb)), float(np.var(sb, ddof=1))
     cov_ab = _paired_cov(areas, sideband)
@@ -275,6 +300,10 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
 
     # starting values: empty fraction from the frames below the sideband median (half of the empty ones)
     med_e, s_e = mx.robust_stats(sb)
+    if paired:                      # the empty peak of D sits at 0, its width is that of the frame-by-frame
+        med_e = 0.0                 # noise left after the subtraction: start at 2 lattice cells or 5 % of D
+        s_e = max(0.05 * spread, 2 * (edges[1] - edges[0]))
+        mu_e, var_e, cov_ab = 0.0, 0.0, 0.0
     f0 = float(np.clip(2.0 * np.mean(x < med_e) - 0.02, 0.01, 0.8))
     xm = x[inside]
     mu0 = max((float(np.mean(xm)) - mu_e) / (1 - f0), 0.5 * max(s_e, 1e-3), 1e-3)
@@ -286,7 +315,13 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
               "cv": (0.005, 3.0), "p_pileup": (0.0, 0.5)}
     st = {"n": float(x.size), "f_empty": f0, "mu": min(mu0, 0.9 * mu_hi), "cv": cv0, "p_pileup": 0.01}
     starts = [st, {**st, "f_empty": 0.5 * f0 + 0.005, "cv": 0.5 * cv0 + 0.01},
-              {**st, "f_empty": min(2 * f0, 0.9), "mu": 1.3 * st["mu"], "cv": min(2 * cv0, 2.5)}]
+              {**st, "f_empty": min(2 * f0, 0.9), "mu": 1.3 * st["mu"], "cv": min(2 * cv0, 2.5)},
+              {**st, "f_empty": 0.02, "cv": max(cv0, 0.35)}]
+    if paired:
+        w = float(edges[1] - edges[0])
+        limits.update(mu_e=(-0.5 * spread, 0.5 * spread), sigma_e=(0.25 * w, 0.5 * spread))
+        starts = [{**s, "mu_e": 0.0, "sigma_e": s_e} for s in starts] + [{**st, "mu_e": 0.0, "sigma_e": 4 * s_e,
+                                                                           "f_empty": 0.02}]
     starts = [{k: v for k, v in s.items() if k in names} for s in starts]
     lims = {k: limits[k] for k in names}
     mn, reasons, cov, n_starts = _minimise(dev, names, starts, lims)
@@ -301,6 +336,8 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     err_sb = math.copysign(math.sqrt(abs(var_sb)), var_sb)
     mean_err = math.sqrt(max(errors["mu"] ** 2 + var_sb, 0.25 * errors["mu"] ** 2)) if cov is not None else math.nan
     sigma = values["cv"] * values["mu"]
+    if paired:
+        var_e = values["sigma_e"] ** 2
     ref = math.sqrt(sigma ** 2 + var_e) / math.sqrt(max(n_sig, 1.0))
     ratio = mean_err / ref if ref > 0 else math.nan
     if cov is not None and not ratio >= ERROR_RATIO_MIN:
@@ -315,6 +352,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     ok, quality, reason = _verdict(reasons, p_value, cfg.gof_p_min)
     keep_err = quality != "failed"
     details = {"quality": quality, "mean_definition": "mean of the gamma recoil S2 component (mixture fit)",
+               "empty_model": model_e,
                "f_empty": f, "f_empty_err": errors["f_empty"], "p_pileup": values.get("p_pileup", 0.0),
                "sideband_mean": mu_e, "sideband_sigma": math.sqrt(var_e), "n_sideband": int(sb.size),
                "mean_err_sideband": err_sb, "error_ratio": ratio, "n_signal": n_sig,
