@@ -400,3 +400,33 @@ def test_auto_upper_edge_keeps_far_pileup_out_of_the_peak_fit():
     # over the fixed range the outliers distort the peak model: a failed fit, or a widened, shifted Gaussian
     assert (not fixed.fit_success) or (fixed.sigma > 1.15 * true_sigma and
                                        abs(fixed.mean - true_mu) > abs(auto.mean - true_mu))
+
+
+def test_poor_fit_is_marked_kept_for_display_and_shown_in_the_fit_table():
+    """A Gaussian fitted to two well separated peaks (20 000 events) converges but the goodness of fit is
+    hopeless: quality "poor", fit_success False, numbers and errors kept, reason naming p and gof_p_min; the
+    fit table marks it. The same data with gof_p_min = 0 (non-default) count as a success."""
+    from types import SimpleNamespace
+
+    from s2lib.report_helpers import fit_rows
+
+    rng = np.random.default_rng(21)
+    x = np.concatenate([rng.normal(2.0, 0.3, 10000), rng.normal(3.2, 0.3, 10000)])
+    r = fit_histogram(x, FitConfig(model="gauss", **LAB_RANGE))
+    assert r.quality == "poor" and not r.fit_success
+    assert r.p_value < 1e-3 and "poor fit" in r.reason and "gof_p_min" in r.reason
+    assert np.isfinite(r.mean_err) and r.ci95 == pytest.approx(Z95 * r.mean_err)
+    assert fit_histogram(x, FitConfig(model="gauss", gof_p_min=0.0, **LAB_RANGE)).fit_success
+    run = SimpleNamespace(sets=[SimpleNamespace(name="FieldScan_Gate0100_Anode2000", drift_field_V_cm=71.4)])
+    (row,) = fit_rows(run, {"FieldScan_Gate0100_Anode2000": SimpleNamespace(fit_result=r)})
+    assert row["Fit"].startswith("POOR FIT (not used)") and "(poor fit)" in row["Mean ± 1σ (mV·µs)"]
+
+
+def test_fixed_bin_cuts_with_signal_beyond_the_edge_fail_naming_the_key():
+    """Issue 8's third case: a peak running past a fixed [0, 10] (the 1071 V/cm set) must not be a success."""
+    x = np.random.default_rng(22).normal(9.0, 1.5, 3000)
+    for model in ("gauss", "auto"):
+        r = fit_histogram(x, FitConfig(model=model, **LAB_RANGE))
+        assert not r.fit_success and "bin_cuts" in r.reason, (model, r.reason)
+    free = fit_histogram(x)                          # default: range from the data
+    assert free.fit_success and abs(free.mean - 9.0) < 3 * free.mean_err
