@@ -80,7 +80,7 @@ from . import _fit_models as fm
 from . import _mixture as mx
 from .fitting import Z95, FitConfig, FitResult, _as_config, poisson_deviance
 
-__all__ = ["fit_recoil", "fit_xray", "RECOIL_K_HI", "XRAY_K_HI", "EDGE_FRACTION", "ERROR_RATIO_MIN",
+__all__ = ["fit_recoil", "fit_xray", "xray_by_el_field", "RECOIL_K_HI", "XRAY_K_HI", "EDGE_FRACTION", "ERROR_RATIO_MIN",
            "MIXTURE_MODELS"]
 
 RECOIL_K_HI = 10.0
@@ -449,3 +449,20 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
                          errors=errors if keep_err else {k: math.nan for k in names},
                          covariance=cov if keep_err else None, fit_success=ok, reason=reason, chi2=chi2,
                          ndf=ndf, p_value=p_value, details=details)
+
+
+def xray_by_el_field(items: Any) -> dict[str, tuple[float, float]]:
+    """Per set the X-ray area (mean, σ) for the recoil fit's pile-up component: the accepted X-ray areas of
+    all sets at the same EL field (``items``: ``(set name, EL field V/cm, areas)``) through :func:`fit_xray`;
+    sets whose field has no usable X-ray estimate are left out (no pile-up term)."""
+    pooled: dict[float, list[NDArray[np.float64]]] = {}
+    for _name, el, areas in items:
+        a = np.asarray(areas, dtype=float)
+        if a.size:
+            pooled.setdefault(round(float(el), 1), []).append(a)
+    by_el = {}
+    for el, parts in pooled.items():
+        fit = fit_xray(np.concatenate(parts))
+        if fit.quality != "failed" and np.isfinite(fit.mean) and np.isfinite(fit.sigma):
+            by_el[el] = (float(fit.mean), float(fit.sigma))
+    return {name: by_el[round(float(el), 1)] for name, el, _a in items if round(float(el), 1) in by_el}
