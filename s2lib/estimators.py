@@ -19,8 +19,9 @@ Recoil: mixture likelihood with a measured empty-window component (``model="reco
       With window and sideband of the same frames (the pipeline's case) the fitted variable is the per-frame
       difference ``D = A − A_sb``: the frame's pedestal error × window length, which dominates E with the
       lab's ``n_pedestal`` of 100, cancels exactly, and the rest of an empty window (white noise of two
-      windows, stray photons) is a narrow normal peak (free ``mu_e``, ``sigma_e``;
-      :class:`s2lib._mixture.PairedLattice`). With a sideband not paired frame by frame, the sideband
+      windows, stray photons) is a narrow normal peak centred at 0 (equal lengths, the same stray-photon rate:
+      the assumption the sideband rests on in any case; a free centre would trade one-to-one with the recoil
+      mean when there are few empty frames) with a free width ``sigma_e`` (:class:`s2lib._mixture.PairedLattice`). With a sideband not paired frame by frame, the sideband
       histogram itself is the E distribution (no width tuned, whatever shape the data have). Why the
       difference: on the demo book's 50 V set (E width 0.45 vs a 0.70 mV·µs peak) the template likelihood had
       a second minimum (a narrow peak with three times the empty frames, +11 %, pull 5.8) that the narrow
@@ -294,7 +295,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     lat = mx.PairedLattice(edges, xray) if paired else mx.RecoilLattice(edges, sb, xray)
     names = mx.RECOIL_PARAMS if xray is not None else mx.RECOIL_PARAMS[:-1]
     if paired:
-        names = (*names, "mu_e", "sigma_e")
+        names = (*names, "sigma_e")
     n_obs = counts.astype(float)
     mu_e, var_e = float(np.mean(sb)), float(np.var(sb, ddof=1))
     cov_ab = _paired_cov(areas, sideband)
@@ -326,9 +327,8 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
               {**st, "f_empty": 0.02, "cv": max(cv0, 0.35)}]
     if paired:
         w = float(edges[1] - edges[0])
-        limits.update(mu_e=(-0.5 * spread, 0.5 * spread), sigma_e=(0.25 * w, 0.5 * spread))
-        starts = [{**s, "mu_e": 0.0, "sigma_e": s_e} for s in starts] + [{**st, "mu_e": 0.0, "sigma_e": 4 * s_e,
-                                                                           "f_empty": 0.02}]
+        limits.update(sigma_e=(0.25 * w, 0.5 * spread))
+        starts = [{**s, "sigma_e": s_e} for s in starts] + [{**st, "sigma_e": 4 * s_e, "f_empty": 0.02}]
     starts = [{k: v for k, v in s.items() if k in names} for s in starts]
     lims = {k: limits[k] for k in names}
     mn, reasons, cov, n_starts = _minimise(dev, names, starts, lims)
