@@ -287,6 +287,12 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
                          f"({med:g} mV·µs)", details={"quality": "failed"})
     lo_hi = mx.robust_range(x, None if paired else sb, k_hi=RECOIL_K_HI)
     edges = _edges(x, cfg, lo_hi, spread)
+    if paired and cfg.bin_cuts is None and edges[0] < 0 < edges[-1]:
+        # the empty-window peak of D can be far narrower than a bin: centre a bin on 0 so that it cannot
+        # straddle a bin edge (the range grows by less than one bin)
+        w = float(edges[1] - edges[0])
+        lo0 = -(math.floor(-float(edges[0]) / w) + 0.5) * w
+        edges = lo0 + w * np.arange(int(math.ceil((float(edges[-1]) - lo0) / w)) + 1)
     lo, hi = float(edges[0]), float(edges[-1])
     inside = (x >= lo) & (x <= hi)
     counts, _ = np.histogram(x[inside], bins=edges)
@@ -327,7 +333,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
               {**st, "f_empty": 0.02, "cv": max(cv0, 0.35)}]
     if paired:
         w = float(edges[1] - edges[0])
-        limits.update(sigma_e=(0.25 * w, 0.5 * spread))
+        limits.update(sigma_e=(0.01 * w, 0.5 * spread))
         starts = [{**s, "sigma_e": s_e} for s in starts] + [{**st, "sigma_e": 4 * s_e, "f_empty": 0.02}]
     starts = [{k: v for k, v in s.items() if k in names} for s in starts]
     lims = {k: limits[k] for k in names}
