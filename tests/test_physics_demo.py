@@ -55,18 +55,22 @@ def test_recoil_means_g_s2_and_r_recover_truth(demo):
     rows = []
     for s, ts in zip(run.sets, truth["sets"]):
         fr = fitted[s.name].fit_result
-        assert fr.fit_success, f"{s.name}: {fr.reason}"
+        # a poor fit (p < gof_p_min) keeps its numbers: they are compared too, and the set must then be left
+        # out of the r(E) model fits; measured: the book seed's 200 V set, p = 1.4e-4 (the paired fit is
+        # sensitive to the recoil shape: gamma vs the simulator's compound shape, 772 frames)
+        assert fr.quality in ("ok", "poor"), f"{s.name}: {fr.reason}"
         truth_mean = ts["recoil_sample_mean_area_mV_us"]
         pull = (fr.mean - truth_mean) / fr.mean_err
         rows.append((s.name, truth_mean, fr.mean, fr.mean_err, pull))
         assert abs(fr.mean - truth_mean) <= max(0.03 * truth_mean, 3 * fr.mean_err)
+    assert sum(fitted[s.name].fit_result.quality == "poor" for s in run.sets) <= 1
     print("\nset                           truth A   fit A ± 1σ          pull")
     for name, t, m, e, p in rows:
         print(f"{name:30s} {t:.4f}   {m:.4f} ± {e:.4f}   {p:+.2f}")
-    _check_gs2_and_r(run, truth, cal)
+    _check_gs2_and_r(run, truth, cal, {s.name: fitted[s.name].fit_result.quality for s in run.sets})
 
 
-def _check_gs2_and_r(run, truth, cal):
+def _check_gs2_and_r(run, truth, cal, quality):
     """g_S2 and r from ``<run_id>_recomb_factors.csv`` (d_g_S2 and recomb_error: total 1σ)."""
     import csv
     with open(run.output_dir / f"{run.run_id}_recomb_factors.csv", newline="") as fh:
@@ -76,6 +80,9 @@ def _check_gs2_and_r(run, truth, cal):
     print("set                           r meas ± 1σ          truth r   pull | g_S2 pull")
     for row in rows:
         t = by_name[row["set_name"]]
+        if quality[row["set_name"]] == "poor":       # shown, never used silently
+            assert row["used_in_model_fit"] == "False" and "poor fit" in row["reason"], row
+            continue
         g, dg = float(row["g_S2"]), float(row["d_g_S2"])
         r, dr = float(row["recomb_factor"]), float(row["recomb_error"])
         r_sample = 1 - t["recoil_sample_mean_area_mV_us"] / (t["g_S2"] * t["N_exp"])
