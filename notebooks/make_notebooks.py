@@ -155,33 +155,51 @@ INTEGRATION: list[Cell] = [
 # ----------------------------------------------------------------------------------------------- fitting
 FITTING: list[Cell] = [
     md("# Fitting: recoil S2 area per set\n\n"
-       "Each set's recoil S2 areas from the integration chapter are histogrammed and fitted with a binned Poisson "
-       "maximum-likelihood fit. The fitted mean and its 1σ uncertainty are the inputs of the calibration. "
-       "Failed fits are shown with their reason; they are never dropped."),
+       "Each set's recoil S2 areas from the integration chapter are fitted by a binned Poisson maximum-likelihood "
+       "mixture: frames whose window holds no recoil S2 (their area distribution is *measured* on a sideband "
+       "of the same length before S1), the recoil S2 peak (a gamma distribution, whose fitted mean is the mean "
+       "of the recoil S2 areas however skewed the peak is), and X-ray S2s inside the window (shifted by the "
+       "X-ray area of the set). Range and binning come from each set's data. The fitted mean and its 1σ "
+       "uncertainty are the inputs of the calibration. Failed and poor fits (goodness-of-fit p-value below "
+       "`gof_p_min`) are shown with their reason; they are never dropped, and never used silently."),
     ("parameters", PARAMS_RUN.format(stage="fitting")),
     code(IMPORTS_RUN + "from s2lib.fitting import FitConfig, fit_run_s2\n"
+         "from s2lib.pipeline import xray_pileup_inputs\n"
          "from s2lib.store import load_s2area, store_s2area\n"),
     md("The fit options come from the run configuration (`pipeline.fitting`, or the lab's "
-       "`pipeline.integration.fit_config`)."),
+       "`pipeline.integration.fit_config`); `null` ranges and bins are taken from each set's data."),
     code("fit_config = FitConfig.from_mapping(run.config.section(\"fitting\"))\n"
          'rh.show_table(rh.fit_config_rows(fit_config), caption="S2 fit options (areas in mV·µs)")'),
-    md("The areas are read back from each set's folder, where the integration stage wrote them, and every set "
-       "is fitted."),
+    md("The areas and sideband areas are read back from each set's folder, where the integration stage wrote "
+       "them, and every set is fitted; the pile-up component uses the X-ray area of the set's EL field."),
     code("areas = {s.name: load_s2area(run.set_output_dir(s.name)) for s in run.sets}\n"
-         "fitted = fit_run_s2(areas, fit_config=fit_config)\n"
+         "fitted = fit_run_s2(areas, fit_config=fit_config, xrays=xray_pileup_inputs(run))\n"
          "for name, s2 in fitted.items():\n"
          "    store_s2area(s2, run.set_output_dir(name), raw_root=run.config.raw_data_path)"),
-    md("Fit results per set. The mean is the mean of the signal component, ± 1σ from the likelihood (HESSE). "
-       "The ci95 column gives the half-width of its 95 % interval; σ is the fitted width. The χ²/ndf and "
-       "p-value come from the Poisson deviance after merging sparse bins. A failed fit shows its best-fit "
-       "mean for display only, and its reason."),
+    md("Fit results per set. The mean is the mean of the recoil S2 areas, ± 1σ from the likelihood (HESSE, "
+       "with the sideband's own error). The ci95 column gives the half-width of its 95 % interval; σ is the "
+       "width of the recoil S2 areas. The χ²/ndf and p-value come from the Poisson deviance after merging "
+       "sparse bins. A failed fit shows its best-fit mean for display only, and its reason."),
     code('rh.show_table(rh.fit_rows(run, fitted), caption="Recoil S2 fits (values ± 1σ)")'),
-    md("Each set's histogram with its fit, the model components, and the pulls (n − μ)/√μ per bin. The error "
-       "bars are 68 % Poisson (Garwood) intervals."),
+    md("Each set's histogram with its fit, the model components (empty windows, recoil S2, X-ray pile-up), "
+       "and the pulls (n − μ)/√μ per bin. The error bars are 68 % Poisson (Garwood) intervals."),
     code("for s in run.sets:\n"
-         "    fig = plotting.plot_hist_fit(fitted[s.name], bin_cuts=fit_config.bin_cuts,\n"
+         "    fig = plotting.plot_hist_fit(fitted[s.name],\n"
          "                                 title=f\"{s.name}: E_drift = {s.drift_field_V_cm:.0f} V/cm\")\n"
          "    rh.show(fig, figures, f\"{s.name}_s2_hist_fit\")"),
+    md("For comparison, the lab's histogram fit on the same areas: one Gaussian on the fixed range [0, 10] "
+       "mV·µs in 100 bins (the template's `fit_config`). Its fits are judged by the same rules: a fit whose "
+       "goodness-of-fit p-value is below `gof_p_min` is marked **POOR FIT (not used)**, one with signal beyond "
+       "the range or at a limit **FAILED**. This table only illustrates the difference; nothing downstream uses "
+       "it."),
+    code('lab_fit = fit_run_s2(areas, fit_config=FitConfig(model="gauss", bin_cuts=(0.0, 10.0), nbins=100))\n'
+         'rh.show_table(rh.fit_rows(run, lab_fit), caption="The lab\'s single Gaussian on [0, 10] mV·µs '
+         '(illustration, not used)")\n'
+         "poor = [s for s in run.sets if not lab_fit[s.name].fit_success]\n"
+         "if poor:\n"
+         "    s = poor[0]\n"
+         "    fig = plotting.plot_hist_fit(lab_fit[s.name], title=f\"{s.name}: the lab's Gaussian (not used)\")\n"
+         "    rh.show(fig, figures, f\"{s.name}_s2_hist_lab_gauss\")"),
     md("The fitted mean recoil S2 area against the drift field. Recombination decreases as the field grows, "
        "so more charge reaches the EL gap. The error bars are 95 % intervals; failed fits are drawn as open "
        "markers."),

@@ -18,6 +18,8 @@ _LAZY = {
     "load_s2area": "store",
     "fit_run_s2": "fitting",
     "fit_histogram": "fitting",
+    "fit_recoil": "estimators",
+    "fit_xray": "estimators",
     "FitConfig": "fitting",
     "prepare_run": "pipeline",
     "run_xray_classification": "pipeline",

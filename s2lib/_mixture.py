@@ -183,3 +183,29 @@ def xray_expected(p: dict[str, float], edges: NDArray[np.float64]) -> dict[str, 
 def total(parts: dict[str, Any]) -> NDArray[np.float64]:
     """Sum of the component arrays."""
     return np.sum(list(parts.values()), axis=0)
+
+
+class PairedLattice(RecoilLattice):
+    """The recoil mixture for sideband-subtracted areas ``D = A − A_sb`` of the same frames (module docstring of
+    :mod:`s2lib.estimators`): the frame's pedestal error × length cancels, and what is left of an empty window,
+    ``E_w − E_sb`` (white noise of two windows, stray photons), is a narrow peak described by a normal
+    distribution centred at ``mu_e`` (0 unless given) of free width ``sigma_e``. The signal frames carry the same difference."""
+
+    def __init__(self, edges: NDArray[np.float64], xray: tuple[float, float] | None) -> None:
+        self.edges = edges
+        self.lo = float(edges[0])
+        self.nb = edges.size - 1
+        self.h = float(edges[1] - edges[0]) / SUB
+        self.n_cells = self.nb * SUB
+        self.xray = xray
+
+    def expected(self, p: dict[str, float]) -> dict[str, NDArray[np.float64]]:
+        k0, em = normal_point_masses(p.get("mu_e", 0.0) - self.lo - 0.5 * self.h, p["sigma_e"], self.h)
+        self.j_min, self.e_mass = k0, em                      # E on cells k0 .. (centres lo + (k + ½)h)
+        self.k_max = max(self.n_cells - self.j_min, 1)
+        self.empty_bins = self._to_bins(self.e_mass, self.j_min)
+        self.xe = None
+        if self.xray is not None:
+            kx, xm = normal_point_masses(self.xray[0], self.xray[1], self.h)
+            self.xe = (self.j_min + kx, np.convolve(self.e_mass, xm))
+        return RecoilLattice.expected(self, p)

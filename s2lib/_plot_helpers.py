@@ -441,6 +441,7 @@ def hist_fit_figure(obj: Any, bin_cuts: tuple[float, float] | None, *, title: st
     text_lines: list[str] = []
     peak = 0.0
     failed = has_fit and not bool(get_attr(fit, "fit_success", False))
+    poor = failed and str(getattr(fit, "quality", "")) == "poor"
     if has_fit:
         comps, x, mu = model_curves(fit, edges)
         styles = {"signal": (OKABE_ITO["blue"], "--", "signal"), "background": (OKABE_ITO["bluish_green"], ":", "background")}
@@ -454,7 +455,8 @@ def hist_fit_figure(obj: Any, bin_cuts: tuple[float, float] | None, *, title: st
                 ax.plot(x, y, color=color, ls=ls, lw=1.1, label=lab, zorder=6)
         if "total" in comps:
             ax.plot(x, comps["total"], color=OKABE_ITO["vermillion"], lw=1.3, zorder=5,
-                    label=f"fit: {get_attr(fit, 'model', 'model')}" + (" (failed)" if failed else ""))
+                    label=f"fit: {get_attr(fit, 'model', 'model')}" + (" (poor fit)" if poor else
+                                                                          " (failed)" if failed else ""))
         handles, labels = ax.get_legend_handles_labels()
         order = sorted(range(len(labels)), key=lambda i: (labels[i] != "data", not labels[i].startswith("fit")))
         handles, labels = [handles[i] for i in order], [labels[i] for i in order]
@@ -508,7 +510,11 @@ def hist_fit_figure(obj: Any, bin_cuts: tuple[float, float] | None, *, title: st
                       textcoords="offset points", va="top", ha="left", annotation_clip=False, **kw)
         return (text.count("\n") + 1) * 1.35 * size + 0.8 * size
 
-    if failed:
+    if poor:
+        reason = str(get_attr(fit, "reason", "") or "")
+        y_pt -= put(textwrap.fill(f"POOR FIT, not used: {reason}", 32), color="#B35900", weight="bold",
+                    gid="fit_poor")
+    elif failed:
         reason = str(get_attr(fit, "reason", "") or "unknown reason")
         y_pt -= put(textwrap.fill(f"FIT FAILED: {reason}", 32), color="#C00000", weight="bold", gid="fit_failed")
     elif not has_fit:

@@ -61,7 +61,7 @@ __all__ = [
 
 SCHEMA_VERSION: Final = 1
 S2_VS_DRIFT_COLUMNS: Final = ("set_name", "drift_field", "el_field", "s2_mean", "s2_mean_err", "s2_ci95",
-                              "s2_sigma", "fit_success", "n_events")
+                              "s2_sigma", "fit_success", "quality", "n_events")
 """``<run_id>_s2_vs_drift.csv``: fields V/cm, areas mV·µs; s2_mean_err is 1σ, s2_ci95 the 95 % half-width."""
 RECOMB_COLUMNS: Final = S2_VS_DRIFT_COLUMNS + (
     "g_S2", "d_g_S2", "N_e_meas", "dN_e_meas", "recomb_factor", "recomb_error", "recomb_error_stat",
@@ -304,7 +304,8 @@ def calibrate_and_analyze(
 
     say("[5/5] Computing recombination fractions...")
     rows, arrays = recombination_table(run.sets, ion_fitted_areas, lambda el: entries[el_key(el)], icfg, n_exp,
-                                       say=say)
+                                       say=say, use_poor_fits=bool(getattr(run.config.calibration,
+                                                                           "use_poor_fits", False)))
     model_fits: dict[float, dict[str, ModelFit]] = {}
     for key, e in entries.items():
         sel = (arrays["el_key"] == key) & arrays["usable"]

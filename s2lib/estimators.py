@@ -15,9 +15,17 @@ Recoil: mixture likelihood with a measured empty-window component (``model="reco
 
     * ``E``, the empty-window area, is **measured**: the engine integrates every frame over a *sideband* of
       the same length in the signal-free region before S1, right after the pedestal samples
-      (:mod:`s2lib.integration`). Its histogram is the E distribution; no width is tuned and its shape
-      (noise, pedestal error × window length, stray photons) is whatever the data have. Signal frames carry
-      the same E (the convolution ``S + E``).
+      (:mod:`s2lib.integration`). Signal frames carry the same E (the convolution ``S + E``).
+      With window and sideband of the same frames (the pipeline's case) the fitted variable is the per-frame
+      difference ``D = A − A_sb``: the frame's pedestal error × window length, which dominates E with the
+      lab's ``n_pedestal`` of 100, cancels exactly, and the rest of an empty window (white noise of two
+      windows, stray photons) is a narrow normal peak centred at 0 (equal lengths, the same stray-photon rate:
+      the assumption the sideband rests on in any case; a free centre would trade one-to-one with the recoil
+      mean when there are few empty frames) with a free width ``sigma_e`` (:class:`s2lib._mixture.PairedLattice`). With a sideband not paired frame by frame, the sideband
+      histogram itself is the E distribution (no width tuned, whatever shape the data have). Why the
+      difference: on the demo book's 50 V set (E width 0.45 vs a 0.70 mV·µs peak) the template likelihood had
+      a second minimum (a narrow peak with three times the empty frames, +11 %, pull 5.8) that the narrow
+      D peak removes (−5 %, pull −2.5).
     * ``S`` is a gamma distribution of mean ``mu`` and σ/μ ``cv``. Gamma because its maximum-likelihood mean
       equals the sample mean whatever the true shape (its score equation for the mean is Σ(xᵢ − μ) = 0), so
       a skewed peak of any form gives its mean, not its mode; toys with compound Poisson shapes
@@ -28,7 +36,11 @@ Recoil: mixture likelihood with a measured empty-window component (``model="reco
     Uncertainty: HESSE 1σ of ``mu`` and, in quadrature, the error of the sideband mean scaled by
     1/(1 − f_empty) (the E template is taken as known in the likelihood; its mean is what it shifts). When
     window and sideband are paired frame by frame, both hold that frame's pedestal error × length, so the
-    sideband mean moves with the data: the added variance is ``(var_E − 2·cov(A, E_sb))/N``, not below 0.
+    sideband mean moves with the data: the added variance is ``(var_E − 2·cov(A, E_sb))/N``, which is
+    negative when the shared pedestal error dominates E (the likelihood, taking the template as exact, counts
+    that common noise once in the data; in ``mean(A) − mean(E_sb)`` it cancels). The total is kept ≥ half the
+    HESSE error. ``details["mean_err_sideband"]`` is the signed square root of that term. Toys with paired
+    pedestal errors (:mod:`s2lib.toys`) check the result.
 
 X-rays: normal peak + low-area junk + double pile-up (``model="xray_mixture"``)
     The accepted X-ray areas contain single photons and low-area clusters just above the acceptance cut
@@ -69,7 +81,7 @@ from . import _fit_models as fm
 from . import _mixture as mx
 from .fitting import Z95, FitConfig, FitResult, _as_config, poisson_deviance
 
-__all__ = ["fit_recoil", "fit_xray", "RECOIL_K_HI", "XRAY_K_HI", "EDGE_FRACTION", "ERROR_RATIO_MIN",
+__all__ = ["fit_recoil", "fit_xray", "xray_by_el_field", "RECOIL_K_HI", "XRAY_K_HI", "EDGE_FRACTION", "ERROR_RATIO_MIN",
            "MIXTURE_MODELS"]
 
 RECOIL_K_HI = 10.0
@@ -101,24 +113,80 @@ def _edges(x: NDArray[np.float64], cfg: FitConfig, auto: tuple[float, float], sp
 
 def _minimise(dev: Any, names: tuple[str, ...], starts: list[dict[str, float]],
               limits: dict[str, tuple[float, float]]) -> tuple[Any, list[str], NDArray[np.float64] | None, int]:
-    """Best clean minimum over the starts (else the lowest deviance): (Minuit, reasons, covariance, n starts)."""
+    """Lowest clean minimum over all the starts (else the lowest deviance): (Minuit, reasons, covariance, n
+    starts). Starts are run until two of them reach the same clean minimum (deviance within 0.01) or all are
+    used: with a peak not far above the empty-window width the likelihood can have a second minimum (a narrow
+    recoil peak with more empty frames) that a single start may settle in."""
     best = None
     n = 0
+    clean: list[float] = []
     for st in starts:
         n += 1
         mn, err = fm.minimise(dev, names, st, limits)
         reasons, cov = fm.judge_minimum(mn, names, err)
         reasons = [r for r in reasons if not _limit_ok(r)]
+        if not reasons:
+            if any(abs(mn.fval - f) < 0.01 for f in clean):
+                if mn.fval < best[0].fval or best[1]:
+                    best = (mn, reasons, cov)
+                break                   # two starts agree on the lowest clean minimum found so far
+            clean.append(mn.fval)
         if best is None or (bool(best[1]), best[0].fval) > (bool(reasons), mn.fval):
             best = (mn, reasons, cov)
-        if not reasons:
-            break
     assert best is not None
-    return (*best, n)
+    mn, reasons, cov = best
+    pinned = [k for k in _NUISANCE if k in names and _at_limit(mn, k)]
+    if pinned and not any(not _limit_ok(r) for r in reasons):
+        # a component at zero yield: fix it (and its shape) so that HESSE of the others is not distorted by
+        # the boundary (toys: errors 2-10x too small for ~80-event X-ray sets otherwise)
+        if "n_junk" in pinned:
+            pinned.append("slope")
+        for k in set(pinned):
+            mn.fixed[k] = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                mn.migrad(iterate=5)
+                mn.hesse()
+            except (RuntimeError, ValueError, FloatingPointError) as exc:
+                return mn, [f"minimisation error: {type(exc).__name__}: {exc}"], None, n
+        reasons, cov = _judge_free(mn, names)
+    return mn, reasons, cov, n
+
+
+_NUISANCE = ("f_empty", "p_pileup", "n_junk", "n_double")
+
+
+def _at_limit(mn: Any, k: str) -> bool:
+    lo, hi = mn.limits[k]
+    v, e = float(mn.values[k]), float(mn.errors[k])
+    return min(v - lo, hi - v) < 0.5 * e or min(v - lo, hi - v) <= 1e-9 * max(1.0, abs(v))
+
+
+def _judge_free(mn: Any, names: tuple[str, ...]) -> tuple[list[str], NDArray[np.float64] | None]:
+    """Verdict after fixing pinned components: valid minimum, positive-definite covariance of the free
+    parameters (fixed ones keep zero rows), mean and width away from their limits."""
+    reasons = [] if mn.valid else ["MIGRAD did not reach a valid minimum"]
+    cov = None if mn.covariance is None else np.array(mn.covariance, dtype=float)
+    free = [i for i, k in enumerate(names) if not mn.fixed[k]]
+    if cov is None or not np.all(np.isfinite(cov)):
+        reasons.append("covariance matrix not finite")
+        cov = None
+    else:
+        try:
+            np.linalg.cholesky(cov[np.ix_(free, free)])
+        except np.linalg.LinAlgError:
+            reasons.append("covariance matrix not positive definite")
+            cov = None
+    for k in names:
+        if not mn.fixed[k] and _at_limit(mn, k) and k not in _NUISANCE and k not in ("n", "slope",
+                                                                                          "sigma_e", "mu_e"):
+            reasons.append(f"parameter {k} = {float(mn.values[k]):.4g} at a limit {tuple(mn.limits[k])}")
+    return reasons, cov
 
 
 _FREE_AT_LIMIT = ("parameter f_empty", "parameter p_pileup", "parameter n_junk", "parameter slope",
-                  "parameter n_double", "parameter n ")
+                  "parameter n_double", "parameter n ", "parameter sigma_e", "parameter mu_e")
 
 
 def _limit_ok(reason: str) -> bool:
@@ -150,6 +218,12 @@ def _verdict(reasons: list[str], p_value: float, p_min: float) -> tuple[bool, st
     if math.isfinite(p_value) and p_value < p_min:
         return False, "poor", f"poor fit: goodness-of-fit p = {p_value:.2g} < gof_p_min = {p_min:g}"
     return True, "ok", ""
+
+
+def _is_paired(areas: ArrayLike, sideband: ArrayLike) -> bool:
+    """Window and sideband areas of the same frames (equal length, finite pairs for most frames)."""
+    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+    return a.size == b.size and a.size > 0 and np.mean(np.isfinite(a) & np.isfinite(b)) > 0.5
 
 
 def _paired_cov(areas: ArrayLike, sideband: ArrayLike) -> float:
@@ -199,16 +273,35 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     if x.size < cfg.min_events or sb.size < cfg.min_events:
         return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} frames, {sb.size} "
                          f"sideband values (min_events = {cfg.min_events})", details={"quality": "failed"})
+    paired = _is_paired(areas, sideband)
+    if paired:                      # per-frame sideband subtraction: the pedestal error × length cancels
+        a_all, s_all = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+        ok = np.isfinite(a_all) & np.isfinite(s_all)
+        x, sb = a_all[ok] - s_all[ok], s_all[ok]
+        model_e = "paired"
+    else:
+        model_e = "template"
     med, spread = mx.robust_stats(x)
-    lo_hi = mx.robust_range(x, sb, k_hi=RECOIL_K_HI)
+    if not spread > 0:
+        return FitResult(**base, n_in_range=int(x.size), reason=f"no spread: all {x.size} areas equal "
+                         f"({med:g} mV·µs)", details={"quality": "failed"})
+    lo_hi = mx.robust_range(x, None if paired else sb, k_hi=RECOIL_K_HI)
     edges = _edges(x, cfg, lo_hi, spread)
+    if paired and cfg.bin_cuts is None and edges[0] < 0 < edges[-1]:
+        # the empty-window peak of D can be far narrower than a bin: centre a bin on 0 so that it cannot
+        # straddle a bin edge (the range grows by less than one bin)
+        w = float(edges[1] - edges[0])
+        lo0 = -(math.floor(-float(edges[0]) / w) + 0.5) * w
+        edges = lo0 + w * np.arange(int(math.ceil((float(edges[-1]) - lo0) / w)) + 1)
     lo, hi = float(edges[0]), float(edges[-1])
     inside = (x >= lo) & (x <= hi)
     counts, _ = np.histogram(x[inside], bins=edges)
     base.update(n_in_range=int(inside.sum()), n_outside=int((~inside).sum()), bin_edges=edges,
                 counts=counts.astype(np.int64))
-    lat = mx.RecoilLattice(edges, sb, xray)
+    lat = mx.PairedLattice(edges, xray) if paired else mx.RecoilLattice(edges, sb, xray)
     names = mx.RECOIL_PARAMS if xray is not None else mx.RECOIL_PARAMS[:-1]
+    if paired:
+        names = (*names, "sigma_e")
     n_obs = counts.astype(float)
     mu_e, var_e = float(np.mean(sb)), float(np.var(sb, ddof=1))
     cov_ab = _paired_cov(areas, sideband)
@@ -221,6 +314,10 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
 
     # starting values: empty fraction from the frames below the sideband median (half of the empty ones)
     med_e, s_e = mx.robust_stats(sb)
+    if paired:                      # the empty peak of D sits at 0, its width is that of the frame-by-frame
+        med_e = 0.0                 # noise left after the subtraction: start at 2 lattice cells or 5 % of D
+        s_e = max(0.05 * spread, 2 * (edges[1] - edges[0]))
+        mu_e, var_e, cov_ab = 0.0, 0.0, 0.0
     f0 = float(np.clip(2.0 * np.mean(x < med_e) - 0.02, 0.01, 0.8))
     xm = x[inside]
     mu0 = max((float(np.mean(xm)) - mu_e) / (1 - f0), 0.5 * max(s_e, 1e-3), 1e-3)
@@ -232,7 +329,12 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
               "cv": (0.005, 3.0), "p_pileup": (0.0, 0.5)}
     st = {"n": float(x.size), "f_empty": f0, "mu": min(mu0, 0.9 * mu_hi), "cv": cv0, "p_pileup": 0.01}
     starts = [st, {**st, "f_empty": 0.5 * f0 + 0.005, "cv": 0.5 * cv0 + 0.01},
-              {**st, "f_empty": min(2 * f0, 0.9), "mu": 1.3 * st["mu"], "cv": min(2 * cv0, 2.5)}]
+              {**st, "f_empty": min(2 * f0, 0.9), "mu": 1.3 * st["mu"], "cv": min(2 * cv0, 2.5)},
+              {**st, "f_empty": 0.02, "cv": max(cv0, 0.35)}]
+    if paired:
+        w = float(edges[1] - edges[0])
+        limits.update(sigma_e=(0.01 * w, 0.5 * spread))
+        starts = [{**s, "sigma_e": s_e} for s in starts] + [{**st, "sigma_e": 4 * s_e, "f_empty": 0.02}]
     starts = [{k: v for k, v in s.items() if k in names} for s in starts]
     lims = {k: limits[k] for k in names}
     mn, reasons, cov, n_starts = _minimise(dev, names, starts, lims)
@@ -243,9 +345,12 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     chi2, ndf, p_value, n_grp = _gof(n_obs, nu, _n_free(mn, names), cfg.gof_min_expected)
     f = values["f_empty"]
     n_sig = values["n"] * (1 - f)
-    err_sb = math.sqrt(max(var_e - 2.0 * cov_ab, 0.0) / sb.size) / max(1 - f, 1e-6)
-    mean_err = math.sqrt(errors["mu"] ** 2 + err_sb ** 2) if cov is not None else math.nan
+    var_sb = (var_e - 2.0 * cov_ab) / sb.size / max(1 - f, 1e-6) ** 2
+    err_sb = math.copysign(math.sqrt(abs(var_sb)), var_sb)
+    mean_err = math.sqrt(max(errors["mu"] ** 2 + var_sb, 0.25 * errors["mu"] ** 2)) if cov is not None else math.nan
     sigma = values["cv"] * values["mu"]
+    if paired:
+        var_e = values["sigma_e"] ** 2
     ref = math.sqrt(sigma ** 2 + var_e) / math.sqrt(max(n_sig, 1.0))
     ratio = mean_err / ref if ref > 0 else math.nan
     if cov is not None and not ratio >= ERROR_RATIO_MIN:
@@ -260,6 +365,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     ok, quality, reason = _verdict(reasons, p_value, cfg.gof_p_min)
     keep_err = quality != "failed"
     details = {"quality": quality, "mean_definition": "mean of the gamma recoil S2 component (mixture fit)",
+               "empty_model": model_e,
                "f_empty": f, "f_empty_err": errors["f_empty"], "p_pileup": values.get("p_pileup", 0.0),
                "sideband_mean": mu_e, "sideband_sigma": math.sqrt(var_e), "n_sideband": int(sb.size),
                "mean_err_sideband": err_sb, "error_ratio": ratio, "n_signal": n_sig,
@@ -288,6 +394,9 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
         return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} < min_events = "
                          f"{cfg.min_events}", details={"quality": "failed"})
     med, spread = mx.xray_peak(x)
+    if not spread > 0:
+        return FitResult(**base, n_in_range=int(x.size), reason=f"no spread: all {x.size} areas equal "
+                         f"({med:g} mV·µs)", details={"quality": "failed"})
     auto = (max(float(np.min(x)), med - XRAY_K_LO * spread), min(med + XRAY_K_HI * spread, float(np.max(x))))
     edges = _edges(x, cfg, auto, spread)
     lo, hi = float(edges[0]), float(edges[-1])
@@ -308,7 +417,9 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
     st = {"n": max(float(core.size), 0.5 * n_in), "mu": med, "sigma": max(spread, span / 200),
           "n_junk": n_junk0, "slope": 3.0 / max(med - lo, span / 20), "n_double": 0.01 * n_in}
     mu_hi = cfg.upper_limit if cfg.upper_limit is not None else hi
-    limits = {"n": (0.0, math.inf), "mu": (lo, mu_hi), "sigma": (span / 2000, span),
+    mu_lo = lo if mu_hi > lo else mu_hi - span
+    st["mu"] = float(np.clip(st["mu"], mu_lo + 1e-3 * span, mu_hi - 1e-3 * span))
+    limits = {"n": (0.0, math.inf), "mu": (mu_lo, mu_hi), "sigma": (span / 2000, span),
               "n_junk": (0.0, math.inf), "slope": (0.05 / span, 200.0 / span), "n_double": (0.0, math.inf)}
     starts = [st, {**st, "slope": 0.3 * st["slope"], "n_junk": 2 * n_junk0},
               {**st, "sigma": 0.6 * st["sigma"], "n_junk": 0.5 * n_junk0}]
@@ -344,3 +455,20 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
                          errors=errors if keep_err else {k: math.nan for k in names},
                          covariance=cov if keep_err else None, fit_success=ok, reason=reason, chi2=chi2,
                          ndf=ndf, p_value=p_value, details=details)
+
+
+def xray_by_el_field(items: Any) -> dict[str, tuple[float, float]]:
+    """Per set the X-ray area (mean, σ) for the recoil fit's pile-up component: the accepted X-ray areas of
+    all sets at the same EL field (``items``: ``(set name, EL field V/cm, areas)``) through :func:`fit_xray`;
+    sets whose field has no usable X-ray estimate are left out (no pile-up term)."""
+    pooled: dict[float, list[NDArray[np.float64]]] = {}
+    for _name, el, areas in items:
+        a = np.asarray(areas, dtype=float)
+        if a.size:
+            pooled.setdefault(round(float(el), 1), []).append(a)
+    by_el = {}
+    for el, parts in pooled.items():
+        fit = fit_xray(np.concatenate(parts))
+        if fit.quality != "failed" and np.isfinite(fit.mean) and np.isfinite(fit.sigma):
+            by_el[el] = (float(fit.mean), float(fit.sigma))
+    return {name: by_el[round(float(el), 1)] for name, el, _a in items if round(float(el), 1) in by_el}

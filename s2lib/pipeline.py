@@ -33,7 +33,7 @@ from .timing import estimate_set_timing, load_timing_samples, store_timing_sampl
 from .waveform import XRayReason, reason_counts
 
 __all__ = ["prepare_run", "run_xray_classification", "run_ion_integration", "run_integration_pass",
-           "IntegrationSummary", "load_timing_table", "timing_samples", "integration_summary_table",
+           "IntegrationSummary", "xray_pileup_inputs", "load_timing_table", "timing_samples", "integration_summary_table",
            "validation_frames"]
 
 RECOIL_METHOD = "recoil_integration"
@@ -351,7 +351,7 @@ def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config
         fit_config if fit_config is not None else run.config.section("fitting"))
     sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     with sink:
-        pileup = _xray_by_set(run, p) if good and fit else {}
+        pileup = xray_pileup_inputs(run, p) if good and fit else {}
         fitted = fit_run_s2(good, fit_config=cfg, flag_plot=False, xrays=pileup) if good and fit else {}
     out = {s.name: fitted.get(s.name, areas[s.name]) for s in run.sets}
     _say(verbose, "[3/3] Storing results and generating plots...")
@@ -364,32 +364,20 @@ def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config
     return out
 
 
-def _xray_by_set(run: Run, p: _Pass) -> dict[str, tuple[float, float]]:
-    """Per set the X-ray area (mean, σ) of its EL field for the recoil fit's pile-up component: all accepted
-    X-rays of the sets at that EL field (from this pass, else from ``xray_areas.npy`` on disk) through
-    :func:`s2lib.estimators.fit_xray`; sets without a usable X-ray estimate are left out (no pile-up term)."""
-    from .estimators import fit_xray
+def xray_pileup_inputs(run: Run, p: _Pass | None = None) -> dict[str, tuple[float, float]]:
+    """Per set the X-ray area (mean, σ) of its EL field (:func:`s2lib.estimators.xray_by_el_field`), from the
+    pass ``p`` or the stored ``xray_areas.npy``: the ``xrays`` argument of :func:`s2lib.fitting.fit_run_s2`."""
+    from .estimators import xray_by_el_field
 
-    pooled: dict[float, list[np.ndarray]] = {}
-    for s in run.sets:
-        res = p.results.get(s.name)
-        areas = None
-        if isinstance(res, _eng.SetResult) and p.do_xray:
-            areas = res.xray_area[res.xray_accepted]
-        else:
-            try:
-                areas = load_xrays(run.set_output_dir(s.name)).areas
-            except DataError:
-                areas = None
-        if areas is not None and areas.size:
-            pooled.setdefault(round(float(s.el_field_V_cm), 1), []).append(np.asarray(areas, dtype=float))
-    by_el: dict[float, tuple[float, float]] = {}
-    for el, parts in pooled.items():
-        fit = fit_xray(np.concatenate(parts))
-        if fit.details.get("quality") != "failed" and np.isfinite(fit.mean) and np.isfinite(fit.sigma):
-            by_el[el] = (float(fit.mean), float(fit.sigma))
-    return {s.name: by_el[round(float(s.el_field_V_cm), 1)] for s in run.sets
-            if round(float(s.el_field_V_cm), 1) in by_el}
+    def areas(name: str) -> np.ndarray:
+        res = p.results.get(name) if p is not None and p.do_xray else None
+        if isinstance(res, _eng.SetResult):
+            return res.xray_area[res.xray_accepted]
+        try:
+            return load_xrays(run.set_output_dir(name)).areas
+        except DataError:
+            return np.empty(0)
+    return xray_by_el_field([(s.name, float(s.el_field_V_cm), areas(s.name)) for s in run.sets])
 
 
 def _plot_fits(run: Run, fitted: Mapping[str, S2Areas], cfg: Any) -> None:

@@ -3,6 +3,7 @@
 Per set (``ion_mean``, ``electrons_and_recombination``, ``recombination_table``): N_e = A_ion / g_S2 and
 r = 1 − N_e / N_exp with 1σ errors from A_ion and g_S2 in quadrature (domain.md 1.6); the recoil mean comes
 from a stored fit, the lab's old ``s2_results.json`` (mean_err = ci95/1.96) or a refit of ``s2_areas.npy``.
+Only successful fits enter the model fits (poor fits, p < gof_p_min, too with ``use_poor_fits``).
 
 Two models, both with a multiplicative "extraction" factor S ∈ [0, 1] (domain.md 1.6), field E in V/cm:
 
@@ -14,9 +15,7 @@ Two models, both with a multiplicative "extraction" factor S ∈ [0, 1] (domain.
   default is therefore **S fixed to 1** (the lab's literal r = A/(1 + B·E)); pass ``fix={}`` to free S.
 
 Fit: weighted least squares, χ² = Σ ((r_i − model(E_i)) / σ_stat,i)², minimised with iminuit (MIGRAD + HESSE,
-``iminuit.cost.LeastSquares``), so the parameter covariance is the statistical one.
-
-The g_S2 error is **not** in σ_stat: every set of one EL field uses the same g_S2, so its error is fully
+``iminuit.cost.LeastSquares``), so the parameter covariance is the statistical one. The g_S2 error is **not** in σ_stat: every set of one EL field uses the same g_S2, so its error is fully
 correlated across the points. A change g → g·(1 + δ) maps 1 − r → (1 − r)/(1 + δ) for every point at once.
 We refit with δ = ±δ_gS2 (the relative 1σ error of g_S2) and take the half difference of the parameters as
 the g_S2 "scale" shift Δp; its covariance Δp·Δpᵀ is added to the statistical covariance (the shift method for
@@ -361,8 +360,6 @@ def fit_models(field_V_cm: ArrayLike, r: ArrayLike, dr_stat: ArrayLike, *, gs2_r
             for name in models}
 
 
-
-
 def electrons_and_recombination(A_ion: ArrayLike, dA_ion: ArrayLike, g_S2: ArrayLike, d_g_S2: ArrayLike,
                                 N_exp: float) -> dict[str, NDArray[np.float64]]:
     """Measured electrons and recombination fraction with their 1σ errors, per set.
@@ -409,6 +406,7 @@ class IonMean:
     n_events: int
     origin: str
     reason: str = ""
+    quality: str = ""   # "ok", "poor" (p < gof_p_min: shown, used only with use_poor_fits) or "failed"
 
 
 def ion_mean(s2: S2Areas | str | None, fit_config: FitConfig, *, label: str = "") -> IonMean:
@@ -423,7 +421,7 @@ def ion_mean(s2: S2Areas | str | None, fit_config: FitConfig, *, label: str = ""
         fr = FitResult.from_dict(fr)
     if isinstance(fr, FitResult):
         return IonMean(fr.mean, fr.mean_err, fr.ci95, fr.sigma, bool(fr.fit_success),
-                       n_events or fr.n_in_range, "fit_result", fr.reason)
+                       n_events or fr.n_in_range, "fit_result", fr.reason, fr.quality)
     mean, ci95 = getattr(s2, "mean", None), getattr(s2, "ci95", None)
     if mean is not None and ci95 is not None and np.isfinite(mean) and np.isfinite(ci95):
         sigma = getattr(s2, "sigma", None)
@@ -434,13 +432,13 @@ def ion_mean(s2: S2Areas | str | None, fit_config: FitConfig, *, label: str = ""
     if areas is not None and n_events:
         fr = fit_histogram(np.asarray(areas, dtype=float), fit_config, label=label)
         return IonMean(fr.mean, fr.mean_err, fr.ci95, fr.sigma, bool(fr.fit_success), n_events,
-                       "refit of s2_areas.npy", fr.reason)
+                       "refit of s2_areas.npy", fr.reason, fr.quality)
     return IonMean(math.nan, math.nan, math.nan, math.nan, False, n_events, "no fit", "no fit and no areas")
 
 
 def recombination_table(sets: Sequence[Any], fitted: Mapping[str, Any], gs2_for: Callable[[float], Any],
                         fit_config: FitConfig, n_exp: float, *, say: Callable[[str], Any] | None = None,
-                        ) -> tuple[list[dict[str, Any]], dict[str, NDArray[Any]]]:
+                        use_poor_fits: bool = False) -> tuple[list[dict[str, Any]], dict[str, NDArray[Any]]]:
     """Per-set table of the run: S2 mean, g_S2, N_e, r with 1σ errors (stat, g_S2, total), A_ion/A_x.
 
     Args:
@@ -449,6 +447,7 @@ def recombination_table(sets: Sequence[Any], fitted: Mapping[str, Any], gs2_for:
         gs2_for: EL field → the g_S2 entry of that field (attributes ``el_field_V_cm`` (the group key),
             ``g_S2``, ``d_g_S2``, ``A_x``, ``dA_x``, ``source``, ``reason``, ``usable``).
         fit_config: S2 fit options for sets with areas only.  n_exp: E_R / W.  say: progress printer.
+        use_poor_fits: also use S2 means of poor fits (p < gof_p_min) in the model fits (marked in ``reason``).
 
     Returns:
         (rows for the CSV files, arrays by column), sorted by (EL field, drift field). A set with a failed S2
@@ -458,14 +457,16 @@ def recombination_table(sets: Sequence[Any], fitted: Mapping[str, Any], gs2_for:
     for s in sorted(sets, key=lambda s: (round(s.el_field_V_cm), s.drift_field_V_cm)):
         im = ion_mean(fitted.get(s.name), fit_config, label=s.name)
         e = gs2_for(s.el_field_V_cm)
-        reasons = [] if im.fit_success else [f"S2 fit: {im.reason or 'failed'}"]
+        poor_ok = use_poor_fits and im.quality == "poor"
+        reasons = [] if im.fit_success or poor_ok else [f"S2 fit: {im.reason or 'failed'}"]
         if not e.usable:
             reasons.append(f"g_S2 at EL {e.el_field_V_cm:g} V/cm: {e.reason or 'not available'}")
         g, dg = (e.g_S2, e.d_g_S2) if e.usable else (math.nan, math.nan)
         rows.append({"set_name": s.name, "drift_field": float(s.drift_field_V_cm), "el_field": float(s.el_field_V_cm),
                      "s2_mean": im.mean, "s2_mean_err": im.mean_err, "s2_ci95": im.ci95, "s2_sigma": im.sigma,
                      "fit_success": im.fit_success, "n_events": im.n_events, "g_S2": g, "d_g_S2": dg,
-                     "gs2_source": e.source, "used_in_model_fit": not reasons, "reason": "; ".join(reasons),
+                     "gs2_source": e.source, "used_in_model_fit": not reasons, "quality": im.quality,
+                     "reason": "; ".join(reasons) or (f"used although {im.reason} (use_poor_fits)" if poor_ok else ""),
                      "el_key": e.el_field_V_cm, "A_x": e.A_x, "dA_x": e.dA_x, "origin": im.origin})
         if reasons and say is not None:
             say(f"      {s.name}: excluded from the model fits ({'; '.join(reasons)})")
@@ -476,8 +477,7 @@ def recombination_table(sets: Sequence[Any], fitted: Mapping[str, Any], gs2_for:
     res = electrons_and_recombination(A, dA, g, np.array([r["d_g_S2"] for r in rows], float), n_exp)
     a_x, da_x = np.array([r["A_x"] for r in rows], float), np.array([r["dA_x"] for r in rows], float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        norm = A / a_x
-        dnorm = np.abs(norm) * np.hypot(dA / A, da_x / a_x)
+        norm, dnorm = A / a_x, np.abs(A / a_x) * np.hypot(dA / A, da_x / a_x)
     for i, r in enumerate(rows):
         r.update(N_e_meas=res["N_e"][i], dN_e_meas=res["dN_e"][i], recomb_factor=res["r"][i],
                  recomb_error=res["dr"][i], recomb_error_stat=res["dr_stat"][i], recomb_error_gs2=res["dr_gs2"][i],
@@ -488,9 +488,9 @@ def recombination_table(sets: Sequence[Any], fitted: Mapping[str, Any], gs2_for:
         "drift_field": np.array([r["drift_field"] for r in rows], float),
         "el_field": np.array([r["el_field"] for r in rows], float),
         "el_key": np.array([r["el_key"] for r in rows], float),
-        "A_ion": np.array([r["s2_mean"] for r in rows], float), "dA_ion": np.array([r["s2_mean_err"] for r in rows], float),
-        "A_ion_ci95": np.array([r["s2_ci95"] for r in rows], float), "g_S2": g,
-        "d_g_S2": np.array([r["d_g_S2"] for r in rows], float),
+        **{k: np.array([r[c] for r in rows], float) for k, c in (("A_ion", "s2_mean"), ("dA_ion", "s2_mean_err"),
+                                                                 ("A_ion_ci95", "s2_ci95"), ("d_g_S2", "d_g_S2"))},
+        "g_S2": g,
         "N_e_meas": res["N_e"], "dN_e_meas": res["dN_e"], "dN_e_meas_stat": res["dN_e_stat"],
         "dN_e_meas_gs2": res["dN_e_gs2"], "r": res["r"], "dr": res["dr"], "dr_stat": res["dr_stat"],
         "dr_gs2": res["dr_gs2"], "r_ci95": Z95 * res["dr"], "norm_A_ion": norm, "dnorm_A_ion": dnorm,

@@ -254,7 +254,8 @@ def xray_rows(summary_rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
 
 def fit_rows(run: Any, fitted: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Per set: the S2 histogram fit (mean ± 1σ, 95 % half-width, width, goodness of fit, events, model) and
-    whether it succeeded, with the reason when not. Failed fits keep their row (values shown for display only)."""
+    whether it succeeded, with the reason when not. Failed fits keep their row (values shown for display only);
+    poor fits (p < gof_p_min) show their numbers marked "(poor fit)" and "POOR FIT (not used): reason"."""
     out = []
     for s in run.sets:
         fr = getattr(fitted.get(s.name), "fit_result", None)
@@ -263,13 +264,17 @@ def fit_rows(run: Any, fitted: Mapping[str, Any]) -> list[dict[str, Any]]:
                         "Fit": "no fit"})
             continue
         ok = bool(fr.fit_success)
+        quality = getattr(fr, "quality", "ok" if ok else "failed")
+        verdict = "ok" if ok else (f"POOR FIT (not used): {fr.reason}" if quality == "poor" else
+                                   f"FAILED: {fr.reason}")
         out.append({"Set": set_label(s.name), "E_drift (V/cm)": format_number(s.drift_field_V_cm),
                     "Mean ± 1σ (mV·µs)": format_value(fr.mean, fr.mean_err) if ok else
+                    f"{format_value(fr.mean, fr.mean_err)} (poor fit)" if quality == "poor" else
                     f"{format_number(fr.mean)} (failed)",
                     "ci95 (mV·µs)": format_error(fr.ci95), "σ (mV·µs)": format_value(fr.sigma, fr.sigma_err),
                     "χ²/ndf": f"{fr.chi2:.1f} / {fr.ndf}" if _finite(fr.chi2) else DASH,
                     "p-value": format_p(fr.p_value), "N in range": fr.n_in_range, "Model": fr.model,
-                    "Fit": "ok" if ok else f"FAILED: {fr.reason}"})
+                    "Fit": verdict})
     return out
 
 

@@ -120,8 +120,9 @@ def coverage(kind: str, n_toys: int = 200, seed: int = 0, *, use_xray: bool = Tr
         ``{"shape", "n_toys", "n_ok", "n_poor", "n_failed", "coverage95", "coverage_err", "bias_rel",
         "bias_rel_err", "pull_mean", "pull_width", "pull_width_err", "err_over_spread"}``: coverage = fraction
         of the fits with a finite error whose ``mean ± ci95`` contains the toy's truth (its binomial error),
-        bias = mean of (estimate − truth)/truth, pull = (estimate − truth)/mean_err; ``err_over_spread`` = mean
-        reported error / standard deviation of (estimate − truth).
+        bias = mean of (estimate − truth)/truth, pull = (estimate − truth)/mean_err; ``err_over_spread`` = median
+        reported error / standard deviation of the estimates (the typical error: a few toys of a small set
+        with a large error do not hide a typical one that is wrong; ``mean_err_over_spread`` uses the mean).
     """
     rng = np.random.default_rng(seed)
     if kind == "recoil":
@@ -158,4 +159,5 @@ def coverage(kind: str, n_toys: int = 200, seed: int = 0, *, use_xray: bool = Tr
             "bias_rel_err": float(np.std(d_abs / tr[ok], ddof=1) / math.sqrt(n_ok)) if n_ok > 1 else math.nan,
             "pull_mean": float(np.mean(pulls)) if n_ok else math.nan, "pull_width": pw,
             "pull_width_err": pw / math.sqrt(2 * (n_ok - 1)) if n_ok > 1 else math.nan,
-            "err_over_spread": float(np.mean(s[ok]) / spread) if n_ok > 1 and spread > 0 else math.nan}
+            "err_over_spread": float(np.median(s[ok]) / spread) if n_ok > 1 and spread > 0 else math.nan,
+            "mean_err_over_spread": float(np.mean(s[ok]) / spread) if n_ok > 1 and spread > 0 else math.nan}

@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from s2lib import toys
 from s2lib.fitting import FitConfig, fit_histogram
+
+LAB_RANGE = {"bin_cuts": (0.0, 10.0), "nbins": 100}
 
 
 def coverage(draw, truth: float, config: FitConfig, n_toys: int, seed: int) -> tuple[float, int, float]:
@@ -29,37 +32,92 @@ def coverage(draw, truth: float, config: FitConfig, n_toys: int, seed: int) -> t
     return covered / n_toys, failed, float(np.std(pulls))
 
 
-def test_coverage_gaussian():
-    frac, failed, pull_sd = coverage(lambda rng: rng.normal(2.0, 0.8, 1000), 2.0, FitConfig(), 400, seed=2026)
+def test_coverage_gauss_model_with_lab_range():
+    frac, failed, pull_sd = coverage(lambda rng: rng.normal(2.0, 0.8, 1000), 2.0,
+                                     FitConfig(model="gauss", **LAB_RANGE), 400, seed=2026)
     print(f"\ngauss: coverage of mean ± ci95 = {frac:.3f} over 400 toys, failed {failed}, pull sd {pull_sd:.3f}")
-    assert failed == 0
+    assert failed <= 2         # p < 1e-3 "poor fits" happen in 0.1 % of correct fits
     assert 0.92 <= frac <= 0.98
 
 
-def test_coverage_gauss_with_background():
+def test_coverage_gauss_bg_model_with_lab_range():
     def draw(rng):
         return np.concatenate([rng.normal(1.3, 0.8, 2000), rng.normal(0.25, 0.08, 300)])
 
-    frac, failed, pull_sd = coverage(draw, 1.3, FitConfig(model="gauss_bg"), 250, seed=31)
+    frac, failed, pull_sd = coverage(draw, 1.3, FitConfig(model="gauss_bg", **LAB_RANGE), 250, seed=31)
     print(f"\ngauss_bg: coverage = {frac:.3f} over 250 toys, failed {failed}, pull sd {pull_sd:.3f}")
     assert failed <= 1
     assert 0.92 <= frac <= 0.98
 
 
-def test_coverage_crystalball_skewed():
-    x0, sigma, beta, m = 1.6, 0.5, 1.0, 2.5  # heavy right tail, as recoil S2 areas
+def test_coverage_crystalball_model_with_fixed_range_skewed():
+    x0, sigma, beta, m = 1.6, 0.5, 1.0, 4.0  # right tail, ≈ 0.1 % beyond the upper edge of 20
     ref = stats.crystalball(beta, m, loc=-x0, scale=sigma)  # scipy's tail is on the left: mirror it
 
     def pdf(t):
         return ref.pdf(-t)
 
     kink = x0 + beta * sigma
-    truth = (integrate.quad(lambda t: t * pdf(t), 0, 10, points=[kink])[0]
-             / integrate.quad(pdf, 0, 10, points=[kink])[0])
-    assert truth == pytest.approx(2.0465, abs=1e-3) and not math.isnan(truth)
+    truth = (integrate.quad(lambda t: t * pdf(t), 0, 20, points=[kink])[0]
+             / integrate.quad(pdf, 0, 20, points=[kink])[0])
+    assert 1.8 < truth < 2.0 and not math.isnan(truth)
     frac, failed, pull_sd = coverage(lambda rng: -ref.rvs(size=3000, random_state=rng), truth,
-                                     FitConfig(model="crystalball"), 250, seed=77)
+                                     FitConfig(model="crystalball", bin_cuts=(0.0, 20.0), nbins=200), 250,
+                                     seed=77)
     print(f"\ncrystalball: coverage = {frac:.3f} over 250 toys (true mean {truth:.4f}), failed {failed}, "
           f"pull sd {pull_sd:.3f}")
     assert failed <= 1
     assert 0.92 <= frac <= 0.98
+
+
+# ------------------------------------------------------------------ the default estimators (s2lib.estimators)
+# 200 toys each: the 95 % coverage is then known to ±1.5 %, the pull width and the error-vs-spread ratio to
+# ±5 % (1/√(2·199)); bounds: coverage 92-98 %, pull width 0.8-1.25, typical (median) reported error within
+# 10 % of the toy spread, relative bias within max(3 %, 3 standard errors of the bias). The truth is the population mean of the
+# toy's recoil (X-ray) S2 areas (s2lib.toys). Larger sets (100 000 frames, 50 mV·µs) run in `s2book validate`.
+
+RECOIL_CASES = {
+    "small_peak_20pct_empty": dict(mean=0.3, cv=0.25, n_frames=1000, empty=0.2),
+    "skewed_pileup": dict(mean=2.0, cv=0.25, n_frames=1000, empty=0.05, pileup=0.03, xray_mean=2.0),
+    "large_peak_10k": dict(mean=40.0, cv=0.1, n_frames=10000, empty=0.1, pileup=0.02, xray_mean=15.0),
+    "100_frames_no_skew": dict(mean=1.0, cv=0.0, n_frames=100, empty=0.0),
+}
+XRAY_CASES = {
+    "default_shape": dict(),
+    "single_photon_junk": dict(n=400, junk=0.8, junk_lo=0.0, junk_scale=0.03),
+}
+
+
+#: Cases where the reported error is known to exceed the toy spread: with an X-ray area equal to the recoil
+#: mean, the pile-up fraction p_pileup explains part of the recoil tail; the estimate then follows the sample
+#: mean less closely than σ/√N (a more robust, slightly trimmed mean: its spread is smaller) while HESSE quotes
+#: the model error. Measured error/spread 1.12 (200 toys): conservative, coverage 95 %.
+CONSERVATIVE = {"skewed_pileup": 1.25}
+
+
+def _check(c: dict, max_ratio: float = 1.1) -> None:
+    print(f"\n{c['kind']} {c['shape']}: coverage {c['coverage95']:.3f} ± {c['coverage_err']:.3f}, bias "
+          f"{100 * c['bias_rel']:+.2f} ± {100 * c['bias_rel_err']:.2f} %, pull width {c['pull_width']:.3f}, "
+          f"error/spread {c['err_over_spread']:.3f} (mean {c['mean_err_over_spread']:.3f}), ok/poor/failed {c['n_ok']}/{c['n_poor']}/{c['n_failed']}")
+    assert c["n_failed"] <= 0.02 * c["n_toys"]
+    assert 0.92 <= c["coverage95"] <= 0.98
+    assert 0.8 <= c["pull_width"] <= 1.25
+    assert 0.9 <= c["err_over_spread"] <= max_ratio
+    assert abs(c["bias_rel"]) <= max(0.03, 3 * c["bias_rel_err"])
+
+
+#: Known shortfall, kept visible (strict: the test fails as soon as the case passes, so the mark is removed):
+#: a 0.3 mV·µs peak (≈ 15 photoelectrons) with 20 % empty windows has a +0.8 ± 0.1 % bias, 95 % coverage
+#: 0.915 ± 0.020 (pull width 1.01). Far inside the 3 % tolerance on the mean, but the interval under-covers.
+KNOWN_SHORT = {"small_peak_20pct_empty": "bias +0.8 % at 15 photoelectrons: coverage 0.915 (seed 8)"}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_SHORT[c]))
+                                  if c in KNOWN_SHORT else c for c in sorted(RECOIL_CASES)])
+def test_coverage_default_recoil_estimator(case):
+    _check(toys.coverage("recoil", 200, seed=8, **RECOIL_CASES[case]), CONSERVATIVE.get(case, 1.1))
+
+
+@pytest.mark.parametrize("case", sorted(XRAY_CASES))
+def test_coverage_default_xray_estimator(case):
+    _check(toys.coverage("xray", 200, seed=9, **XRAY_CASES[case]))

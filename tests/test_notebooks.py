@@ -4,23 +4,23 @@ simulation's truth, their figures and their glue keys.
 
 Two runs:
 
-* ``calib``: the ``tiny`` profile with more frames and X-rays (8 files per set, X-ray fraction 0.5) and the
-  ``gauss`` S2 model. The stock tiny run has 3 sets x 64 frames: about 4 accepted X-rays (an X-ray fit needs 30,
-  ``min_events``), and its configuration's ``gauss_bg`` model fails on areas that have no low-area background
-  peak. So the stock run cannot test g_S2 or r against truth. This one gives about 60 X-rays and successful fits.
+* ``calib``: the ``tiny`` profile with more frames and X-rays (8 files per set, X-ray fraction 0.5) and its
+  run.yaml as written: the lab's keys only, so every fit uses the defaults a user gets (recoil and X-ray
+  mixture estimators, ranges from the data). The stock tiny run has 3 sets x 64 frames and about 4 genuine
+  X-rays, too few for g_S2; this one has about 60.
 * the session's stock ``tiny_run`` (tests/conftest.py): everything must still execute, and every failed fit or
   calibration must be shown with its reason in the notebooks' tables.
 
 Tolerances (all from the numbers the pipeline reports, plus known, computed shifts):
 
-* recoil mean vs truth ``recoil_window_sample_mean_area_mV_us`` (the noiseless area of every photoelectron in
-  the set's S2 window, X-ray pile-up and stray photons included: what an ideal integrator measures):
-  3σ of the fit plus 5 % for the shape bias of a Gaussian fitted to the skewed, pile-up-tailed distribution
-  (on the demo run the Gaussian mean sits 1-5 % below the window mean at 70-860 V/cm).
-* g_S2 vs truth: 3σ of the reported error (X-ray charge does not recombine in the simulation either).
-* r vs truth r: 3σ of the reported total error plus the pile-up shift |r_true - r_window|, with r_window =
-  1 - window_mean / (g_S2 N_exp) from truth: the integrator measures the X-ray electrons that land in the
-  recoil window, which the simulation's r does not contain (up to 0.02 here).
+* recoil mean vs truth ``recoil_sample_mean_area_mV_us`` (the realised mean of the set's recoil S2
+  photoelectron areas, without noise, stray photons or X-ray pile-up): within max(3 %, 3 standard errors), the
+  standard error being the fit's 1σ (it includes the set's sampling fluctuation: conservative against the
+  realised mean).
+* g_S2 and A_x vs truth (the model g_S2 at this EL field; X-ray charge does not recombine in the simulation):
+  within max(3 %, 3 standard errors) of the reported error.
+* r vs truth: r_sample = 1 − recoil_sample_mean / (g_S2,true · N_exp), the recombination of this set's
+  realised recoil charge, within max(3 % of 1 − r, 3σ of the reported total error).
 """
 from __future__ import annotations
 
@@ -68,9 +68,7 @@ def calib(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     base = tmp_path_factory.mktemp("nb_calib")
     sim = simulate_run(base / "sim", profile="tiny", seed=20260601, n_files=8, xray_fraction=0.5, progress=False)
-    # gauss, not the simulator's gauss_bg: with 128 frames per set the ~6 empty windows all fall in one bin and
-    # the background width is not resolvable (it runs to its limit, and the fit is then honestly failed).
-    config = _write_config(sim / "run.yaml", base / "run.yaml", base / "processed", model="gauss")
+    config = _write_config(sim / "run.yaml", base / "run.yaml", base / "processed")   # defaults, unchanged
     root = base / "root"
     seconds = _execute([config], root)
     truth = json.loads((sim / "truth.json").read_text(encoding="utf-8"))
@@ -160,16 +158,15 @@ def test_recoil_fits_match_truth(calib: dict) -> None:
         fit = s2.fit_result
         assert fit.fit_success, f"{name}: {fit.reason}"
         assert s2.areas.size == t["n_frames"]
-        # The X-ray pile-up veto and the robust fit edge make the fit estimate the recoil-only mean. This run has
-        # xray_fraction 0.5 (8x the demo's) so that calibration has X-rays; X-rays that start inside the recoil
-        # window cannot be vetoed frame by frame, hence the stated 8 % allowance on top of 3σ.
-        ref = t["recoil_mean_area_mV_us"]
-        tol = 3 * fit.mean_err + 0.08 * ref
+        # This run has xray_fraction 0.5 (8x the demo's) so that calibration has X-rays: the pile-up veto and the
+        # estimator's pile-up component must keep the X-ray areas out of the recoil mean.
+        assert fit.model == "recoil_mixture" and fit.details["xray_for_pileup"] is not None
+        ref = t["recoil_sample_mean_area_mV_us"]
+        tol = max(0.03 * ref, 3 * fit.mean_err)
         print(f"{name}: fit {fit.mean:.3f} ± {fit.mean_err:.3f}, truth recoil {ref:.3f}, "
               f"truth window (with pile-up) {t['recoil_window_sample_mean_area_mV_us']:.3f}")
         assert abs(fit.mean - ref) < tol, f"{name}: fit {fit.mean:.3f} ± {fit.mean_err:.3f} vs truth {ref:.3f}"
-        # and the veto works: the fit sits closer to the recoil-only truth than to the pile-up-laden window mean
-        assert abs(fit.mean - ref) < abs(fit.mean - t["recoil_window_sample_mean_area_mV_us"])
+        assert fit.mean_err < 0.1 * ref
 
 
 def test_gs2_matches_truth(calib: dict) -> None:
@@ -177,8 +174,9 @@ def test_gs2_matches_truth(calib: dict) -> None:
     (entry,) = cal["gs2_by_el_field"]
     assert entry["fit_success"] and entry["n_xrays"] >= 30, entry["reason"]
     true = calib["truth"]["g_S2"][EL]
-    assert abs(entry["g_S2"] - true) < 3 * entry["d_g_S2"], (entry["g_S2"], entry["d_g_S2"], true)
-    assert abs(entry["A_x"] - calib["truth"]["xray_mean_area_mV_us"][EL]) < 3 * entry["dA_x"]
+    assert abs(entry["g_S2"] - true) < max(0.03 * true, 3 * entry["d_g_S2"]), (entry["g_S2"], entry["d_g_S2"], true)
+    true_ax = calib["truth"]["xray_mean_area_mV_us"][EL]
+    assert abs(entry["A_x"] - true_ax) < max(0.03 * true_ax, 3 * entry["dA_x"])
 
 
 def test_recombination_matches_truth(calib: dict) -> None:
@@ -190,9 +188,10 @@ def test_recombination_matches_truth(calib: dict) -> None:
     for r in rows:
         t = truth[r["set_name"]]
         assert r["used_in_model_fit"], r["reason"]
-        r_window = 1 - t["recoil_window_sample_mean_area_mV_us"] / (t["g_S2"] * t["N_exp"])
-        tol = 3 * r["recomb_error"] + abs(t["r"] - r_window)
-        assert abs(r["recomb_factor"] - t["r"]) < tol, (r["set_name"], r["recomb_factor"], r["recomb_error"], t["r"])
+        r_sample = 1 - t["recoil_sample_mean_area_mV_us"] / (t["g_S2"] * t["N_exp"])
+        tol = max(0.03 * (1 - r_sample), 3 * r["recomb_error"])
+        assert abs(r["recomb_factor"] - r_sample) < tol, (r["set_name"], r["recomb_factor"], r["recomb_error"],
+                                                          r_sample)
         assert math.isclose(r["recomb_error"] ** 2, r["recomb_error_stat"] ** 2 + r["recomb_error_gs2"] ** 2,
                             rel_tol=1e-9)
 

@@ -1,10 +1,15 @@
-"""End-to-end physics on the ``demo`` profile: simulate → integrate (with the X-ray pile-up veto) → fit →
-calibrate recovers the simulator's truth (issue 4 "Must show": g_S2 and every r within their uncertainties).
+"""End-to-end physics on the ``demo`` profile with its run.yaml as written (the lab's keys, no fit options: the
+defaults a user gets): simulate → integrate (with the X-ray pile-up veto) → fit → calibrate recovers the
+simulator's truth (issue 4 "Must show": g_S2 and every r within their uncertainties; issue 8: no tuning).
 
-Measured (seed 3, demo: 6 sets × 18 files × 48 frames, xray_fraction 0.06): the veto flags ≈ 150 frames, ≈ 93 %
-of them true pile-up, catching ≈ 95 % of the X-rays that start before the window; X-rays that start inside the
-window stay and leave +1-2 % on the recoil means (per-set statistical error ≈ 1-1.5 %). Stated tolerance for
-that residual: RESIDUAL_PILEUP (3 %) added to the 3σ bound of the recoil means only; g_S2 and r get none.
+Truth compared with, and tolerances (max(3 %, 3 standard errors), the standard error being the reported 1σ):
+
+* recoil mean: ``recoil_sample_mean_area_mV_us``, the realised mean of the set's recoil S2 photoelectron
+  areas (no noise, stray photons or X-ray pile-up). X-rays that start inside the window are not vetoable
+  frame by frame; the recoil estimator's pile-up component takes them out (s2lib.estimators).
+* g_S2: truth.json's model g_S2 of the EL field.
+* r: r_sample = 1 − recoil_sample_mean / (g_S2,true · N_exp), the recombination of the realised recoil charge,
+  within max(3 % of 1 − r, 3σ total).
 """
 from __future__ import annotations
 
@@ -19,7 +24,6 @@ from s2lib.simulate import simulate_run
 from s2lib.store import load_s2area, load_timing
 
 pytestmark = pytest.mark.slow
-RESIDUAL_PILEUP = 0.03
 
 
 @pytest.fixture(scope="module", params=[3, 20260101], ids=["seed3", "book-seed"])
@@ -32,7 +36,8 @@ def demo(request, tmp_path_factory):
     pipeline.run_integration_pass(run, jobs=2, fit=False, verbose=False)
     from s2lib.fitting import fit_run_s2
     areas = {s.name: load_s2area(run.set_output_dir(s.name)) for s in run.sets}
-    fitted = fit_run_s2(areas, fit_config=run.config.section("fitting"))
+    assert run.config.fitting.model == "auto" and run.config.fitting.bin_cuts is None
+    fitted = fit_run_s2(areas, fit_config=run.config.section("fitting"), xrays=pipeline.xray_pileup_inputs(run))
     for s in run.sets:
         from s2lib.store import store_s2area
         store_s2area(fitted[s.name], run.set_output_dir(s.name))
@@ -50,18 +55,22 @@ def test_recoil_means_g_s2_and_r_recover_truth(demo):
     rows = []
     for s, ts in zip(run.sets, truth["sets"]):
         fr = fitted[s.name].fit_result
-        assert fr.fit_success, f"{s.name}: {fr.reason}"
-        pull = (fr.mean - ts["recoil_mean_area_mV_us"]) / fr.mean_err
-        rows.append((s.name, ts["recoil_mean_area_mV_us"], fr.mean, fr.mean_err, pull))
-        assert abs(fr.mean - ts["recoil_mean_area_mV_us"]) <= 3 * fr.mean_err + RESIDUAL_PILEUP * ts[
-            "recoil_mean_area_mV_us"]
+        # a poor fit (p < gof_p_min) keeps its numbers: they are compared too, and the set must then be left
+        # out of the r(E) model fits; measured: the book seed's 200 V set, p = 1.4e-4 (the paired fit is
+        # sensitive to the recoil shape: gamma vs the simulator's compound shape, 772 frames)
+        assert fr.quality in ("ok", "poor"), f"{s.name}: {fr.reason}"
+        truth_mean = ts["recoil_sample_mean_area_mV_us"]
+        pull = (fr.mean - truth_mean) / fr.mean_err
+        rows.append((s.name, truth_mean, fr.mean, fr.mean_err, pull))
+        assert abs(fr.mean - truth_mean) <= max(0.03 * truth_mean, 3 * fr.mean_err)
+    assert sum(fitted[s.name].fit_result.quality == "poor" for s in run.sets) <= 1
     print("\nset                           truth A   fit A ± 1σ          pull")
     for name, t, m, e, p in rows:
         print(f"{name:30s} {t:.4f}   {m:.4f} ± {e:.4f}   {p:+.2f}")
-    _check_gs2_and_r(run, truth, cal)
+    _check_gs2_and_r(run, truth, cal, {s.name: fitted[s.name].fit_result.quality for s in run.sets})
 
 
-def _check_gs2_and_r(run, truth, cal):
+def _check_gs2_and_r(run, truth, cal, quality):
     """g_S2 and r from ``<run_id>_recomb_factors.csv`` (d_g_S2 and recomb_error: total 1σ)."""
     import csv
     with open(run.output_dir / f"{run.run_id}_recomb_factors.csv", newline="") as fh:
@@ -71,12 +80,17 @@ def _check_gs2_and_r(run, truth, cal):
     print("set                           r meas ± 1σ          truth r   pull | g_S2 pull")
     for row in rows:
         t = by_name[row["set_name"]]
+        if quality[row["set_name"]] == "poor":       # shown, never used silently
+            assert row["used_in_model_fit"] == "False" and "poor fit" in row["reason"], row
+            continue
         g, dg = float(row["g_S2"]), float(row["d_g_S2"])
         r, dr = float(row["recomb_factor"]), float(row["recomb_error"])
-        pg, pr = (g - t["g_S2"]) / dg, (r - t["r"]) / dr
-        print(f"{row['set_name']:30s} {r:.4f} ± {dr:.4f}   {t['r']:.4f}   {pr:+.2f} | {g:.5f} ± {dg:.5f} "
+        r_sample = 1 - t["recoil_sample_mean_area_mV_us"] / (t["g_S2"] * t["N_exp"])
+        pg, pr = (g - t["g_S2"]) / dg, (r - r_sample) / dr
+        print(f"{row['set_name']:30s} {r:.4f} ± {dr:.4f}   {r_sample:.4f}   {pr:+.2f} | {g:.5f} ± {dg:.5f} "
               f"(truth {t['g_S2']:.5f}) {pg:+.2f}")
-        assert abs(pg) < 3 and abs(pr) < 3
+        assert abs(g - t["g_S2"]) < max(0.03 * t["g_S2"], 3 * dg)
+        assert abs(r - r_sample) < max(0.03 * (1 - r_sample), 3 * dr)
 
 
 def test_veto_purity_and_efficiency(demo):
@@ -95,6 +109,10 @@ def test_veto_purity_and_efficiency(demo):
         n_vetoable += vetoable.sum(); n_caught += (flag & vetoable).sum()
     purity, eff = n_pure / n_flag, n_caught / n_vetoable
     print(f"veto: {n_flag} flagged, purity {purity:.3f}, efficiency on vetoable {eff:.3f} ({n_vetoable})")
-    assert purity >= 0.85 and eff >= 0.8
+    # with the lab's min_xray_area 0 a cluster of stray photons before the window also flags a frame: purity
+    # is ≈ 0.3 (0.93 with a 0.5 mV·µs cut), but such a flag removes a frame independently of its recoil area, so
+    # it costs statistics (≈ 10 % of the frames here), not bias; the efficiency is what protects the mean
+    n_frames = sum(ts["n_frames"] for ts in truth["sets"])
+    assert eff >= 0.8 and n_flag <= 0.15 * n_frames
     rows = pipeline.integration_summary_table(run)
     assert sum(r["n_vetoed"] for r in rows) == n_flag
