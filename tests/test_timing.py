@@ -85,8 +85,11 @@ def test_timing_stored_per_set_and_in_run_info(prepared):
             assert np.isfinite(t[key])            # the lab's metadata names are there too
         samples = pipeline.timing_samples(run, s.name)        # per-frame values behind the robust estimates
         assert t["n_s1"] <= samples["t_s1_us"].size <= t["n_frames_s1"]    # every finite S1; n_s1 after the clip
+        # The robust estimate clips outliers before its median, so it may differ from the plain median of all
+        # samples by at most the statistical error of a median: 3 x 1.2533 sigma / sqrt(n) (Gaussian core).
+        tol = 3 * 1.2533 * t["t_s2_start_std"] / np.sqrt(t["n_s2"])
         assert samples["t_s2_start_us"].size == t["n_s2"] and np.isclose(np.median(samples["t_s2_start_us"]),
-                                                                        t["t_s2_start_us"], atol=0.05)
+                                                                        t["t_s2_start_us"], atol=tol)
     rows = pipeline.load_timing_table(run)
     assert [r["set_name"] for r in rows] == list(run.set_names) and all(r["status"] == "ok" for r in rows)
 
