@@ -228,11 +228,11 @@ def test_cli_documents_exit_statuses_and_prints_one_line_messages(clean, tmp_pat
     assert proc.stderr.startswith(f"s2book: error: {bad}: data.raw_data_path: ")
     warn = tmp_path / "warn.yaml"
     warn.write_text(clean.config.read_text().replace("raw_data_path: raw", f"raw_data_path: {clean.config.parent / 'raw'}")
-                    + "multi_isotope: {enabled: true}\n")
+                    + "energy_mapping: {generate: true}\n")
     proc = _cli("status", str(warn))
     lines = [ln for ln in proc.stderr.splitlines() if ln]
-    assert lines == [f"s2book: warning: {warn}: multi_isotope: ignored (multi-isotope (alpha-tagged) analysis is out "
-                     "of scope)"], proc.stderr
+    assert lines == [f"s2book: warning: {warn}: energy_mapping.generate: deprecated and ignored (never read by the "
+                     "lab either; the alpha artifact is rebuilt when its inputs change)"], proc.stderr
     cut = tmp_path / "cut.wfm"
     blob = sorted((clean.config.parent / "raw").glob("*/*.wfm"))[0].read_bytes()
     cut.write_bytes(blob[: len(blob) * 3 // 4])

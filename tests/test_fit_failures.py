@@ -7,7 +7,7 @@ from s2lib.fitting import FitConfig, FitResult, fit_histogram
 
 
 def test_failed_fit_methods_return_nan_of_the_asked_shape() -> None:
-    r = fit_histogram(np.full(3, 50.0), FitConfig(bin_cuts=(0.0, 5.0), nbins=20))  # nothing inside the range
+    r = fit_histogram(np.full(3, 50.0), FitConfig(model="gauss", bin_cuts=(0.0, 5.0), nbins=20))  # none inside
     assert r.fit_success is False
     exp = r.expected()
     assert exp.shape == (20,) and np.isnan(exp).all()

@@ -159,7 +159,7 @@ def test_assemble_orders_files_and_lists_failures() -> None:
     assert s.name == "S" and s.n_files == 3 and s.n_frames == 5
     assert s.event_ids.tolist() == [[0, 0], [0, 1], [2, 0], [2, 1], [2, 2]]
     np.testing.assert_allclose(s.areas, [2.0, 0.0, 1.0, 0.0, 120.0], atol=1e-9)
-    assert s.files_failed == [{"file": "b.wfm", "index": 1, "reason": "b.wfm: header: truncated"}]
+    assert s.files_failed == [{"file": "b.wfm", "index": 1, "field": None, "reason": "b.wfm: header: truncated"}]
     assert s.dt_us == [0.001]
     assert s.flags.tolist() == [0, 0, 0, 0, 0]  # no flags known for file 2: all usable
     assert s.xray_accepted.tolist() == [False, True, False, False, False]

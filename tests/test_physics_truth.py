@@ -224,7 +224,9 @@ def tiny_truth() -> dict:
     """truth.json of the tiny profile as simulate_run writes it, without the per-event summaries."""
     prof = PROFILES["tiny"]
     models = set_models(prof)
-    return truth_document(prof, 1, models, [{} for _ in models], "test")
+    no_events = {"recoil_sample_mean_area_mV_us": math.nan, "recoil_sample_mean_err_mV_us": math.nan,
+                 "recoil_sample_mean_electrons": math.nan}
+    return truth_document(prof, 1, models, [dict(no_events) for _ in models], "test")
 
 
 def test_truth_constants_match_hand_numbers(tiny_truth: dict) -> None:

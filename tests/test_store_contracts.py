@@ -35,7 +35,8 @@ def test_s2_results_json_content_exactly(tmp_path: Path) -> None:
     meta = json.loads(text)
     assert set(meta) == {"schema_version", "status", "method", "params", "mean", "sigma", "ci95", "fit_success",
                          "fit", "n_areas", "source_dir", "n_vetoed", "areas_sha256", "event_ids_sha256",
-                         "flags_sha256", "written_at"}
+                         "flags_sha256", "sideband_sha256", "files_failed", "files_partial", "written_at"}
+    assert meta["files_failed"] == [] and meta["files_partial"] == [] and meta["sideband_sha256"] is None
     assert (meta["schema_version"], meta["status"], meta["method"], meta["n_areas"], meta["n_vetoed"]) == (
         1, "complete", "m", 3, 2)
     assert meta["params"] == {"w": [1, 2]} and meta["fit"] is None and meta["event_ids_sha256"] is None
