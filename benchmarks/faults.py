@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from s2lib import pipeline  # noqa: E402
 from s2lib._cache import repo_root  # noqa: E402
 from s2lib.config import load_config  # noqa: E402
-from s2lib.faultinject import (FILE_FAULTS, check_loadable, check_set, copy_run, drop_dac_caps_cmd,  # noqa: E402
-                               descendants, frame_areas, inject, runner_cmd, vanish,
+from s2lib.faultinject import (FILE_FAULTS, check_loadable, copy_run, drop_dac_caps_cmd,  # noqa: E402
+                               descendants, frame_areas, inject, run_problems, runner_cmd, vanish,
                                wait_processes_gone)
 from s2lib.runs import build_run  # noqa: E402
 from s2lib.simulate import simulate_run  # noqa: E402
@@ -77,12 +77,7 @@ class Bench:
         return root, copy_run(self.src, root)
 
     def problems(self, run, faults: dict[str, list[dict]]) -> list[str]:
-        out = []
-        for s in run.sets:
-            got = frame_areas(run.set_output_dir(s.name), self.names[s.name])
-            out += [f"{s.name}: {p}" for p in check_set(self.areas[s.name], got, run.set_output_dir(s.name),
-                                                        faults.get(s.name, []))]
-        return out + check_loadable(run.output_dir)
+        return run_problems(run, self.areas, self.names, faults)
 
     # ------------------------------------------------------------------------------------------ file faults
     def file_faults(self, n: int) -> None:

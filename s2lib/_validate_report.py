@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from . import __version__
 from .store import json_sanitize, write_csv_atomic, write_json_atomic, write_text_atomic
-from .validate import BASELINE, N_SIGMA, QUANTITIES, REL_TOL, WIDTH_RANGE, pull_width
+from ._validate_rules import N_SIGMA, QUANTITIES, REL_TOL, WIDTH_RANGE, pull_width
 
 __all__ = ["summarise", "write_report", "restore", "coverage_markdown", "markdown_report", "plot_pulls", "plot_bias_vs_field", "plot_bias_vs_gain",
            "CSV_COLUMNS", "FIGURES", "MIN_PULLS"]
@@ -44,7 +44,8 @@ def _measurable(c: Mapping[str, Any]) -> bool:
 
 
 def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: float, jobs: int,
-              coverage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              coverage: Mapping[str, Any] | None = None, baseline: Mapping[str, Any] | None = None
+              ) -> dict[str, Any]:
     """The ``validation.json`` document: points, pull widths per quantity, totals, the toy coverage (if run)
     and the one-line summary. ``passed`` (the exit status) counts the points and the judged pull widths; the
     coverage is reported beside it (a statistical verdict on 200 toys, see :mod:`s2lib._validate_coverage`)."""
@@ -78,7 +79,7 @@ def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: flo
                                        "min_pulls_for_width": MIN_PULLS,
                                        "bias": "estimate − realised sample mean (truth.json)",
                                        "pull": "(estimate − model expectation) / quoted 1σ"},
-            "baseline": dict(BASELINE), "n_points": len(results), "n_passed": n_pass, "pull_widths": widths, "widths_ok": widths_ok,
+            "baseline": dict(baseline or {}), "n_points": len(results), "n_passed": n_pass, "pull_widths": widths, "widths_ok": widths_ok,
             "worst": worst, "passed": ok, "summary": line, "coverage": dict(coverage) if coverage else None,
             "points": list(results)}
 

@@ -33,7 +33,7 @@ from . import _wfm_layout as _layout
 from .errors import DataError
 from .store import load_s2area
 
-__all__ = ["FILE_FAULTS", "copy_run", "inject", "vanish", "expected_outcome", "frame_areas", "check_set",
+__all__ = ["FILE_FAULTS", "copy_run", "inject", "vanish", "expected_outcome", "frame_areas", "check_set", "run_problems",
            "check_loadable", "drop_dac_caps_cmd", "runner_cmd", "descendants", "wait_processes_gone"]
 
 FILE_FAULTS = ("truncate", "zero_block", "random_bytes", "empty", "not_wfm", "unreadable")
@@ -165,6 +165,19 @@ def check_set(clean: dict[tuple[str, int], int], got: dict[tuple[str, int], int]
             problems.append(f"{name} ({fault['kind']} at {fault['offset']}): expected to be read whole, got "
                             f"{failed.get(name) or partial.get(name)}")
     return problems
+
+
+def run_problems(run: Any, clean: dict[str, dict[tuple[str, int], int]], names: dict[str, list[str]],
+                 faults: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Every way a faulted run differs from the clean one: per set (:func:`check_set` against the clean run's
+    ``clean[set]`` areas, file names ``names[set]``, the set's injected ``faults``), then anything half-written
+    that loads (:func:`check_loadable`). Empty when the run is as expected."""
+    out: list[str] = []
+    for s in run.sets:
+        folder = run.set_output_dir(s.name)
+        got = frame_areas(folder, names[s.name])
+        out += [f"{s.name}: {p}" for p in check_set(clean[s.name], got, folder, faults.get(s.name, []))]
+    return out + check_loadable(run.output_dir)
 
 
 def check_loadable(output_dir: Path) -> list[str]:

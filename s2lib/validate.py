@@ -45,21 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from ._validate_rules import N_SIGMA, QUANTITIES, REL_TOL, WIDTH_RANGE, compare, pull_width
 from .errors import DataError
 
 __all__ = ["ValidationPoint", "BASELINE", "matrix", "quick_matrix", "compare", "pull_width", "comparisons", "read_estimates", "run_point",
            "run_validation", "REL_TOL", "N_SIGMA", "MIN_XRAYS", "WIDTH_RANGE", "QUANTITIES", "SEED"]
 
-REL_TOL = 0.03
-"""Relative bias tolerance (issue 8: max(3 %, 3 standard errors))."""
-N_SIGMA = 3.0
-"""Bias tolerance in units of the estimate's quoted 1σ."""
-WIDTH_RANGE = (0.8, 1.25)
-"""Accepted pull widths (plain and robust standard deviation)."""
-QUANTITIES = ("A_ion", "A_x", "g_S2", "1-r")
-"""Compared quantities, in report order."""
 MIN_XRAYS = 100
 """Fewest X-ray frames (truth, per EL field) for A_x, g_S2 and 1 − r to be compared: with fewer the run cannot
 calibrate itself (about a fifth of the X-rays are isolated enough to be accepted, and the X-ray estimator needs
@@ -148,59 +139,6 @@ def quick_matrix() -> list[ValidationPoint]:
 
 
 # ------------------------------------------------------------------------------------------ statistics
-def compare(estimate: float, error: float, realised: float, model: float, *, ok: bool = True, reason: str = "",
-            rel_tol: float = REL_TOL, n_sigma: float = N_SIGMA) -> dict[str, Any]:
-    """One estimate against the truth.
-
-    Parameters
-    ----------
-    estimate, error
-        The analysis value and its quoted 1σ error.
-    realised, model
-        Realised sample mean of the truth (bias) and model expectation (pull).
-    ok, reason
-        Whether the analysis called its estimate successful, and why not.
-
-    Returns
-    -------
-    dict
-        ``estimate, error, truth (= realised), truth_model, bias = estimate − truth, rel_bias = bias/|truth|,
-        tolerance = max(rel_tol·|truth|, n_sigma·error), pull = (estimate − truth_model)/error, passed,
-        measurable (True), fit_ok (= ok), reason`` (NaN where undefined; a failed fit or a non-finite estimate
-        never passes).
-    """
-    est, err, tr, mod = (float(v) if v is not None else math.nan for v in (estimate, error, realised, model))
-    bias = est - tr
-    tol = max(rel_tol * abs(tr), n_sigma * err) if math.isfinite(err) and err > 0 else rel_tol * abs(tr)
-    pull = (est - mod) / err if math.isfinite(err) and err > 0 else math.nan
-    why = []
-    if not ok:
-        why.append(reason or "estimate marked unsuccessful")
-    if not (math.isfinite(est) and math.isfinite(tr)):
-        why.append("no estimate" if not math.isfinite(est) else "no truth")
-    elif abs(bias) > tol:
-        why.append(f"|bias| {abs(bias):.3g} > tolerance {tol:.3g}")
-    return {"estimate": est, "error": err, "truth": tr, "truth_model": mod, "bias": bias,
-            "rel_bias": bias / abs(tr) if tr else math.nan, "tolerance": tol, "pull": pull,
-            "passed": not why, "measurable": True, "fit_ok": bool(ok), "reason": "; ".join(why)}
-
-
-def pull_width(pulls: Sequence[float], width_range: tuple[float, float] = WIDTH_RANGE) -> dict[str, Any]:
-    """Width of a pull distribution: plain std (ddof 1), robust std 1.4826·MAD, mean, and whether both widths
-    lie in ``width_range``. ``std_err`` = std/√(2(n−1)) is the statistical precision of the plain width
-    (Gaussian pulls). Non-finite pulls are ignored; fewer than 3 pulls give NaN widths (not ok)."""
-    x = np.asarray([p for p in pulls if p is not None and math.isfinite(p)], dtype=float)
-    n = int(x.size)
-    if n < 3:
-        return {"n": n, "mean": math.nan, "std": math.nan, "robust_std": math.nan, "std_err": math.nan,
-                "ok": False}
-    std = float(x.std(ddof=1))
-    robust = float(1.4826 * np.median(np.abs(x - np.median(x))))
-    lo, hi = width_range
-    return {"n": n, "mean": float(x.mean()), "std": std, "robust_std": robust,
-            "std_err": std / math.sqrt(2.0 * (n - 1)), "ok": bool(lo <= std <= hi and lo <= robust <= hi)}
-
-
 # ------------------------------------------------------------------------------------------ one point
 def _truth_set(truth: dict[str, Any], name: str) -> dict[str, Any]:
     return next(s for s in truth["sets"] if s["name"] == name)
@@ -376,6 +314,7 @@ def run_validation(out_dir: str | os.PathLike[str], *, quick: bool = False, jobs
         if progress:
             print("  toy coverage of the estimators...", flush=True)
         cov = coverage_study(jobs=jobs)
-    doc = summarise(results, quick=quick, seconds=time.perf_counter() - started, jobs=jobs, coverage=cov)
+    doc = summarise(results, quick=quick, seconds=time.perf_counter() - started, jobs=jobs, coverage=cov,
+                    baseline=BASELINE)
     write_report(doc, out)
     return doc

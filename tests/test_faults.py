@@ -28,8 +28,8 @@ from s2lib import pipeline
 from s2lib.badfiles import skipped_file_rows
 from s2lib.config import load_config
 from s2lib.errors import WfmError
-from s2lib.faultinject import (check_loadable, check_set, copy_run, drop_dac_caps_cmd, frame_areas, inject,
-                               descendants, runner_cmd, vanish, wait_processes_gone)
+from s2lib.faultinject import (check_loadable, copy_run, drop_dac_caps_cmd, frame_areas, inject, descendants,
+                               run_problems, runner_cmd, vanish, wait_processes_gone)
 from s2lib.runlock import EXIT_BUSY, lock_holder
 from s2lib.runs import build_run
 
@@ -55,12 +55,7 @@ class Clean:
             shutil.copy2(self.run.set_output_dir(s.name) / "timing.json", run.set_output_dir(s.name) / "timing.json")
 
     def problems(self, run, faults: dict[str, list[dict]]) -> list[str]:
-        out = []
-        for s in run.sets:
-            got = frame_areas(run.set_output_dir(s.name), self.names[s.name])
-            out += [f"{s.name}: {p}" for p in check_set(self.areas[s.name], got, run.set_output_dir(s.name),
-                                                        faults.get(s.name, []))]
-        return out + check_loadable(run.output_dir)
+        return run_problems(run, self.areas, self.names, faults)
 
 
 @pytest.fixture(scope="module")
