@@ -447,16 +447,11 @@ def truth_document(p: SimulationProfile, seed: int, models: list[M.SetModel], su
     return T.truth_document(p, seed, models, summaries, version, files, xray_areas)
 
 
-SIM_FIT_CONFIG: dict[str, Any] = {}
-"""Fit options the simulated run.yaml sets: none. Like the lab's run files (domain.md 5.3) it has no
-``fit_config`` section, so the pipeline and notebook tests run the defaults a user gets: the recoil and X-ray
-mixture estimators with ranges from the data (s2lib.estimators)."""
-
-
 def run_config_dict(p: SimulationProfile, seed: int, models: list[M.SetModel]) -> dict[str, Any]:
     """The run configuration: only the keys the lab's run files carry, with the lab's values (domain.md 5.3:
     the template's preparation, integration and X-ray keys; runs use s2_duration_cuts [1, 35]), so a
-    simulated run is analysed with exactly the defaults a user gets; no fit options (:data:`SIM_FIT_CONFIG`)."""
+    simulated run is analysed with exactly the defaults a user gets. Like the lab's files it has no ``fit_config``
+    section: the recoil and X-ray estimators run with ranges from the data (s2lib.estimators)."""
     return {
         "run_id": f"{p.run_prefix}_{p.name.upper()}",
         "description": f"Synthetic {p.name} run (s2lib.simulate, seed {seed}): {len(models)} sets, "
