@@ -96,15 +96,32 @@ def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
               "skip it, use a truncated file's complete frames, and report them; also the config key 'strict').")
 @click.option("--wait", is_flag=True, help="If another s2book run is running one of these runs, wait for it "
               "(default: exit 75 at once, naming the run and the holder of its lock).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="Where the pass over the raw files runs (default: the config key compute.executor, else local): "
+              "local process pool, or Dask (a LocalCluster, or the scheduler of --dask-address). Same results.")
+@click.option("--dask-address", default=None, metavar="ADDR",
+              help="Join the Dask scheduler at ADDR (tcp://host:8786), e.g. one started by dask-jobqueue on "
+              "SLURM/HTCondor; its workers must see the raw folder at the same path. Implies --executor dask.")
 def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, keep_going: bool, strict: bool,
-        wait: bool) -> None:
+        wait: bool, executor: str | None, dask_address: str | None) -> None:
     """Execute the report notebooks of each run CONFIG with papermill, skipping what is up to date.
 
     One runner per run: the run's output folder holds a lock (.s2book.lock: pid, host, start time). Leftover
-    temporary files of an interrupted run are removed when the next run starts.
+    temporary files of an interrupted run are removed when the next run starts. The integration stage reads
+    only the raw files that are new or changed since its last pass (per-file cache in <set>/.filecache/) and
+    prints, per set, "[<run_id>] <set>: <N> files read, <M> reused".
     """
+    import os
+
+    from .executors import ENV_ADDRESS, ENV_EXECUTOR
     from .report import run_reports
 
+    if executor == "local" and dask_address:
+        _fail(ConfigError("--dask-address", "needs --executor dask (or no --executor), got --executor local"))
+    if executor or dask_address:        # the notebook kernels inherit the environment (s2lib.executors)
+        os.environ[ENV_EXECUTOR] = executor or "dask"
+    if dask_address:
+        os.environ[ENV_ADDRESS] = dask_address
     try:
         code = run_reports(list(configs), stages=_split(stages), jobs=jobs, force=force, keep_going=keep_going,
                            wait=wait, strict=strict)

@@ -44,7 +44,7 @@ from .errors import ConfigError
 __all__ = [
     "Option", "SCHEMA", "DEPRECATED_KEYS", "IGNORED_SECTIONS", "ConfigWarning",
     "ExperimentConfig", "PreparationConfig", "IntegrationConfig", "FittingConfig", "XrayConfig",
-    "CalibrationConfig", "AlphaConfig", "RunConfig", "load_config", "config_from_dict", "config_reference_markdown",
+    "CalibrationConfig", "AlphaConfig", "ComputeConfig", "RunConfig", "load_config", "config_from_dict", "config_reference_markdown",
 ]
 
 
@@ -177,9 +177,18 @@ class AlphaConfig:
     map_scale: float = _d("alpha", "map_scale")
 
 
+@dataclass(frozen=True)
+class ComputeConfig:
+    """Where the per-file pass runs (``compute.*``; :mod:`s2lib.executors`). Never changes results."""
+
+    executor: str = _d("compute", "executor")
+    address: str | None = _d("compute", "address")
+    workers: int | None = _d("compute", "workers")
+
+
 _SECTIONS: dict[str, type] = {"experiment": ExperimentConfig, "preparation": PreparationConfig,
                               "integration": IntegrationConfig, "fitting": FittingConfig, "xray": XrayConfig,
-                              "calibration": CalibrationConfig, "alpha": AlphaConfig}
+                              "calibration": CalibrationConfig, "alpha": AlphaConfig, "compute": ComputeConfig}
 _SECTION_ALIASES = {"xray_classification": "xray", "recombination_analysis": "calibration",
                     "multi_isotope": "alpha", "energy_mapping": "alpha"}
 _ALPHA_ISOTOPES = ("Th228", "Ra224", "Rn220", "Bi212", "Po216", "Po212")   # s2lib.alpha.isotopes.ISOTOPES
@@ -195,7 +204,7 @@ class RunConfig:
         channel_pattern: glob selecting the PMT files of a set, or None (automatic).
         sets: set folder names to include, or None for all.  jobs: worker processes.
         strict: fail at the first raw file that cannot be read completely (else: skip and report it).
-        experiment, preparation, integration, fitting, xray, calibration: the sections.
+        experiment, preparation, integration, fitting, xray, calibration, alpha, compute: the sections.
         source: the configuration file (None when built from a dict).
         notes: the warnings given while loading (deprecated/ignored keys).
     """
@@ -215,6 +224,7 @@ class RunConfig:
     xray: XrayConfig = XrayConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     alpha: AlphaConfig = AlphaConfig()
+    compute: ComputeConfig = ComputeConfig()
     source: Path | None = field(default=None, compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -500,5 +510,9 @@ def _assemble(values: dict[str, dict[str, Any]], given: dict[str, tuple[str, Any
                       "calibration will fail unless it is produced first", ConfigWarning, stacklevel=4)
     _check_fit("fitting", values["fitting"], given, src)
     _check_fit("xray", values["xray"], given, src)
+    comp = values["compute"]
+    if comp["address"] is not None and comp["executor"] != "dask":
+        raise ConfigError("compute.address", f"a scheduler address ({comp['address']!r}) needs compute.executor: "
+                          f"dask, got executor {comp['executor']!r}", src)
     sections = {name: cls(**values[name]) for name, cls in _SECTIONS.items()}
     return RunConfig(**run, **sections, source=src, notes=notes)

@@ -212,6 +212,18 @@ SCHEMA: tuple[Option, ...] = (
        "always shown, marked, in the tables."),
     _o("calibration", "allow_el_mismatch", _cal("allow_el_mismatch"), "bool", False,
        help="Apply an external g_S2 to sets at another EL field (g_S2 depends strongly on it)."),
+    # where the per-file pass runs (s2lib.executors); results never depend on it, so no cache key holds it
+    _o("compute", "executor", "compute.executor", "choice", "local", choices=("local", "dask"), track=False,
+       help="Where the per-file pass runs: local (this machine's process pool) or dask (a distributed.LocalCluster,"
+       " or the scheduler at compute.address, e.g. one started by dask-jobqueue on SLURM/HTCondor). Same results "
+       "either way (also `s2book run --executor`)."),
+    _o("compute", "address", "compute.address", "str", None, nullable=True, track=False,
+       help="Address of a running Dask scheduler (tcp://host:8786) to join; null: with executor dask, start a "
+       "LocalCluster. Only with executor dask (also `s2book run --dask-address`). Workers must see the raw "
+       "folder at the same path."),
+    _o("compute", "workers", "compute.workers", "int", None, "processes", nullable=True, minimum=1, track=False,
+       help="Worker processes of the pass (local pool or LocalCluster, one thread each); null: the run's share "
+       "of `s2book run --jobs` (or the jobs key). Ignored when joining a scheduler (its workers are used)."),
     # alpha-tagged (multi-isotope) runs, s2lib.alpha (notes/alpha.md 6): the lab's multi_isotope.* and
     # energy_mapping.* keys with their meaning. u_SCA = silicon peak volts / 1.058 (the lab's "SCA units").
     _o("alpha", "enabled", "multi_isotope.enabled", "bool", False,

@@ -386,7 +386,8 @@ atexit.register(shutdown_pools)
 
 
 def run_sets(plans: Sequence[SetPlan], *, jobs: int = 1, strict: bool = False, max_frames: int | None = None,
-             progress: bool = True, desc: str = "Integrating") -> list[SetResult]:
+             progress: bool = True, desc: str = "Integrating", executor: Any = None,
+             caches: Sequence[Any] | None = None) -> list[SetResult]:
     """Process every file of every set; returns one :class:`SetResult` per plan, in the plans' order.
 
     Args:
@@ -396,40 +397,65 @@ def run_sets(plans: Sequence[SetPlan], *, jobs: int = 1, strict: bool = False, m
         max_frames: per set, only the first ``max_frames`` frames (in file order).
         progress: a tqdm bar over files (stderr).
         desc: the bar's label.
+        executor: an :mod:`s2lib.executors` executor (None: the local pool with ``jobs`` workers); a
+            ``DaskExecutor`` runs one task per file on its cluster.
+        caches: per plan a :class:`s2lib.filecache.SetCache` (or None): files whose result is cached are not
+            read, fresh results are stored.
     """
     from tqdm import tqdm   # plain text bar on stderr: tqdm.auto warns in kernels without ipywidgets
 
+    from .executors import LocalExecutor, chunks_for
+
     work = [(si, *_frame_limits(p, max_frames)) for si, p in enumerate(plans)]
-    total = sum(len(files) for _, files, _ in work)
     collected: list[list[FileResult]] = [[] for _ in plans]
-    jobs = max(1, int(jobs))
+    caches = list(caches) if caches is not None else [None] * len(plans)
+    if any(c is not None for c in caches):
+        todo = []
+        for si, files, limits in work:
+            cache, left = caches[si], []
+            for i in files:
+                hit = cache.get(plans[si], i, (limits or {}).get(i)) if cache is not None else None
+                (collected[si].append(hit) if hit is not None else left.append(i))
+            todo.append((si, left, limits))
+        work = todo
+    total = sum(len(files) for _, files, _ in work)
+    executor = executor if executor is not None else LocalExecutor(max(1, int(jobs)))
+
+    def done(si: int, res: list[FileResult]) -> None:
+        collected[si].extend(res)
+        if caches[si] is not None:
+            for r in res:
+                caches[si].put(plans[si], r)
+        bar.update(len(res))
+
     with tqdm(total=total, desc=desc, unit="file", disable=not progress, file=sys.stderr,
               dynamic_ncols=True) as bar:
-        if jobs == 1 or total <= 1:
+        if executor.name == "dask" and total:
+            tasks = chunks_for(executor, work, total)
+            for si, res in executor.map_unordered(_process_chunk, [(plans[si], si, files, strict, limits)
+                                                                    for si, files, limits in tasks]):
+                done(si, res)
+        elif executor.workers == 1 or total <= 1:
             for si, files, limits in work:
                 for i in files:
-                    collected[si].append(process_file(plans[si], i, strict=strict,
-                                                      max_frames=(limits or {}).get(i)))
-                    bar.update(1)
+                    done(si, [process_file(plans[si], i, strict=strict, max_frames=(limits or {}).get(i))])
         else:
-            size = max(1, min(16, math.ceil(total / (4 * jobs))))
-            tasks = [(si, files[j:j + size], limits) for si, files, limits in work
-                     for j in range(0, len(files), size)]
-            tasks.sort(key=lambda t: -len(t[1]))
-            pool = worker_pool(jobs)
+            tasks = chunks_for(executor, work, total)
+            pool = worker_pool(executor.workers)
             pending = {pool.submit(_process_chunk, plans[si], si, files, strict, limits)
                        for si, files, limits in tasks}
             try:
                 while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        si, res = fut.result()
-                        collected[si].extend(res)
-                        bar.update(len(res))
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        done(*fut.result())
             except BrokenProcessPool:
                 shutdown_pools()
                 raise
             finally:
                 for fut in pending:
                     fut.cancel()
+    for si, cache in enumerate(caches):
+        if cache is not None:
+            cache.finish(plans[si].files)
     return [_assemble(p, collected[si]) for si, p in enumerate(plans)]

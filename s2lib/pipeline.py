@@ -26,6 +26,8 @@ import numpy as np
 
 from . import integration as _eng
 from .errors import DataError
+from .executors import resolve_executor
+from .filecache import SetCache
 from .runs import Run, SetInfo
 from .store import (S2Areas, XRays, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays,
                     write_json_atomic)
@@ -234,8 +236,10 @@ def _run_pass(run: Run, *, do_recoil: bool, do_xray: bool, jobs: int, strict: bo
     limits = [m for m in ((ic.max_frames if do_recoil else None), (xc.max_frames if do_xray else None))]
     max_frames = None if any(m is None for m in limits) else max(limits)
     started = time.perf_counter()
+    executor = resolve_executor(run.config, jobs=jobs)
+    caches = [SetCache(run.set_output_dir(p.name), raw_root=_raw(run)) for p in plans]
     for plan, res in zip(plans, _eng.run_sets(plans, jobs=jobs, strict=strict, max_frames=max_frames,
-                                             progress=verbose)):
+                                             progress=verbose, executor=executor, caches=caches)):
         if res.n_frames == 0:
             why = "; ".join(f"{f['file']}: {f['reason']}" for f in res.files_failed[:3]) or "no files"
             results[plan.name] = f"{plan.name}: no usable frames ({len(res.files_failed)} of {res.n_files} files failed: {why})"

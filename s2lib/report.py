@@ -35,6 +35,7 @@ from ._notebook_files import _cell_started, _failure_info, _finalise, _parameter
 from ._cache import (PER_RUN_STAGES, STAGE_NAMES, STAGES, SUMMARY, SUMMARY_DIR, Fingerprints, RunSpec, Stage,
                      StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, repo_root, validate_stages)
 from .badfiles import bad_file_line, strict_reasons
+from .filecache import pass_lines, status_lines
 from .errors import ConfigError, S2BookError, StageError
 from .runlock import EXIT_BUSY, RunBusyError, describe_holder, lock_holder, lock_runs
 
@@ -234,12 +235,16 @@ def _run_one(job: _Job) -> _Outcome:
                   "run_id": spec.run_id, "stage": stage.name, "jobs": _workers_for(spec, job.workers),
                   "strict": job.strict}
         meta = {"run_id": spec.run_id, "manifest": str(man_path), "config": str(spec.config_path)}
+        started = time.time()
         entry, err = _execute(who=spec.run_id, stage=stage.name, layout=layout, output_dir=spec.output_dir,
                               params=params, plan=plan, old=stages.get(stage.name), timeout=job.timeout,
                               progress=job.progress, meta=meta, git=job.git)
         stages[stage.name] = entry
         man["updated"] = mf.now_iso()
         mf.write_json_atomic(man_path, man)
+        if stage.reads_raw:             # what the pass read and what it reused (s2lib.filecache)
+            for line in pass_lines(spec.run_id, spec.output_dir, since=started):
+                print(line, flush=True)
         if err is not None:
             out.ok, out.error = False, str(err)
             break
@@ -428,11 +433,24 @@ def report_status(configs: Sequence[str | Path], *, root: str | Path | None = No
             print(f"  {plan.stage}: " + ("up to date" if plan.up_to_date else "will run: " + "; ".join(plan.reasons)))
             if not plan.up_to_date:
                 stale_runs.append(spec.run_id)
+        for line in _file_status(spec):
+            print(f"  {line}")
     if (layout.templates / f"{SUMMARY}.ipynb").is_file():
         smf = mf.read_manifest(_summary_dir(specs) / "manifest.json")
         plan = plan_summary(specs, mans, smf, fp, runs_will_run=sorted(set(stale_runs)))
         print(f"{SUMMARY}: " + ("up to date" if plan.up_to_date else "will run: " + "; ".join(plan.reasons)))
     return 0
+
+
+def _file_status(spec: RunSpec) -> list[str]:
+    """``set X: 12 new files, 3 changed`` per set whose raw files differ from its last pass (s2lib.filecache)."""
+    from .config import load_config
+    from .runs import build_run
+
+    try:
+        return status_lines(build_run(load_config(spec.config_path)))
+    except S2BookError as err:
+        return [f"raw files not checked: {err}"]
 
 
 def check_run(manifest_path: str | Path) -> dict[str, list[str]]:

@@ -6,8 +6,8 @@ Method (improving ``notes/domain.md`` 4.2-4.3 where the lab's code is fragile, 7
    time, points per frame, vertical scale and frame count. A set whose files disagree on ``dt`` or on the
    points per frame raises :class:`~s2lib.errors.DataError` naming the file; unreadable files are listed and
    skipped, truncated FastFrame files contribute their complete frames.
-2. **Subsample spread over the set.** Up to ``max_frames`` frames, taken from files spread evenly over the
-   whole set (not only its first files) and evenly inside each file.
+2. **Bounded subsample, stable when files are appended.** Up to ``max_frames`` frames from the first files of
+   the set (at least :data:`SAMPLE_MIN_FILES` of them), spread evenly inside each file (:func:`sample_plan`).
 3. **Per-frame S1.** Pedestal from the first ``n_pedestal`` samples (clipped mean), then the pre-trigger
    region is averaged in blocks of :data:`S1_BLOCK_US` (50 ns, so the S1 photon cluster stands far above a
    stray single photoelectron) and :func:`~s2lib.waveform.detect_s1` takes the 50 % leading edge of the
@@ -45,7 +45,7 @@ from .wfm import open_wfm, read_header
 __all__ = ["TIMING_SAMPLES_FILE", "store_timing_samples", "load_timing_samples",
     "S1_BLOCK_US", "S2_BLOCK_US", "S2_MA_BLOCKS", "S2_MERGE_GAP_US", "SEARCH_MARGIN_US", "NARROW_AFTER", "MIN_S2_FRAMES",
     "DEFAULT_N_SIGMA_START", "DEFAULT_N_SIGMA_END", "PEDESTAL_ITERATIONS", "FileLayout", "read_layouts", "check_consistent",
-    "sample_plan", "el_transit_us", "block_sums", "block_signal", "estimate_set_timing",
+    "sample_plan", "SAMPLE_MIN_FILES", "el_transit_us", "block_sums", "block_signal", "estimate_set_timing",
 ]
 
 S1_BLOCK_US = 0.05
@@ -127,25 +127,37 @@ def check_consistent(layouts: Sequence[tuple[int, FileLayout]], set_name: str) -
     return ref
 
 
+SAMPLE_MIN_FILES = 4
+"""The timing sample spans at least this many files when the set has them (at most
+``ceil(max_frames / SAMPLE_MIN_FILES)`` frames per file), so one odd file cannot dominate the estimate."""
+
+
 def sample_plan(n_frames: Sequence[int], max_frames: int) -> list[tuple[int, np.ndarray]]:
-    """Frames to sample: ``[(position in n_frames, frame indices), ...]`` with at most ``max_frames`` frames,
-    from files spread evenly over the sequence and frames spread evenly inside each file."""
+    """Frames to sample: ``[(position in n_frames, frame indices), ...]`` with at most ``max_frames`` frames.
+
+    The *first* files of the set in acquisition (natural name) order are taken, up to
+    ``ceil(max_frames / SAMPLE_MIN_FILES)`` frames from each, spread evenly inside the file, until
+    ``max_frames`` frames are planned. Two properties follow:
+
+    - bounded cost: the estimate reads at most ``max_frames`` frames per set however long the run;
+    - stability: files appended to a set (data taking goes on) never change the sample once the set holds
+      ``max_frames`` frames, so the windows, and with them the per-file cache keys of the files already read
+      (:mod:`s2lib.filecache`), stay the same; only the new files are read. (The earlier plan spread the
+      sample over the whole set, so every new file moved it and forced a full re-read.)
+    """
     n_frames = [int(n) for n in n_frames]
-    total = sum(n_frames)
-    if total == 0 or max_frames <= 0:
+    if sum(n_frames) == 0 or max_frames <= 0:
         return []
-    if total <= max_frames:
-        return [(i, np.arange(n)) for i, n in enumerate(n_frames) if n > 0]
-    mean_per_file = total / len(n_frames)
-    n_files = min(len(n_frames), max(1, math.ceil(max_frames / mean_per_file)))
-    picks = np.unique(np.round(np.linspace(0, len(n_frames) - 1, n_files)).astype(int))
-    per_file = math.ceil(max_frames / len(picks))
-    plan, left = [], max_frames
-    for i in picks:
-        k = min(per_file, n_frames[i], left)
-        if k > 0:
-            plan.append((int(i), np.unique(np.round(np.linspace(0, n_frames[i] - 1, k)).astype(int))))
-            left -= k
+    per_file = math.ceil(max_frames / SAMPLE_MIN_FILES)
+    plan, left = [], int(max_frames)
+    for i, n in enumerate(n_frames):
+        k = min(per_file, n, left)
+        if k <= 0:
+            continue
+        plan.append((i, np.unique(np.round(np.linspace(0, n - 1, k)).astype(int))))
+        left -= k
+        if left <= 0:
+            break
     return plan
 
 

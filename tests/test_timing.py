@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from s2lib import pipeline
 from s2lib.runs import build_run, load_config
 from s2lib.simulate import simulate_run
 from s2lib.store import load_timing
-from s2lib.timing import check_consistent, read_layouts, sample_plan
+from s2lib.timing import SAMPLE_MIN_FILES, check_consistent, read_layouts, sample_plan
 
 
 def _run(config: Path, out: Path):
@@ -106,14 +107,22 @@ def test_progress_lines(tiny_run, tmp_path, capsys):
     assert t["n_frames_s2"] <= 20 + 16 and t["params"]["max_frames_s2"] == 20
 
 
-def test_sample_plan_spreads_over_all_files():
+def test_sample_plan_bounded_and_stable_when_files_are_appended():
     plan = sample_plan([49] * 100, 1000)
     files = [i for i, _ in plan]
-    assert sum(len(f) for _, f in plan) == 1000
-    assert files[0] == 0 and files[-1] == 99 and len(files) >= 20      # not just the first files
+    assert sum(len(f) for _, f in plan) == 1000                          # bounded: max_frames, whatever the run
+    assert files == list(range(len(files))) and len(files) >= SAMPLE_MIN_FILES   # the first files, in order
+    assert all(len(f) <= math.ceil(1000 / SAMPLE_MIN_FILES) for _, f in plan)
+    assert np.array_equal(plan[0][1], np.arange(49))
+    for more in (1, 10, 1000):                                           # data taking goes on: same sample
+        grown = sample_plan([49] * (100 + more), 1000)
+        assert [i for i, _ in grown] == files and all(np.array_equal(a[1], b[1]) for a, b in zip(grown, plan))
+    spread = sample_plan([100] * 8, 40)                                  # 10 per file over the first 4 files
+    assert [i for i, _ in spread] == [0, 1, 2, 3] and np.array_equal(spread[0][1], np.round(np.linspace(0, 99, 10)))
     small = sample_plan([16] * 4, 1000)                                  # fewer frames than asked: all of them
     assert [i for i, _ in small] == [0, 1, 2, 3] and all(np.array_equal(f, np.arange(16)) for _, f in small)
     assert sample_plan([], 10) == [] and sample_plan([5], 0) == []
+    assert [i for i, _ in sample_plan([0, 3, 0, 3], 1000)] == [1, 3]     # empty files are passed over
 
 
 @pytest.fixture(scope="module")
