@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -448,7 +449,10 @@ def _file_status(spec: RunSpec) -> list[str]:
     from .runs import build_run
 
     try:
-        return status_lines(build_run(load_config(spec.config_path)))
+        with warnings.catch_warnings():          # the configuration's warnings were printed when it was loaded
+            warnings.simplefilter("ignore")
+            cfg = load_config(spec.config_path)
+        return status_lines(build_run(cfg))
     except S2BookError as err:
         return [f"raw files not checked: {err}"]
 
