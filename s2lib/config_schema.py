@@ -116,10 +116,13 @@ SCHEMA: tuple[Option, ...] = (
     _o("experiment", "recoil_energy", "experiment.recoil_energy", "float", None, "keV", nullable=True,
        minimum=0.0, strict=True, help="Daughter recoil energy; null: Q·4/A of the isotope (Th228 96.8, "
        "Ra224 103.4)."),
-    _o("preparation", "max_frames_s1", "pipeline.preparation.max_frames_s1", "int", 1000, "frames",
-       "Frames used to estimate the S1 time.", minimum=1),
-    _o("preparation", "max_frames_s2", "pipeline.preparation.max_frames_s2", "int", 1000, "frames",
-       "Frames used to estimate the S2 window.", minimum=1),
+    _o("preparation", "max_frames_s1", "pipeline.preparation.max_frames_s1", "int", 200, "frames",
+       "Frames per set used to estimate the S1 time: the first frames in file order (s2lib.timing.sample_plan), "
+       "so the cost is bounded and appending files changes nothing. 200 puts the median within 1.25/√200 = "
+       "0.09 robust σ (lab: 1000).", minimum=1),
+    _o("preparation", "max_frames_s2", "pipeline.preparation.max_frames_s2", "int", 200, "frames",
+       "Frames per set used to estimate the S2 window (as max_frames_s1): centre error 0.09 σ and σ error "
+       "≈ 6 % against the window's 4 σ margins, a containment change below 1e-4 (lab: 1000).", minimum=1),
     _o("preparation", "threshold_s1", "pipeline.preparation.threshold_s1", "float", 1.0, "mV",
        "S1 detection threshold.", minimum=0.0, strict=True),
     _o("preparation", "threshold_s2", "pipeline.preparation.threshold_s2", "float", 0.8, "mV",

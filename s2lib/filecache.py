@@ -12,7 +12,8 @@ pass again. The per-frame numbers of one file (:class:`s2lib.integration.FileRes
   the numpy version.
 
 The cache key is the SHA-256 of these (:func:`file_key`). Entries live in the run's output folder,
-``<output>/<run_id>/<set>/.filecache/<key>.npz`` (written atomically, never below the raw folder), with an
+``<output>/<run_id>/<set>/.filecache/<key>.npz`` (atomic replace without fsync, never below the raw folder; see
+:func:`_write`), with an
 ``index.json`` of the file identities last seen (``s2book status`` compares the set's files with it: new,
 changed) and ``pass.json`` with the counts of the last pass (``s2book run`` prints
 ``[<run_id>] <set>: <N> files read, <M> reused``). Files that could not be read are never cached (they are
@@ -30,12 +31,13 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .store import write_bytes_atomic, write_json_atomic
+from .store import ensure_not_in_raw
 
 __all__ = ["CACHE_DIR", "ENGINE_MODULES", "engine_hash", "file_identity", "file_key", "SetCache", "set_status",
            "pass_line", "read_pass"]
@@ -117,7 +119,7 @@ class SetCache:
             with np.load(entry, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
                 arrays = {k: z[k] for k in _ARRAYS}
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             return None
         self.reused.append(Path(path).name)
         return FileResult(file_index, int(meta["n_frames"]), arrays["areas"], arrays["xray_reason"],
@@ -137,7 +139,7 @@ class SetCache:
                            "n_promised": int(result.n_promised), "file": Path(path).name}).encode()
         np.savez(buf, meta=np.frombuffer(meta, np.uint8),
                  **{k: np.asarray(getattr(result, k)) for k in _ARRAYS})
-        write_bytes_atomic(self.folder / f"{key}.npz", buf.getvalue(), raw_root=self.raw_root)
+        _write(self.folder / f"{key}.npz", buf.getvalue(), self.raw_root)
         old = self.index.get(Path(path).name, {}).get("key")
         if old and old != key:
             (self.folder / f"{old}.npz").unlink(missing_ok=True)
@@ -148,10 +150,24 @@ class SetCache:
         names = {Path(f).name for f in files}
         for name in [n for n in self.index if n not in names]:      # files that left the set
             (self.folder / f"{self.index.pop(name).get('key')}.npz").unlink(missing_ok=True)
-        write_json_atomic(self.folder / "index.json", {"files": self.index}, raw_root=self.raw_root)
-        write_json_atomic(self.folder / "pass.json", {"files_read": len(self.read), "files_reused":
-                                                      len(self.reused), "read": sorted(self.read)},
-                          raw_root=self.raw_root)
+        _write(self.folder / "index.json", json.dumps({"files": self.index}, indent=1).encode(), self.raw_root)
+        _write(self.folder / "pass.json", json.dumps({"files_read": len(self.read), "files_reused":
+                                                      len(self.reused), "read": sorted(self.read)}).encode(),
+               self.raw_root)
+
+
+def _write(path: Path, data: bytes, raw_root: Any) -> None:
+    """Atomic replace (temporary file in the same folder + ``os.replace``) *without* fsync: an entry lost or
+    left empty by a crash is only a cache miss (:meth:`SetCache.get` rejects any entry it cannot load; zip
+    members carry a CRC), while an fsync per file cost more than reading a 12-MB file on a shared disk."""
+    ensure_not_in_raw(path, raw_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
