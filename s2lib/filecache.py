@@ -12,10 +12,10 @@ pass again. The per-frame numbers of one file (:class:`s2lib.integration.FileRes
   the numpy version.
 
 The cache key is the SHA-256 of these (:func:`file_key`). Entries live in the run's output folder,
-``<output>/<run_id>/<set>/.filecache/<key>.npz`` (atomic replace without fsync, never below the raw folder; see
-:func:`_write`), with an
-``index.json`` of the file identities last seen (``s2book status`` compares the set's files with it: new,
-changed) and ``pass.json`` with the counts of the last pass (``s2book run`` prints
+``<output>/<run_id>/<set>/.filecache/``: one pack per pass (``<name>.frames``, the ``.npy`` of the per-frame
+records of the files read in that pass; atomic replace without fsync, never below the raw folder; see
+:func:`_write`) and an ``index.json`` of the file identities last seen and of each key's slice of a pack
+(``s2book status`` compares the set's files with it: new, changed) and ``pass.json`` with the counts of the last pass (``s2book run`` prints
 ``[<run_id>] <set>: <N> files read, <M> reused``). Files that could not be read are never cached (they are
 tried again, and reported again, every pass). The per-set arrays are concatenated from the per-file arrays in
 file order exactly as in a pass from scratch, so an incremental result is bit-identical to it.
@@ -31,7 +31,6 @@ import hashlib
 import io
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -47,6 +46,12 @@ CACHE_DIR = ".filecache"
 ENGINE_MODULES = ("integration", "waveform", "xray", "timing", "wfm", "_wfm_layout")
 """Modules (of s2lib) whose source enters every key: the engine, its kernels and the WFM reader."""
 _ARRAYS = ("areas", "xray_reason", "xray_area", "flags", "sideband")
+_RECORD = np.dtype([("areas", "<f8"), ("xray_reason", "i1"), ("xray_area", "<f8"), ("flags", "u1"),
+                    ("sideband", "<f8")])
+"""One cached frame: the per-frame arrays of a FileResult, exactly (float64 bits kept)."""
+_SUFFIX = ".frames"
+
+
 _ENGINE: str | None = None
 
 
@@ -91,6 +96,11 @@ def file_key(plan: Any, path: str, limit: int | None, identity: Mapping[str, Any
 class SetCache:
     """The per-file cache of one set's output folder (see the module docstring).
 
+    Results read in one pass are written together at its end as one *pack* (``<name>.frames``: the ``.npy``
+    of their per-frame records) and ``index.json`` maps each file to its key and each key to its slice of a
+    pack: two writes per set and pass instead of one per file (creating and renaming a file per raw file cost
+    more than the analysis of a small file on a busy disk). Packs no entry refers to any more are deleted.
+
     Args:
         set_dir: the set's output folder (``Run.set_output_dir``).
         raw_root: the run's raw folder (writes below it are refused).
@@ -99,10 +109,23 @@ class SetCache:
     def __init__(self, set_dir: str | os.PathLike[str], raw_root: Any = None) -> None:
         self.folder = Path(set_dir) / CACHE_DIR
         self.raw_root = raw_root
-        self.index: dict[str, dict[str, Any]] = _read_json(self.folder / "index.json").get("files", {})
+        doc = _read_json(self.folder / "index.json")
+        self.index: dict[str, dict[str, Any]] = doc.get("files", {})
+        self.entries: dict[str, dict[str, Any]] = doc.get("entries", {})
         self.read: list[str] = []
         self.reused: list[str] = []
         self._keys: dict[int, tuple[str, dict[str, Any]] | None] = {}
+        self._packs: dict[str, np.ndarray | None] = {}
+        self._new: list[tuple[str, dict[str, Any], np.ndarray]] = []
+
+    def _pack(self, name: str) -> np.ndarray | None:
+        if name not in self._packs:
+            try:
+                table = np.load(self.folder / name, mmap_mode="r", allow_pickle=False)
+                self._packs[name] = table if table.dtype == _RECORD and table.ndim == 1 else None
+            except (OSError, ValueError, EOFError):
+                self._packs[name] = None
+        return self._packs[name]
 
     def get(self, plan: Any, file_index: int, limit: int | None) -> Any:
         """The cached :class:`~s2lib.integration.FileResult` of ``plan.files[file_index]`` (its index set to
@@ -111,46 +134,69 @@ class SetCache:
 
         path = plan.files[file_index]
         ident = file_identity(path)
-        self._keys[file_index] = None if ident is None else (file_key(plan, path, limit, ident), ident)
-        if ident is None:
+        key = None if ident is None else file_key(plan, path, limit, ident)
+        self._keys[file_index] = None if key is None else (key, ident)   # type: ignore[assignment]
+        entry = self.entries.get(key) if key is not None else None
+        table = self._pack(str(entry.get("pack"))) if entry else None
+        if entry is None or table is None:
             return None
-        entry = self.folder / f"{self._keys[file_index][0]}.npz"   # type: ignore[index]
-        try:
-            with np.load(entry, allow_pickle=False) as z:
-                meta = json.loads(bytes(z["meta"]).decode())
-                arrays = {k: z[k] for k in _ARRAYS}
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        a, b = int(entry["start"]), int(entry["stop"])
+        if not 0 <= a <= b <= table.shape[0] or b - a != int(entry["n_frames"]):
             return None
+        rows = np.array(table[a:b])
         self.reused.append(Path(path).name)
-        return FileResult(file_index, int(meta["n_frames"]), arrays["areas"], arrays["xray_reason"],
-                          arrays["xray_area"], float(meta["dt_us"]), None, arrays["flags"], arrays["sideband"],
-                          int(meta["n_promised"]), None)
+        self.index[Path(path).name] = {**ident, "key": key}   # type: ignore[dict-item]
+        return FileResult(file_index, b - a, *(np.ascontiguousarray(rows[k]) for k in _ARRAYS[:3]),
+                          float(entry["dt_us"]), None, np.ascontiguousarray(rows["flags"]),
+                          np.ascontiguousarray(rows["sideband"]), int(entry["n_promised"]), None)
 
     def put(self, plan: Any, result: Any) -> None:
-        """Store a freshly computed result (not a failed file's)."""
+        """Keep a freshly computed result for the pack (a failed file's is counted, not cached)."""
         path = plan.files[result.file_index]
         self.read.append(Path(path).name)
         known = self._keys.get(result.file_index)
-        if result.error is not None or known is None:
+        if known is None:
+            ident = file_identity(path)
+            self._keys[result.file_index] = known = None if ident is None else (
+                file_key(plan, path, None, ident), ident)
+        if result.error is not None or known is None:     # seen (status: not new) but never reused
+            if known is not None:
+                self.index[Path(path).name] = {**known[1], "key": None}
+            else:
+                self.index.pop(Path(path).name, None)
             return
         key, ident = known
-        buf = io.BytesIO()
-        meta = json.dumps({"n_frames": int(result.n_frames), "dt_us": float(result.dt_us),
-                           "n_promised": int(result.n_promised), "file": Path(path).name}).encode()
-        np.savez(buf, meta=np.frombuffer(meta, np.uint8),
-                 **{k: np.asarray(getattr(result, k)) for k in _ARRAYS})
-        _write(self.folder / f"{key}.npz", buf.getvalue(), self.raw_root)
-        old = self.index.get(Path(path).name, {}).get("key")
-        if old and old != key:
-            (self.folder / f"{old}.npz").unlink(missing_ok=True)
+        table = np.empty(result.n_frames, dtype=_RECORD)
+        for k in _ARRAYS:
+            table[k] = getattr(result, k)
+        self._new.append((key, {"n_frames": int(result.n_frames), "dt_us": float(result.dt_us),
+                                "n_promised": int(result.n_promised)}, table))
         self.index[Path(path).name] = {**ident, "key": key}
 
     def finish(self, files: Sequence[str]) -> None:
-        """Write ``index.json`` (the identities of the set's current files) and ``pass.json`` (counts)."""
+        """Write this pass's pack, ``index.json`` (identities of the set's current files, entries) and
+        ``pass.json`` (counts); delete entries and packs no current file refers to."""
         names = {Path(f).name for f in files}
-        for name in [n for n in self.index if n not in names]:      # files that left the set
-            (self.folder / f"{self.index.pop(name).get('key')}.npz").unlink(missing_ok=True)
-        _write(self.folder / "index.json", json.dumps({"files": self.index}, indent=1).encode(), self.raw_root)
+        self.index = {n: v for n, v in self.index.items() if n in names}
+        if self._new:
+            tables = [t for _, _, t in self._new]
+            pack = hashlib.sha256("".join(k for k, _, _ in self._new).encode()).hexdigest()[:20] + _SUFFIX
+            buf = io.BytesIO()
+            np.save(buf, np.concatenate(tables), allow_pickle=False)
+            _write(self.folder / pack, buf.getvalue(), self.raw_root)
+            start = 0
+            for key, meta, table in self._new:
+                self.entries[key] = {**meta, "pack": pack, "start": start, "stop": start + table.shape[0]}
+                start += table.shape[0]
+            self._new = []
+        used = {v.get("key") for v in self.index.values()}
+        self.entries = {k: v for k, v in self.entries.items() if k in used}
+        _write(self.folder / "index.json", json.dumps({"files": self.index, "entries": self.entries},
+                                                      indent=1).encode(), self.raw_root)
+        packs = {v["pack"] for v in self.entries.values()}
+        for old in self.folder.glob(f"*{_SUFFIX}"):
+            if old.name not in packs:
+                old.unlink(missing_ok=True)
         _write(self.folder / "pass.json", json.dumps({"files_read": len(self.read), "files_reused":
                                                       len(self.reused), "read": sorted(self.read)}).encode(),
                self.raw_root)
@@ -158,8 +204,8 @@ class SetCache:
 
 def _write(path: Path, data: bytes, raw_root: Any) -> None:
     """Atomic replace (temporary file in the same folder + ``os.replace``) *without* fsync: an entry lost or
-    left empty by a crash is only a cache miss (:meth:`SetCache.get` rejects any entry it cannot load; zip
-    members carry a CRC), while an fsync per file cost more than reading a 12-MB file on a shared disk."""
+    left truncated by a crash is only a cache miss (:meth:`SetCache.get` rejects any entry it cannot load or
+    whose table length differs from its header), while an fsync per file cost more than reading a 12-MB file on a shared disk."""
     ensure_not_in_raw(path, raw_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

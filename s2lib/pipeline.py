@@ -29,8 +29,8 @@ from .errors import DataError
 from .executors import resolve_executor
 from .filecache import SetCache
 from .runs import Run, SetInfo
-from .store import (S2Areas, XRays, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays,
-                    write_json_atomic)
+from .store import (S2Areas, XRays, deferred_dir_sync, load_s2area, load_timing, load_xrays, store_s2area,
+                    store_timing, store_xrays, write_json_atomic)
 from .timing import estimate_set_timing, load_timing_samples, store_timing_samples
 from .waveform import XRayReason, reason_counts
 
@@ -135,6 +135,14 @@ def prepare_run(run: Run, *, max_frames_s1: int | None = None, max_frames_s2: in
             for s in run.sets:
                 docs[s.name] = _estimate(s, {**kw, "progress": bar.update})
     samples = {k: d.pop("samples", None) for k, d in docs.items()}
+    with deferred_dir_sync():
+        _store_timings(run, docs, samples, verbose)
+    if flag_plot:
+        _plot_timing(run, docs, samples)
+    return run
+
+
+def _store_timings(run: Run, docs: dict[str, dict[str, Any]], samples: Mapping[str, Any], verbose: bool) -> None:
     for s in run.sets:
         d = docs[s.name]
         store_timing_samples(run.set_output_dir(s.name), samples[s.name], raw_root=_raw(run))
@@ -150,9 +158,6 @@ def prepare_run(run: Run, *, max_frames_s1: int | None = None, max_frames_s2: in
     info = run.run_info()
     info["timing"] = docs
     write_json_atomic(run.output_dir / "run_info.json", info, raw_root=_raw(run))
-    if flag_plot:
-        _plot_timing(run, docs, samples)
-    return run
 
 
 def _plot_timing(run: Run, docs: Mapping[str, dict[str, Any]], samples: Mapping[str, Any]) -> None:
@@ -359,10 +364,11 @@ def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config
         fitted = fit_run_s2(good, fit_config=cfg, flag_plot=False, xrays=pileup) if good and fit else {}
     out = {s.name: fitted.get(s.name, areas[s.name]) for s in run.sets}
     _say(verbose, "[3/3] Storing results and generating plots...")
-    for s in run.sets:
-        store_s2area(out[s.name], run.set_output_dir(s.name), raw_root=_raw(run))
-        if with_xrays:
-            _store_xray(run, s, p.results[s.name], p, run.config.xray.max_frames)
+    with deferred_dir_sync():
+        for s in run.sets:
+            store_s2area(out[s.name], run.set_output_dir(s.name), raw_root=_raw(run))
+            if with_xrays:
+                _store_xray(run, s, p.results[s.name], p, run.config.xray.max_frames)
     if flag_plot and fitted:
         _plot_fits(run, fitted, cfg)
     return out

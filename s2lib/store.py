@@ -27,6 +27,7 @@ likewise ``xray_areas.npy`` with or without the lab's ``xray_results.json``.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import hashlib
@@ -38,7 +39,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -134,8 +135,35 @@ def write_bytes_atomic(path: PathLike, data: bytes, *, raw_root: PathLike | None
         except FileNotFoundError:
             pass
         raise
-    _fsync_dir(path.parent)
+    if _DEFERRED is not None:
+        _DEFERRED.add(path.parent)
+    else:
+        _fsync_dir(path.parent)
     return path
+
+
+_DEFERRED: set[Path] | None = None
+
+
+@contextlib.contextmanager
+def deferred_dir_sync() -> Iterator[None]:
+    """Inside this block :func:`write_bytes_atomic` still fsyncs every file before renaming it, but fsyncs each
+    folder once, when the block ends, instead of after every rename (one folder fsync persists all the renames
+    in it). A crash inside the block can lose renames that were not yet persisted, never expose a partial file;
+    readers already refuse a set folder whose ``*_results.json`` does not match its arrays. Used around the
+    artifact writes of a pass (a dozen files per set: the folder fsyncs cost as much as the analysis of a
+    small run on a busy disk)."""
+    global _DEFERRED
+    if _DEFERRED is not None:          # nested: the outer block syncs
+        yield
+        return
+    _DEFERRED = set()
+    try:
+        yield
+    finally:
+        folders, _DEFERRED = _DEFERRED, None
+        for folder in sorted(folders):
+            _fsync_dir(folder)
 
 
 def _fsync_dir(folder: Path) -> None:
