@@ -4,7 +4,7 @@ Two executors run the same task, :func:`s2lib.integration._process_chunk` (a few
 per-frame numbers), and differ only in where it runs:
 
 - :class:`LocalExecutor` (``compute.executor: local``, the default): the persistent process pool of
-  :func:`s2lib.integration.worker_pool` (or this process with one worker).
+  :func:`worker_pool` (or this process with one worker).
 - :class:`DaskExecutor` (``compute.executor: dask``): tasks submitted with ``distributed.Client.submit`` and
   collected with ``distributed.as_completed``. Without an address it starts a ``distributed.LocalCluster``
   (worker *processes*, one thread each, the BLAS/OpenMP thread variables at 1); with ``compute.address`` (or
@@ -27,14 +27,18 @@ the notebook kernels); the run configuration's ``compute`` section. None of it e
 from __future__ import annotations
 
 import atexit
+import contextlib
+import multiprocessing
 import os
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import ConfigError
 
-__all__ = ["EXECUTORS", "ENV_EXECUTOR", "ENV_ADDRESS", "LocalExecutor", "DaskExecutor", "resolve_executor",
-           "shutdown_dask"]
+__all__ = ["EXECUTORS", "ENV_EXECUTOR", "ENV_ADDRESS", "THREAD_ENV", "LocalExecutor", "DaskExecutor",
+           "resolve_executor", "worker_pool", "shutdown_pools", "shutdown_dask"]
 
 EXECUTORS = ("local", "dask")
 """The executor names (``compute.executor``, ``s2book run --executor``)."""
@@ -44,11 +48,76 @@ ENV_ADDRESS = "S2BOOK_DASK_ADDRESS"
 """Environment variable holding a Dask scheduler address (set by ``s2book run --dask-address``)."""
 
 Task = tuple[Any, ...]
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS")
+"""Environment variables set to 1 in the worker processes (one core each)."""
+
+
+@contextlib.contextmanager
+def _single_thread_env() -> Iterator[None]:
+    """Set the BLAS/OpenMP thread variables to 1 while worker processes are started (they inherit them)."""
+    old = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update({k: "1" for k in THREAD_ENV})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _worker_init() -> None:
+    os.environ.update({k: "1" for k in THREAD_ENV})
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _start_method() -> str:
+    wanted = os.environ.get("S2BOOK_MP_START")
+    if wanted:
+        return wanted
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """The process pool with ``jobs`` workers, created on first use and kept for later stages (starting
+    workers costs ~0.3 s each, as much as a whole stage on a small run), with the BLAS/OpenMP thread variables
+    at 1; :func:`shutdown_pools` (also called at exit) stops them.
+
+    Workers are forked where the platform can (Linux): a physicist's plain script calling a stage with
+    ``jobs=2`` then works without an ``if __name__ == "__main__":`` guard, which "spawn" and "forkserver" would
+    need (they re-import the main script). The workers only run numpy kernels on memory maps, so the usual
+    fork-with-threads hazard does not apply. ``S2BOOK_MP_START=spawn`` selects spawning.
+    """
+    pool = _POOLS.get(jobs)
+    if pool is None or getattr(pool, "_broken", False):
+        with _single_thread_env():              # the workers start now and inherit the variables
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(_start_method()),
+                                       initializer=_worker_init)
+            for fut in [pool.submit(time.sleep, 0.05) for _ in range(jobs)]:     # one task per worker
+                fut.result()
+        _POOLS[jobs] = pool
+    return pool
+
+
+def shutdown_pools() -> None:
+    """Stop the worker processes of :func:`worker_pool` (their memory then counts in RUSAGE_CHILDREN)."""
+    while _POOLS:
+        _, pool = _POOLS.popitem()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_pools)
+
+
 
 
 @dataclass(frozen=True)
 class LocalExecutor:
-    """This machine: ``workers`` processes of :func:`s2lib.integration.worker_pool` (1: this process)."""
+    """This machine: ``workers`` processes of :func:`worker_pool` (1: this process)."""
 
     workers: int = 1
     name: str = "local"
@@ -109,8 +178,6 @@ def _connect(address: str | None, workers: int) -> Any:
             return Client(address, timeout="30s")
         except (OSError, TimeoutError) as err:
             raise ConfigError("compute.address", f"cannot reach the Dask scheduler at {address!r}: {err}") from None
-    from .integration import _single_thread_env
-
     with _single_thread_env():          # the worker processes start now and inherit the variables
         cluster = LocalCluster(n_workers=max(1, int(workers)), threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40)

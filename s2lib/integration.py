@@ -41,22 +41,18 @@ complete frames processed and the file reported in ``files_partial`` (frames rea
 """
 from __future__ import annotations
 
-import atexit
 import math
-import multiprocessing
-import os
 import sys
-import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from .errors import WfmError
+from .executors import THREAD_ENV, shutdown_pools, worker_pool  # noqa: F401 - re-exported (seed API)
 from .timing import PEDESTAL_ITERATIONS, block_signal
 from .waveform import (XRayReason, classify_xrays, integrate_window, pedestal_mV, raw_gain_baseline,
                        sample_index, window_slice)
@@ -78,9 +74,6 @@ XRAY_PRE_US = 0.5
 """The X-ray region starts this long before t_S1 (the ``excessive_s1`` veto looks there)."""
 XRAY_POST_US = 0.2
 """The X-ray region ends this long after the integration window start (the S2 guard band is inside)."""
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-              "VECLIB_MAXIMUM_THREADS")
-"""Environment variables set to 1 in the worker processes (one core each)."""
 
 
 @dataclass(frozen=True)
@@ -323,66 +316,6 @@ def _frame_limits(plan: SetPlan, max_frames: int | None) -> tuple[list[int], dic
             limits[i] = left
         left -= min(n, left)
     return chosen, limits
-
-
-@contextmanager
-def _single_thread_env() -> Iterator[None]:
-    """Set the BLAS/OpenMP thread variables to 1 while worker processes are started (they inherit them)."""
-    old = {k: os.environ.get(k) for k in THREAD_ENV}
-    os.environ.update({k: "1" for k in THREAD_ENV})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _worker_init() -> None:
-    os.environ.update({k: "1" for k in THREAD_ENV})
-
-
-_POOLS: dict[int, ProcessPoolExecutor] = {}
-
-
-def _start_method() -> str:
-    wanted = os.environ.get("S2BOOK_MP_START")
-    if wanted:
-        return wanted
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-
-
-def worker_pool(jobs: int) -> ProcessPoolExecutor:
-    """The process pool with ``jobs`` workers, created on first use and kept for later stages (starting
-    workers costs ~0.3 s each, as much as a whole stage on a small run), with the BLAS/OpenMP thread variables
-    at 1; :func:`shutdown_pools` (also called at exit) stops them.
-
-    Workers are forked where the platform can (Linux): a physicist's plain script calling a stage with
-    ``jobs=2`` then works without an ``if __name__ == "__main__":`` guard, which "spawn" and "forkserver" would
-    need (they re-import the main script). The workers only run numpy kernels on memory maps, so the usual
-    fork-with-threads hazard does not apply. ``S2BOOK_MP_START=spawn`` selects spawning.
-    """
-    pool = _POOLS.get(jobs)
-    if pool is None or getattr(pool, "_broken", False):
-        with _single_thread_env():              # the workers start now and inherit the variables
-            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(_start_method()),
-                                       initializer=_worker_init)
-            for fut in [pool.submit(time.sleep, 0.05) for _ in range(jobs)]:     # one task per worker
-                fut.result()
-        _POOLS[jobs] = pool
-    return pool
-
-
-def shutdown_pools() -> None:
-    """Stop the worker processes of :func:`worker_pool` (their memory then counts in RUSAGE_CHILDREN)."""
-    while _POOLS:
-        _, pool = _POOLS.popitem()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-atexit.register(shutdown_pools)
 
 
 def run_sets(plans: Sequence[SetPlan], *, jobs: int = 1, strict: bool = False, max_frames: int | None = None,
