@@ -145,7 +145,7 @@ def run_config(cfg: Path, executor: str, workers: int, book_root: Path) -> dict:
     t.join()
     wall = time.perf_counter() - started
     if proc.returncode != 0:
-        raise SystemExit(f"bench_scale: {cfg} with {executor}/{workers} failed:\n{stdout[-3000:]}\n{stderr[-3000:]}")
+        raise RuntimeError(f"{cfg} with {executor}/{workers} failed:\n{stdout[-2000:]}\n{stderr[-2000:]}")
     largest = next((int(line.split()[-1]) for line in stderr.splitlines() if "Maximum resident set size" in line), 0)
     man = json.loads((out / doc["run_id"] / "manifest.json").read_text())
     summ = json.loads((out / "_summary" / "manifest.json").read_text())
@@ -217,6 +217,13 @@ def figure(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _save(rows: list[dict], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    base = {k: list(v) if isinstance(v, tuple) else v for k, v in BASE.items()}
+    (out / "bench_scale.json").write_text(json.dumps({"base": base, "rows": rows}, indent=1))
+    figure(rows, out / "bench_scale.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (2 000 and 8 000 frames)")
@@ -242,13 +249,18 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             cfg, frames, nbytes = build_size(base, tmp, n)
             for name in configs:
-                r = run_config(cfg, *CONFIGS[name], book_root)
+                try:
+                    r = run_config(cfg, *CONFIGS[name], book_root)
+                except RuntimeError as err:          # reported, the other configurations go on
+                    print(f"{frames:>8} {name:7} FAILED: {err}", flush=True)
+                    continue
                 total = sum(r["seconds"][s] for s in STAGES)
                 rows.append({"frames": frames, "bytes": nbytes, "config": name, **r, "total_s": total,
                              "frames_per_s": frames / r["seconds"]["pass"]})
                 print(f"{frames:>8} {name:7} " + " ".join(f"{r['seconds'][s]:>12.1f}" for s in (*STAGES, "pass"))
                       + f" {total:>8.1f} {frames / r['seconds']['pass']:>9.0f} "
                       f"{r['peak_tree_rss_MB']:>11.0f} {r['peak_largest_rss_MB']:>10.0f}", flush=True)
+                _save(rows, args.out)                   # after every row: a long run cut short keeps its table
             if not args.keep:
                 shutil.rmtree(cfg.parent, ignore_errors=True)
         print("stage times: notebook execution incl. kernel start (manifest duration_s); (pass): the integration "
@@ -263,11 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{one[0]['seconds']['integration'] / two[0]['seconds']['integration']:.2f}x")
         for line in extrapolate(rows):
             print(line)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "bench_scale.json").write_text(json.dumps({"base": {k: list(v) if isinstance(v, tuple) else v
-                                                                        for k, v in BASE.items()}, "rows": rows},
-                                                              indent=1))
-        figure(rows, args.out / "bench_scale.png")
+        _save(rows, args.out)
         print(f"written: {args.out / 'bench_scale.json'}, {args.out / 'bench_scale.png'}")
     finally:
         if not args.keep:
