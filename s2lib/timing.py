@@ -59,9 +59,11 @@ S2_MERGE_GAP_US = 1.0
 """Above-threshold samples closer than this (µs) belong to the same S2 cluster."""
 SEARCH_MARGIN_US = 2.0
 """Extra time (µs) after ``t_S1 + 1.5·t_drift + τ_EL`` in the S2 search region (diffusion tail)."""
-NARROW_AFTER = 100
+NARROW_AFTER = 50
 """Once this many frames have an S1 (an S2), later files are searched only within 8 robust σ + 0.5 µs of the
-estimate so far (inside the model-seeded region): the estimate then costs a fraction of the bytes."""
+estimate so far (inside the model-seeded region): the estimate then costs a fraction of the bytes. 50 values
+give the centre to 0.18 σ and σ to ~12 %, so the 8 σ band still holds the true ±6 σ range; with the 200-frame
+sample, 3/4 of the frames are read over the band only (on 5 GS/s frames ~50 000 samples instead of ~170 000)."""
 MIN_S2_FRAMES = 5
 """Fewest frames with an S2 for a set's window to be estimated (otherwise the set's timing fails)."""
 DEFAULT_N_SIGMA_START = 4.0
