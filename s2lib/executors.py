@@ -148,6 +148,12 @@ class DaskExecutor:
             _CLIENTS[key] = client
         return client
 
+    def share(self, objects: Sequence[Any]) -> list[Any]:
+        """Send ``objects`` (the set plans, which hold every file name of a set) to every worker once; the
+        returned futures stand for them in task arguments (a plan per task would send every file name with
+        every file's task: quadratic in the set size)."""
+        return list(self.client().scatter(list(objects), broadcast=True, hash=False))
+
     def map_unordered(self, fn: Callable[..., Any], tasks: Sequence[Task]) -> Iterator[Any]:
         """Run ``fn(*task)`` for every task on the cluster; yield the results as they complete.
 

@@ -364,8 +364,8 @@ def run_sets(plans: Sequence[SetPlan], *, jobs: int = 1, strict: bool = False, m
     with tqdm(total=total, desc=desc, unit="file", disable=not progress, file=sys.stderr,
               dynamic_ncols=True) as bar:
         if executor.name == "dask" and total:
-            tasks = chunks_for(executor, work, total)
-            for si, res in executor.map_unordered(_process_chunk, [(plans[si], si, files, strict, limits)
+            tasks, shared = chunks_for(executor, work, total), executor.share(plans)
+            for si, res in executor.map_unordered(_process_chunk, [(shared[si], si, files, strict, limits)
                                                                     for si, files, limits in tasks]):
                 done(si, res)
         elif executor.workers == 1 or total <= 1:
