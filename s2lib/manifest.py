@@ -35,6 +35,8 @@ from typing import Any, Iterable, Mapping
 
 import nbformat
 
+from .filecache import CACHE_DIR
+
 __all__ = [
     "SCHEMA_VERSION", "PACKAGES", "canonical_json", "sha256_file", "sha256_text", "template_fingerprint",
     "source_fingerprint", "environment_fingerprint", "raw_fingerprint", "select_keys", "key_digest",
@@ -305,12 +307,14 @@ def new_manifest(run_id: str, config_path: str | Path | None, parameters: Any, o
 
 
 def snapshot_tree(root: str | Path) -> dict[str, tuple[int, int]]:
-    """``{relative path: (size, mtime_ns)}`` of the files below ``root`` (manifest and temporary files excluded)."""
+    """``{relative path: (size, mtime_ns)}`` of the files below ``root`` (manifest, temporary files and the
+    per-file cache folders of :mod:`s2lib.filecache` excluded)."""
     root = Path(root)
     out: dict[str, tuple[int, int]] = {}
     if not root.is_dir():
         return out
-    for dirpath, _dirs, files in os.walk(root):
+    for dirpath, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != CACHE_DIR]      # the per-file cache of the pass is not an artifact
         for name in files:
             if name in _NOT_ARTIFACTS or name.endswith(".tmp"):
                 continue
