@@ -20,6 +20,11 @@ file's bytes and the set's plan, so results are bit-identical whichever executor
 failures), so they are reported exactly as with the local pool; any other exception of a task is re-raised
 in the client, as the local pool does.
 
+Dask starts its LocalCluster workers by *spawning* Python processes, so a plain script that runs a pass with
+``executor: dask`` (without an address) needs the usual ``if __name__ == "__main__":`` guard around its code,
+as any spawning multiprocessing program; notebooks and ``s2book run`` need nothing. (The local pool forks and
+needs no guard.)
+
 The choice comes from, in this order: the arguments of :func:`resolve_executor`; the environment variables
 ``S2BOOK_EXECUTOR`` / ``S2BOOK_DASK_ADDRESS`` (set by ``s2book run --executor/--dask-address``, inherited by
 the notebook kernels); the run configuration's ``compute`` section. None of it enters a cache key.
