@@ -52,7 +52,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the header facts and checks as one JSON object.")
 def inspect(file: Path, as_json: bool) -> None:
     """Print the header facts of a Tektronix WFM FILE (frames, points, sampling, scale, timestamps)."""
-    from .wfm import format_summary, inspect_summary
+    from s2lib.io.wfm import format_summary, inspect_summary
 
     try:
         summary = inspect_summary(file)
@@ -75,7 +75,7 @@ def inspect(file: Path, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing non-empty OUTDIR.")
 def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
     """Write a synthetic run to OUTDIR: WFM#003 FastFrame files per set, truth.json and run.yaml."""
-    from .simulate import simulate_run
+    from s2lib.sim.simulate import simulate_run
 
     try:
         result = simulate_run(outdir, profile=profile, seed=seed, overwrite=force)
@@ -133,7 +133,7 @@ def status(configs: tuple[Path, ...]) -> None:
 @click.option("--allow-stale", is_flag=True, help="Build even if a run's notebooks are stale or failed (they are marked).")
 def build(no_pdf: bool, allow_stale: bool) -> None:
     """Build the book (HTML, and PDF through XeLaTeX) from the executed runs."""
-    from .book import build_book
+    from s2lib.report.book import build_book
 
     try:
         code = build_book(pdf=not no_pdf, allow_stale=allow_stale)
@@ -147,7 +147,7 @@ def build(no_pdf: bool, allow_stale: bool) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
 def demo(no_pdf: bool, jobs: int) -> None:
     """Simulate the demo run, run its notebooks, build the book and print where it is."""
-    from .book import run_demo
+    from s2lib.report.book import run_demo
 
     try:
         code = run_demo(pdf=not no_pdf, jobs=jobs)
@@ -169,7 +169,7 @@ def validate(quick: bool, jobs: int, out_dir: Path | None, keep_data: bool) -> N
     Writes validation.json, validation.csv, validation.md and figures into the output folder; the book's
     Validation chapter is built from them. Exit status 0 only when every point and every pull width passes.
     """
-    from ._cache import repo_root
+    from s2lib.report._cache import repo_root
     from .validate import run_validation
 
     out = out_dir if out_dir is not None else repo_root() / "validation"

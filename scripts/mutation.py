@@ -40,7 +40,7 @@ NOT_SCORED = {
     "integration": ["process_file", "_process_chunk", "_single_thread_env", "_worker_init", "_start_method",
                     "worker_pool", "shutdown_pools", "run_sets"],
 }
-BOOTSTRAP_MUTANT = "s2lib.physics.x_drift_time_us__mutmut_1"  # one cheap mutant: makes mutmut generate + stats
+BOOTSTRAP_MUTANT = "s2lib.physics.physics.x_drift_time_us__mutmut_1"  # one cheap mutant: makes mutmut generate + stats
 KILLED = {1, 3}
 SURVIVED = {0}
 TIMEOUT = {24, -24, 36, 152, 255}

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from s2lib import store
+from s2lib.io import store
 from s2lib.errors import DataError
-from s2lib.store import S2Areas, load_s2area, store_s2area
+from s2lib.io.store import S2Areas, load_s2area, store_s2area
 
 
 class FakeFit:

@@ -1,4 +1,4 @@
-"""s2lib.store contracts not covered by test_store.py: exact file contents, every error text (a user reads them),
+"""s2lib.io.store contracts not covered by test_store.py: exact file contents, every error text (a user reads them),
 the per-frame flags, real FitResults through the files, the JSON/CSV cell rules and folder resolution."""
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from s2lib import store
+from s2lib.io import store
 from s2lib.errors import DataError
-from s2lib.fitting import FitConfig, FitResult, fit_histogram
-from s2lib.store import S2Areas, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays
+from s2lib.stats.fitting import FitConfig, FitResult, fit_histogram
+from s2lib.io.store import S2Areas, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays
 
 
 def test_file_names_and_schema_version() -> None:

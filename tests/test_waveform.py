@@ -1,4 +1,4 @@
-"""Kernels of s2lib.waveform on hand-made frames with pulses of known area at known times."""
+"""Kernels of s2lib.signal.waveform on hand-made frames with pulses of known area at known times."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s2lib import waveform as wf
-from s2lib.waveform import XRayReason
+from s2lib.signal import waveform as wf
+from s2lib.signal.waveform import XRayReason
 
 DT = 0.001          # µs (1 GS/s keeps the arrays small)
 T0 = -5.0           # µs, time of sample 0

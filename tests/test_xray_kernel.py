@@ -1,4 +1,4 @@
-"""s2lib.xray.classify_xrays on tiny hand-made frames whose every number can be worked out by hand.
+"""s2lib.signal.xray.classify_xrays on tiny hand-made frames whose every number can be worked out by hand.
 
 Layout: dt = 0.25 µs (exact in binary), t0 = 0, 50 samples; t_S1 = 1.25 µs (sample 5), t_S2,start = 10 µs
 (sample 40); min_s1_sep = min_s2_sep = 1.25 µs, so the inner window W is samples 10 … 34 (sample 35 is at
@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from s2lib import waveform as wf
-from s2lib.xray import XRayReason, XRayResult, classify_xrays, reason_counts
+from s2lib.signal import waveform as wf
+from s2lib.signal.xray import XRayReason, XRayResult, classify_xrays, reason_counts
 
 DT, N = 0.25, 50
 KW = dict(ma_window=1, threshold_mV=0.5, min_s1_sep_us=1.25, min_s2_sep_us=1.25, merge_gap_us=0.5, pad_us=0.25,
