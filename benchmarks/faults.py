@@ -50,7 +50,7 @@ from s2lib.report.faultinject import (
 from s2lib.config.runs import build_run  # noqa: E402
 from s2lib.sim.simulate import simulate_run  # noqa: E402
 
-_ENGINE = ("import os, sys; from s2lib import pipeline; from s2lib.config.config import load_config; "
+_ENGINE = ("import os, sys; from s2lib.analysis import pipeline; from s2lib.config.config import load_config; "
            "from s2lib.config.runs import build_run; run = build_run(load_config(sys.argv[1])); "
            "[os.unlink(p) for p in sys.argv[2:]]; "       # files that vanish after discovery
            "pipeline.run_integration_pass(run, fit=False, verbose=False)")

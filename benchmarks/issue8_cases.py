@@ -12,7 +12,8 @@ import s2lib
 print("s2lib from", s2lib.__file__)
 from s2lib.config.config import runs, config
 from s2lib.analysis import pipeline
-from s2lib.stats.fitting import fit_run_s2, FitConfig
+from s2lib.analysis.fit_stage import fit_run_s2
+from s2lib.stats.fitting import FitConfig
 from s2lib.io.store import load_s2area
 out = Path(sys.argv[1])
 if len(sys.argv) > 2 and sys.argv[2] == "simulate":

@@ -12,9 +12,9 @@ import pytest
 
 from s2lib.physics import physics
 from s2lib.calib.calibration import (
-    RECOMB_COLUMNS, S2_VS_DRIFT_COLUMNS, SOURCE_FILE, SOURCE_FIT, CalibrationResults, calibrate_and_analyze,
-    load_external_gs2, run_calibration_analysis, xray_gs2
+    RECOMB_COLUMNS, S2_VS_DRIFT_COLUMNS, SOURCE_FILE, SOURCE_FIT, CalibrationResults, load_external_gs2, xray_gs2
 )
+from s2lib.analysis.calibrate_stage import calibrate_and_analyze, run_calibration_analysis
 from s2lib.config.config import CalibrationConfig, ExperimentConfig, RunConfig
 from s2lib.errors import ConfigError
 from s2lib.stats.fitting import FitConfig, FitResult, fit_histogram

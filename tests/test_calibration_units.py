@@ -11,10 +11,8 @@ import numpy as np
 import pytest
 
 from s2lib.physics import physics
-from s2lib.calib.calibration import (
-    FIGURE_KINDS, RECOMB_COLUMNS, S2_VS_DRIFT_COLUMNS, CalibrationResults, _constants, _fit_config,
-    calibrate_and_analyze, xray_gs2
-)
+from s2lib.calib.calibration import FIGURE_KINDS, RECOMB_COLUMNS, S2_VS_DRIFT_COLUMNS, CalibrationResults, xray_gs2
+from s2lib.analysis.calibrate_stage import _constants, _fit_config, calibrate_and_analyze
 from s2lib.config.config import ExperimentConfig, RunConfig
 from s2lib.stats.fitting import FitConfig
 from s2lib.calib.gs2_sources import SOURCE_FIT, GS2Entry

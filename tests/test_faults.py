@@ -133,7 +133,7 @@ def test_unreadable_file_is_skipped_with_a_real_permission_error(clean, tmp_path
     info = inject(path, "unreadable", np.random.default_rng(0))
     run = build_run(load_config(config))
     clean.with_clean_timing(run)
-    script = ("import sys; from s2lib import pipeline; from s2lib.config.config import load_config; "
+    script = ("import sys; from s2lib.analysis import pipeline; from s2lib.config.config import load_config; "
               "from s2lib.config.runs import build_run; "
               "pipeline.run_integration_pass(build_run(load_config(sys.argv[1])), fit=False, verbose=False)")
     proc = subprocess.run([*drop_dac_caps_cmd(), sys.executable, "-c", script, str(config)], capture_output=True,

@@ -18,7 +18,8 @@ from scipy import integrate, stats
 
 from s2lib.stats import _fit_models as fm
 from s2lib.errors import ConfigError
-from s2lib.stats.fitting import Z95, FitConfig, FitResult, fit_histogram, fit_run_s2, poisson_deviance
+from s2lib.stats.fitting import Z95, FitConfig, FitResult, fit_histogram, poisson_deviance
+from s2lib.analysis.fit_stage import fit_run_s2
 from s2lib.io.store import S2Areas
 
 

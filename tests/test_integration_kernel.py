@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from s2lib.signal import integration as I
-from s2lib.signal.waveform import XRayReason
+from s2lib.signal.xray import XRayReason
 from s2lib.io.wfm import write_wfm
 
 DT, T0, N, SCALE = 0.001, -5.0, 25_000, 0.4

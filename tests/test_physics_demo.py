@@ -29,12 +29,12 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module", params=[3, 20260101], ids=["seed3", "book-seed"])
 def demo(request, tmp_path_factory):
     """The demo profile at seed 3 and at the seed of the demo book (``s2lib.report.book.DEMO_SEED``)."""
-    from s2lib.calib.calibration import calibrate_and_analyze
+    from s2lib.analysis.calibrate_stage import calibrate_and_analyze
     out = simulate_run(tmp_path_factory.mktemp("demo"), profile="demo", seed=request.param, progress=False)
     run = build_run(load_config(out / "run.yaml"))
     pipeline.prepare_run(run, verbose=False, jobs=2)
     pipeline.run_integration_pass(run, jobs=2, fit=False, verbose=False)
-    from s2lib.stats.fitting import fit_run_s2
+    from s2lib.analysis.fit_stage import fit_run_s2
     areas = {s.name: load_s2area(run.set_output_dir(s.name)) for s in run.sets}
     assert run.config.fitting.model == "auto" and run.config.fitting.bin_cuts is None
     fitted = fit_run_s2(areas, fit_config=run.config.section("fitting"), xrays=pipeline.xray_pileup_inputs(run))

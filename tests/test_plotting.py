@@ -403,7 +403,7 @@ def test_figures_render_without_a_display_or_backend_setting(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    code = ("import sys; from s2lib import _plot_helpers as H; fig = H.new_figure(); "
+    code = ("import sys; from s2lib.analysis import _plot_helpers as H; fig = H.new_figure(); "
             "fig.add_subplot().plot([0, 1]); fig.savefig(sys.argv[1]); print('matplotlib.pyplot' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "DISPLAY", "WAYLAND_DISPLAY")}
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.png")], env=env, capture_output=True,

@@ -14,7 +14,8 @@ from s2lib.physics import physics
 from s2lib.config import runs
 from s2lib.io import wfm
 from s2lib.errors import DataError
-from s2lib.sim.simulate import PROFILES, TRUTH_FIELDS, resolve_profile, set_models, simulate_run
+from s2lib.sim.profile import PROFILES
+from s2lib.sim.simulate import TRUTH_FIELDS, resolve_profile, set_models, simulate_run
 from s2lib.io.wfm import open_wfm, read_header
 
 SMALL = {"n_files": 2, "frames_per_file": 8}

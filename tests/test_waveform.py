@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s2lib.signal import waveform as wf
-from s2lib.signal.waveform import XRayReason
+from s2lib.signal.xray import XRayReason
 
 DT = 0.001          # µs (1 GS/s keeps the arrays small)
 T0 = -5.0           # µs, time of sample 0

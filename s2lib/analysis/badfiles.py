@@ -17,7 +17,7 @@ import numpy as np
 
 from s2lib.errors import DataError, WfmError
 from s2lib.io.store import S2_RESULTS_FILE, read_json
-from s2lib.signal.waveform import pedestal_mV
+from s2lib.signal.frames import pedestal_mV
 from s2lib.io.wfm import open_wfm
 
 __all__ = ["set_bad_files", "skipped_file_rows", "bad_file_counts", "bad_file_line", "strict_reasons", "validation_frames"]

@@ -31,7 +31,7 @@ from s2lib.io.store import (
     S2Areas, XRays, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays, write_json_atomic
 )
 from s2lib.signal.timing import estimate_set_timing, load_timing_samples, store_timing_samples
-from s2lib.signal.waveform import XRayReason, reason_counts
+from s2lib.signal.xray import XRayReason, reason_counts
 
 __all__ = ["prepare_run", "run_xray_classification", "run_ion_integration", "run_integration_pass",
            "IntegrationSummary", "xray_pileup_inputs", "load_timing_table", "timing_samples", "integration_summary_table",
@@ -336,7 +336,8 @@ def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config
     Returns:
         set name → ``S2Areas`` (failed sets: ``method == "failed"``, ``params["message"]`` says why).
     """
-    from s2lib.stats.fitting import FitConfig, fit_run_s2
+    from s2lib.stats.fitting import FitConfig
+    from s2lib.analysis.fit_stage import fit_run_s2
 
     _say(verbose, "[1/3] Integrating S2 areas using estimated windows from timing...")
     p = _run_pass(run, do_recoil=True, do_xray=with_xrays, jobs=jobs, strict=strict, verbose=verbose,
@@ -367,7 +368,7 @@ def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config
 
 def xray_pileup_inputs(run: Run, p: _Pass | None = None) -> dict[str, tuple[float, float]]:
     """Per set the X-ray area (mean, σ) of its EL field (:func:`s2lib.stats.estimators.xray_by_el_field`), from the
-    pass ``p`` or the stored ``xray_areas.npy``: the ``xrays`` argument of :func:`s2lib.stats.fitting.fit_run_s2`."""
+    pass ``p`` or the stored ``xray_areas.npy``: the ``xrays`` argument of :func:`s2lib.analysis.fit_stage.fit_run_s2`."""
     from s2lib.stats.estimators import xray_by_el_field
 
     def areas(name: str) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Configuration: the run YAML (schema, loader, validation) and the discovery of a run's sets.
 
-The names of :mod:`s2lib.config.config` are re-exported here (resolved lazily), so ``from s2lib.config import X`` and
-``from s2lib import config; config.X`` keep working.
+The names of :mod:`s2lib.config.config` are re-exported here (resolved lazily on first use), so this package can
+stand for that module: ``config.X`` and importing ``X`` from the package both work.
 """
 from __future__ import annotations
 

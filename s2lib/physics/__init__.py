@@ -1,7 +1,7 @@
 """Physics: constants, gas properties, fields, recoil energies and recombination models (pure formulas, no I/O).
 
-The names of :mod:`s2lib.physics.physics` are re-exported here (resolved lazily), so ``from s2lib.physics import X`` and
-``from s2lib import physics; physics.X`` keep working.
+The names of :mod:`s2lib.physics.physics` are re-exported here (resolved lazily on first use), so this package can
+stand for that module: ``physics.X`` and importing ``X`` from the package both work.
 """
 from __future__ import annotations
 

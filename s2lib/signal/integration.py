@@ -3,13 +3,13 @@
 For every file of a set (:func:`process_file`):
 
 1. ``open_wfm``; the sampling interval, first-sample time, scale and offset come from *this file's* header.
-2. Pedestal per frame from the first ``n_pedestal`` samples (:func:`~s2lib.signal.waveform.pedestal_mV`, clipped mean),
-   turned into the raw-domain map ``s = gain·(raw − baseline)`` (:func:`~s2lib.signal.waveform.raw_gain_baseline`).
+2. Pedestal per frame from the first ``n_pedestal`` samples (:func:`~s2lib.signal.frames.pedestal_mV`, clipped mean),
+   turned into the raw-domain map ``s = gain·(raw − baseline)`` (:func:`~s2lib.signal.frames.raw_gain_baseline`).
 3. Recoil area: :func:`~s2lib.signal.waveform.integrate_window` on the raw integers of the window from ``prepare_run``
    (exact integer sums, no clipping, no smoothing: unbiased for zero-mean noise), mV·µs.
 4. X-rays: the region ``[t_S1 − 0.5 µs, window start + 0.2 µs]`` is averaged in blocks of :data:`XRAY_BLOCK_US`
    (20 ns: one integer reduction over the bytes, the same smoothing at every sampling rate) and
-   :func:`~s2lib.signal.waveform.classify_xrays` classifies every frame with the configuration's threshold, separations
+   :func:`~s2lib.signal.xray.classify_xrays` classifies every frame with the configuration's threshold, separations
    and minimum area, ``t_S1`` and ``t_S2,start`` = the integration window start. Block sums keep areas exact.
    The ``excessive_s2`` veto also applies to the (unclipped) area of the recoil window, so a huge S2 (alpha in
    the gas) is vetoed as in the lab's code, which summed everything after the S2 start.
@@ -58,8 +58,9 @@ import numpy as np
 
 from s2lib.errors import WfmError
 from .timing import PEDESTAL_ITERATIONS, block_signal
-from .waveform import (XRayReason, classify_xrays, integrate_window, pedestal_mV, raw_gain_baseline,
-                       sample_index, window_slice)
+from .xray import XRayReason, classify_xrays
+from .waveform import integrate_window
+from .frames import pedestal_mV, raw_gain_baseline, sample_index, window_slice
 from s2lib.io.wfm import open_wfm, read_header
 
 __all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "THREAD_ENV", "XrayParams", "SetPlan", "FileResult",
@@ -249,7 +250,7 @@ class SetResult:
         name: set name.
         areas: recoil S2 area per frame (mV·µs, float64).
         event_ids: int64 (n, 2): file index, frame index.
-        xray_reason: int8 :class:`~s2lib.signal.waveform.XRayReason` code per frame (-1: not classified).
+        xray_reason: int8 :class:`~s2lib.signal.xray.XRayReason` code per frame (-1: not classified).
         xray_area: X-ray candidate area per frame (mV·µs, NaN without candidate).
         flags: uint8 bit field per frame (:data:`FLAG_BITS`; 0 = usable for the recoil fit).
         sideband: empty-window area per frame over :func:`sideband_slice` (mV·µs, float64).

@@ -39,7 +39,8 @@ import numpy as np
 from s2lib.physics import physics
 from s2lib.errors import DataError, WfmError
 from s2lib.io.store import read_npy, write_npy_atomic
-from .waveform import detect_s1, detect_s2, pedestal_mV, raw_gain_baseline, robust_center_spread, sample_index
+from .waveform import detect_s1, detect_s2, robust_center_spread
+from .frames import pedestal_mV, raw_gain_baseline, sample_index
 from s2lib.io.wfm import open_wfm, read_header
 
 __all__ = ["TIMING_SAMPLES_FILE", "store_timing_samples", "load_timing_samples",

@@ -2,8 +2,8 @@
 
 A pure array kernel in the style of :mod:`s2lib.signal.waveform` (no I/O, no configuration objects; time µs, voltage
 mV, area mV·µs; raw samples with ``gain``/``baseline`` or a signal in mV). It reuses the sparse threshold and
-clustering helpers of :mod:`s2lib.signal.waveform` (those also drive ``detect_s2``). The names are re-exported from
-:mod:`s2lib.signal.waveform`, so ``from s2lib.signal.waveform import classify_xrays`` keeps working.
+clustering helpers of :mod:`s2lib.signal.waveform` (those also drive ``detect_s2``); waveform does not import this
+module (its old lazy re-export of these names was an import cycle).
 """
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .waveform import _above_threshold, _clusters, _frames, _gap_samples, _largest, _per_frame, sample_index
+from .waveform import _above_threshold, _clusters, _gap_samples, _largest
+from .frames import _frames, _per_frame, sample_index
 
 __all__ = ["XRayReason", "XRayResult", "classify_xrays", "reason_counts"]
 

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from s2lib.physics import physics
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .simulate import SimulationProfile
+    from .profile import SimulationProfile
 
 __all__ = [
     "EVENT_TYPES",

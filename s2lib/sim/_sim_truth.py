@@ -24,7 +24,7 @@ from . import _sim_model as M
 from s2lib.physics import physics
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .simulate import SimulationProfile
+    from .profile import SimulationProfile
 
 __all__ = ["TRUTH_DEFINITIONS", "truth_document", "field_key"]
 

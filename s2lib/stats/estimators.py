@@ -79,7 +79,8 @@ from scipy import stats
 
 from . import _fit_models as fm
 from . import _mixture as mx
-from .fitting import Z95, FitConfig, FitResult, _as_config, poisson_deviance
+from ._fit_config import FitConfig
+from .fit_result import Z95, FitResult, _as_config, poisson_deviance
 
 __all__ = ["fit_recoil", "fit_xray", "xray_by_el_field", "RECOIL_K_HI", "XRAY_K_HI", "EDGE_FRACTION", "ERROR_RATIO_MIN",
            "MIXTURE_MODELS"]

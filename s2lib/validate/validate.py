@@ -4,7 +4,7 @@ compare with the simulator's truth.
 Every matrix point is one simulated run (:func:`s2lib.sim.simulate.simulate_run`, fixed seed) analysed with the
 ``run.yaml`` the simulator writes, unchanged (no per-point settings), through the library API the notebooks use:
 :func:`s2lib.analysis.pipeline.run_integration_pass` (timing, X-ray classification, recoil integration, fits) and
-:func:`s2lib.calib.calibration.calibrate_and_analyze` (A_x, g_S2, N_e, r). Compared quantities:
+:func:`s2lib.analysis.calibrate_stage.calibrate_and_analyze` (A_x, g_S2, N_e, r). Compared quantities:
 
 ========  ====================  ===========================================  =================================
 quantity  per                   truth for the bias (realised, truth.json)    truth for the pull (model)
@@ -250,7 +250,7 @@ def run_point(point: ValidationPoint, workdir: str | os.PathLike[str], *, keep_d
                          **point.simulation_parameters())
             truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
             run = build_run(load_config(out / "run.yaml"))
-            from s2lib.calib.calibration import calibrate_and_analyze
+            from s2lib.analysis.calibrate_stage import calibrate_and_analyze
             from s2lib.analysis.pipeline import run_integration_pass
 
             run_integration_pass(run, jobs=1, fit=True, verbose=False)
