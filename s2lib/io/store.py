@@ -1,4 +1,6 @@
-"""Every artifact read and write (the seed's dataIO): atomic writers, schema versions, the lab's old formats.
+"""Every artifact read and write (the seed's dataIO): schema versions, the commit protocol, the lab's old formats.
+
+The atomic writers and checked readers live in :mod:`s2lib.io.atomic` and are re-exported here.
 
 Per set folder (``DESIGN.md`` 3.3, ``ARCHITECTURE.md``)::
 
@@ -27,22 +29,21 @@ likewise ``xray_areas.npy`` with or without the lab's ``xray_results.json``.
 """
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import hashlib
 import importlib
-import io
-import json
-import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from s2lib.errors import DataError
+
+from .atomic import (  # noqa: F401 (re-exported: the store is where the writers are looked up)
+    PathLike, _json_bytes, _npy_bytes, _sha256, ensure_not_in_raw, json_sanitize, read_json, read_npy,
+    write_bytes_atomic, write_csv_atomic, write_json_atomic, write_npy_atomic, write_text_atomic
+)
 
 __all__ = [
     "SCHEMA_VERSION", "S2_AREAS_FILE", "S2_EVENT_IDS_FILE", "S2_FLAGS_FILE", "S2_RESULTS_FILE", "XRAY_AREAS_FILE",
@@ -67,144 +68,9 @@ TIMING_FILE = "timing.json"
 _COMPLETE = "complete"
 _WRITING = "writing"
 
-PathLike = str | os.PathLike
-
-
-# --------------------------------------------------------------------------- JSON sanitising
-def json_sanitize(obj: Any) -> Any:
-    """Plain-JSON copy of ``obj``: numpy scalars/arrays → Python numbers/lists, NaN/±inf → None,
-    Path → str, tuples/sets → lists, mapping keys → str, objects with ``to_dict()`` → that dict.
-
-    Floats keep full precision (``json`` writes the shortest repr that round-trips). Anything else raises
-    TypeError, before any file is touched.
-    """
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.ndarray):
-        return [json_sanitize(v) for v in obj.tolist()] if obj.ndim else json_sanitize(obj.item())
-    if isinstance(obj, Mapping):
-        return {str(k): json_sanitize(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [json_sanitize(v) for v in obj]
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    to_dict = getattr(obj, "to_dict", None)
-    if callable(to_dict):
-        return json_sanitize(to_dict())
-    raise TypeError(f"cannot store a {type(obj).__name__} in JSON")
-
-
-# --------------------------------------------------------------------------- atomic writers
-def ensure_not_in_raw(path: PathLike, raw_root: PathLike | None) -> None:
-    """Raise DataError when ``path`` is ``raw_root`` or lies below it (the raw tree is never written)."""
-    if raw_root is None:
-        return
-    p = Path(path).expanduser().resolve()
-    r = Path(raw_root).expanduser().resolve()
-    if p == r or r in p.parents:
-        raise DataError(f"refusing to write {p}: it is inside the raw data folder {r}")
-
-
-def write_bytes_atomic(path: PathLike, data: bytes, *, raw_root: PathLike | None = None) -> Path:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, flush, fsync, ``os.replace``.
-
-    The parent folder is created if needed. On any error the temp file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    ensure_not_in_raw(path, raw_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    _fsync_dir(path.parent)
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_text_atomic(path: PathLike, text: str, *, encoding: str = "utf-8",
-                      raw_root: PathLike | None = None) -> Path:
-    """Atomic text write (see :func:`write_bytes_atomic`)."""
-    return write_bytes_atomic(path, text.encode(encoding), raw_root=raw_root)
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(json_sanitize(obj), sort_keys=True, indent=2, allow_nan=False) + "\n").encode("utf-8")
-
-
-def write_json_atomic(path: PathLike, obj: Any, *, raw_root: PathLike | None = None) -> Path:
-    """Atomic JSON write: sorted keys, indent 2, NaN/inf → null. Serialised fully before the file is opened,
-    so an object that fails to encode leaves the previous file intact."""
-    return write_bytes_atomic(path, _json_bytes(obj), raw_root=raw_root)
-
-
-def _npy_bytes(array: Any) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(array), allow_pickle=False)
-    return buf.getvalue()
-
-
-def write_npy_atomic(path: PathLike, array: Any, *, raw_root: PathLike | None = None) -> Path:
-    """Atomic ``.npy`` write (no pickles)."""
-    return write_bytes_atomic(path, _npy_bytes(array), raw_root=raw_root)
-
-
-def _csv_cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))                      # shortest round-trip repr: full precision
-    if isinstance(v, (np.integer, np.bool_)):
-        return str(v.item())
-    return str(v)
-
-
-def write_csv_atomic(path: PathLike, rows: Iterable[Mapping[str, Any]], columns: list[str], *,
-                     raw_root: PathLike | None = None) -> Path:
-    """Atomic CSV write with a header of ``columns``; keys not in ``columns`` are ignored, missing or None
-    values are empty cells, floats at full precision."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(c)) for c in columns])
-    return write_text_atomic(path, buf.getvalue(), raw_root=raw_root)
 
 
 # --------------------------------------------------------------------------- readers
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _write_optional_npy(path: Path, array: np.ndarray | None, raw_root: PathLike | None) -> str | None:
     """Write ``array`` atomically as .npy and return its sha256; with None, remove a stale file of that name."""
     if array is None:
@@ -213,27 +79,6 @@ def _write_optional_npy(path: Path, array: np.ndarray | None, raw_root: PathLike
     data = _npy_bytes(array)
     write_bytes_atomic(path, data, raw_root=raw_root)
     return _sha256(data)
-
-
-def read_json(path: PathLike) -> Any:
-    """Parse a JSON file; DataError naming the file when it is unreadable or not JSON."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: unreadable JSON ({exc})") from exc
-
-
-def read_npy(path: PathLike) -> tuple[np.ndarray, str]:
-    """Load an ``.npy`` file (no pickles) and return it with the SHA-256 of its bytes; DataError naming the
-    file when it is truncated or corrupt."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-        arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: corrupt or truncated .npy file ({exc})") from exc
-    return arr, _sha256(data)
 
 
 def resolve_folder(set_or_folder: Any, run: Any = None) -> Path:
@@ -368,11 +213,14 @@ def _fit_dict(fit: Any) -> Any:
 
 
 def _fit_from_dict(d: Any) -> Any:
-    """A fitting.FitResult when that module can rebuild it, else the dict as stored."""
+    """A :class:`s2lib.stats.fit_result.FitResult` when that module can rebuild it, else the dict as stored.
+
+    The one place the io layer reaches up: the stored fit is decoded into the stats layer's type, bound late by
+    name (no import at module level, so ``s2lib.io`` does not depend on scipy/iminuit to load arrays)."""
     if not isinstance(d, dict):
         return d
     try:
-        cls = importlib.import_module(".fitting", __package__).FitResult
+        cls = importlib.import_module("s2lib.stats.fit_result").FitResult
         return cls.from_dict(d)
     except Exception:                               # fitting absent or an older dict layout: keep the dict
         return d
