@@ -103,7 +103,7 @@ def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, k
     One runner per run: the run's output folder holds a lock (.s2book.lock: pid, host, start time). Leftover
     temporary files of an interrupted run are removed when the next run starts.
     """
-    from .report import run_reports
+    from s2lib.report.report import run_reports
 
     try:
         code = run_reports(list(configs), stages=_split(stages), jobs=jobs, force=force, keep_going=keep_going,
@@ -119,7 +119,7 @@ def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, k
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def status(configs: tuple[Path, ...]) -> None:
     """Tell, per run and stage, whether it is up to date or why it would run, and whether a run is in progress."""
-    from .report import report_status
+    from s2lib.report.report import report_status
 
     try:
         code = report_status(list(configs))
@@ -170,7 +170,7 @@ def validate(quick: bool, jobs: int, out_dir: Path | None, keep_data: bool) -> N
     Validation chapter is built from them. Exit status 0 only when every point and every pull width passes.
     """
     from s2lib.report._cache import repo_root
-    from .validate import run_validation
+    from s2lib.validate.validate import run_validation
 
     out = out_dir if out_dir is not None else repo_root() / "validation"
     try:

@@ -291,7 +291,15 @@ def _rewrite_relative(node: ast.ImportFrom, where: tuple[str, str], indent: str,
     changed = False
     if node.module:
         here = _resolve_relative(node.level, node.module, pkg)
-        if here in MODULES:
+        if here in MODULE_MAP and here in MODULES:   # an old module name that is now a package (s2lib.report)
+            groups_p = regroup(here, names)
+            if groups_p == [(here, names)]:
+                return None
+            for m, ns in groups_p:
+                groups.setdefault(m, []).extend(ns)
+            changed = True
+            names = []
+        elif here in MODULES:
             moved = SYMBOL_MAP.get(here, {})
             if not any(n in moved for n, _ in names):
                 return None

@@ -77,6 +77,8 @@ def test_rewrite_maps_old_imports_to_the_new_layout(tmp_path):
     assert rw.rewrite_text(out, tmp_path / "t.py") == out
     # a module written for the flat layout inside s2lib (a branch's new module): relative imports resolved
     flat = ROOT / "s2lib" / "newmod.py"
-    rel = "from .fitting import fit_histogram\nfrom . import plotting\nfrom .errors import DataError\n"
+    rel = ("from .fitting import fit_histogram\nfrom . import plotting\nfrom .errors import DataError\n"
+           "from .report import run_reports\n")
     assert rw.rewrite_text(rel, flat) == ("from s2lib.stats.fitting import fit_histogram\n"
-                                          "from s2lib.analysis import plotting\nfrom .errors import DataError\n")
+                                          "from s2lib.analysis import plotting\nfrom .errors import DataError\n"
+                                          "from s2lib.report.report import run_reports\n")

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig
+from s2lib.config.config import RunConfig
 from ..errors import DataError
 from s2lib.config.runs import build_run
 from s2lib.io.store import write_csv_atomic, write_json_atomic, write_npy_atomic
