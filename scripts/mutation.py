@@ -36,7 +36,7 @@ EQUIVALENT_FILE = ROOT / "tests" / "equivalent_mutants.md"
 MODULE_PATHS = {"waveform": "signal/waveform", "frames": "signal/frames", "xray": "signal/xray",
                 "integration": "signal/integration", "fitting": "stats/fitting", "fit_result": "stats/fit_result",
                 "_fit_models": "stats/_fit_models", "calibration": "calib/calibration",
-                "calibrate_stage": "analysis/calibrate_stage", "recombination": "calib/recombination",
+                "calibrate_stage": "analysis/calibrate_stage", "recombination": "calib/recombination", "recomb_table": "calib/recomb_table",
                 "physics": "physics/physics", "store": "io/store", "atomic": "io/atomic"}
 MODULES = list(MODULE_PATHS)
 # integration.py: only the pure per-file kernels are scored; these functions are I/O, the process pool and

@@ -115,12 +115,15 @@ _CAL_STAGE = "s2lib.analysis.calibrate_stage"
 _CALIBRATION_MOVED = {n: _CAL_STAGE for n in ("calibrate_and_analyze", "run_calibration_analysis", "_constants",
                                               "_load_ion", "_fit_config", "_write", "_figures")}
 
+_RECOMB_MOVED = {n: "s2lib.calib.recomb_table" for n in ('IonMean', 'electrons_and_recombination', 'ion_mean', 'recombination_table')}
+
 #: names that moved out of a module when it was split: module (old flat or new) -> {name: new module}.
 #: A name not listed stays in the module MODULE_MAP gives.
 SYMBOL_MAP: dict[str, dict[str, str]] = {
     "s2lib.waveform": _WAVEFORM_MOVED, "s2lib.signal.waveform": _WAVEFORM_MOVED,
     "s2lib.fitting": _FITTING_MOVED, "s2lib.stats.fitting": _FITTING_MOVED,
     "s2lib.simulate": _SIMULATE_MOVED, "s2lib.sim.simulate": _SIMULATE_MOVED,
+    "s2lib.recombination": _RECOMB_MOVED, "s2lib.calib.recombination": _RECOMB_MOVED,
     "s2lib.calibration": _CALIBRATION_MOVED, "s2lib.calib.calibration": _CALIBRATION_MOVED,
 }
 

@@ -18,7 +18,8 @@ from s2lib.analysis.calibrate_stage import calibrate_and_analyze, run_calibratio
 from s2lib.config.config import CalibrationConfig, ExperimentConfig, RunConfig
 from s2lib.errors import ConfigError
 from s2lib.stats.fitting import FitConfig, FitResult, fit_histogram
-from s2lib.calib.recombination import electrons_and_recombination, fit_recombination_model
+from s2lib.calib.recomb_table import electrons_and_recombination
+from s2lib.calib.recombination import fit_recombination_model
 from s2lib.config.runs import Run, SetInfo
 from s2lib.io.store import S2Areas, load_s2area, store_s2area, store_xrays
 

@@ -14,10 +14,8 @@ import numpy as np
 import pytest
 
 from s2lib.stats.fitting import Z95, FitConfig, fit_histogram
-from s2lib.calib.recombination import (
-    MODELS, PARAM_UNITS, IonMean, ModelFit, electrons_and_recombination, fit_models, fit_recombination_model,
-    ion_mean, recombination_table
-)
+from s2lib.calib.recombination import MODELS, PARAM_UNITS, ModelFit, fit_models, fit_recombination_model
+from s2lib.calib.recomb_table import IonMean, electrons_and_recombination, ion_mean, recombination_table
 from s2lib.io.store import S2Areas
 
 FIELDS = np.array([35.7, 71.4, 142.9, 285.7, 571.4, 857.1])  # domain.md 1.5 drift fields, V/cm

@@ -2,7 +2,7 @@
 the three artifacts, and (``flag_plot``/``save_plots``) the figures.
 
 The numbers come from :mod:`s2lib.calib` (:func:`~s2lib.calib.calibration.xray_gs2`, the g_S2 sources,
-:func:`~s2lib.calib.recombination.recombination_table` and the model fits) and the fits of :mod:`s2lib.stats`;
+:func:`~s2lib.calib.recomb_table.recombination_table` and the model fits) and the fits of :mod:`s2lib.stats`;
 this module orchestrates them, writes ``<run_id>_s2_vs_drift.csv``, ``<run_id>_recomb_factors.csv`` and
 ``<run_id>_calibration.json`` atomically, and draws with :mod:`s2lib.analysis.plotting` (it sits in the analysis
 layer because it draws; the calibration layer never does). Units: fields V/cm, areas mV·µs, g_S2 mV·µs/e⁻.
@@ -21,7 +21,8 @@ from numpy.typing import NDArray
 from s2lib.calib.calibration import (RECOMB_COLUMNS, S2_VS_DRIFT_COLUMNS, CalibrationResults, _figure_key,
                                      xray_gs2)
 from s2lib.calib.gs2_sources import assign_gs2, el_key, external_entries
-from s2lib.calib.recombination import ModelFit, fit_recombination_model, recombination_table
+from s2lib.calib.recombination import ModelFit, fit_recombination_model
+from s2lib.calib.recomb_table import recombination_table
 from s2lib.errors import DataError
 from s2lib.physics import physics
 from s2lib.stats.fitting import Z95, FitConfig
