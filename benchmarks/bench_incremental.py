@@ -5,7 +5,7 @@
 
 Simulates a run (default: the ``realistic`` profile, 4 sets × 12 files × 49 frames of 250 000 samples, as
 ``bench_integration.py``) with the last file of the first set held back, runs the integration stage
-(``s2lib.report.run_reports``, what ``s2book run --stages integration`` does; executed notebooks go to a
+(``s2lib.report.report.run_reports``, what ``s2book run --stages integration`` does; executed notebooks go to a
 temporary book folder), puts the file back (the acquisition wrote one more), prints ``s2book status`` and runs
 the stage again. Prints both stage times, the ``[<run_id>] <set>: <N> files read, <M> reused`` lines, and
 the seconds of the pass inside each stage, and whether the re-run's artifacts are bit-identical (sha256) to a run from scratch on all files.
@@ -30,9 +30,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from s2lib.report import report_status, run_reports  # noqa: E402
-from s2lib.runs import build_run, load_config  # noqa: E402
-from s2lib.simulate import simulate_run  # noqa: E402
+from s2lib.report.report import report_status, run_reports  # noqa: E402
+from s2lib.config.runs import build_run, load_config  # noqa: E402
+from s2lib.sim.simulate import simulate_run  # noqa: E402
 
 ARTIFACTS = ("s2_areas.npy", "s2_event_ids.npy", "s2_flags.npy", "xray_areas.npy", "xray_event_ids.npy")
 

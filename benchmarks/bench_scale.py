@@ -6,14 +6,14 @@
 
 What it does:
 
-1. Simulates one small base run (``s2lib.simulate`` profile ``tiny`` with small frames: 0.5 GS/s,
+1. Simulates one small base run (``s2lib.sim.simulate`` profile ``tiny`` with small frames: 0.5 GS/s,
    ``auto_frame`` (the frame holds just the pedestal, S1 and the slowest S2 window: ~12 000 int8 samples,
    12 kB), 4 sets × 10 files × 100 frames). Simulating 200 000 frames directly would take ~15 min on a shared
    core, so the runs of each size are built by *copying* the base files (cyclically, new names continuing the
    acquisition numbering) until every set holds its share of frames. The cost of every stage depends on the
    number and size of frames, not on their content, so repeated content measures the same thing.
 2. Per size and configuration (local pool / Dask LocalCluster, 1 / 2 workers) it runs the whole report from
-   scratch: ``s2lib.report.run_reports`` (what ``s2book run`` does: integration notebook = timing + pass +
+   scratch: ``s2lib.report.report.run_reports`` (what ``s2book run`` does: integration notebook = timing + pass +
    artifacts; fitting; calibration; cross-run summary) in a fresh subprocess, with the executor chosen through
    ``S2BOOK_EXECUTOR`` (as ``s2book run --executor``) and ``--jobs`` workers, under ``/usr/bin/time -v``.
    Executed notebooks go to a temporary book folder, never to the repository's ``book/``.
@@ -56,13 +56,13 @@ sys.path.insert(0, str(REPO))
 STAGES = ("integration", "fitting", "calibration", "summary")
 BASE = dict(profile="tiny", n_files=10, frames_per_file=100, set_gates=(200, 400, 800, 1200), sampling_rate_Hz=0.5e9,
             auto_frame=True)
-"""The base run's simulation knobs (s2lib.simulate): 4 sets × 10 files × 100 frames of ~12 000 samples."""
+"""The base run's simulation knobs (s2lib.sim.simulate): 4 sets × 10 files × 100 frames of ~12 000 samples."""
 CONFIGS = {"local1": ("local", 1), "local2": ("local", 2), "dask1": ("dask", 1), "dask2": ("dask", 2)}
 TARGET_FRAMES, TARGET_SAMPLES = 1_000_000, 250_000
 
 
 def simulate_base(tmp: Path, seed: int) -> Path:
-    from s2lib.simulate import simulate_run
+    from s2lib.sim.simulate import simulate_run
 
     with contextlib.redirect_stdout(io.StringIO()):
         return Path(simulate_run(tmp / "base", seed=seed, progress=False, **BASE))
@@ -125,7 +125,7 @@ def run_config(cfg: Path, executor: str, workers: int, book_root: Path) -> dict:
     out = Path(doc["data"]["output_base"])
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(book_root / "book" / "runs", ignore_errors=True)
-    code = ("import sys; from s2lib.report import run_reports; "
+    code = ("import sys; from s2lib.report.report import run_reports; "
             f"sys.exit(run_reports([{str(cfg)!r}], jobs={workers}, root={str(book_root)!r}, "
             f"template_dir={str(REPO / 'notebooks')!r}))")
     env = {**os.environ, "S2BOOK_EXECUTOR": executor, "PYTHONPATH": str(REPO)}

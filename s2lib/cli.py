@@ -52,7 +52,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the header facts and checks as one JSON object.")
 def inspect(file: Path, as_json: bool) -> None:
     """Print the header facts of a Tektronix WFM FILE (frames, points, sampling, scale, timestamps)."""
-    from .wfm import format_summary, inspect_summary
+    from s2lib.io.wfm import format_summary, inspect_summary
 
     try:
         summary = inspect_summary(file)
@@ -75,7 +75,7 @@ def inspect(file: Path, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing non-empty OUTDIR.")
 def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
     """Write a synthetic run to OUTDIR: WFM#003 FastFrame files per set, truth.json and run.yaml."""
-    from .simulate import simulate_run
+    from s2lib.sim.simulate import simulate_run
 
     try:
         result = simulate_run(outdir, profile=profile, seed=seed, overwrite=force)
@@ -113,12 +113,12 @@ def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, k
     """
     import os
 
-    from .executors import ENV_ADDRESS, ENV_EXECUTOR
-    from .report import run_reports
+    from s2lib.report.report import run_reports
+    from s2lib.signal.executors import ENV_ADDRESS, ENV_EXECUTOR
 
     if executor == "local" and dask_address:
         _fail(ConfigError("--dask-address", "needs --executor dask (or no --executor), got --executor local"))
-    if executor or dask_address:        # the notebook kernels inherit the environment (s2lib.executors)
+    if executor or dask_address:        # the notebook kernels inherit the environment (s2lib.signal.executors)
         os.environ[ENV_EXECUTOR] = executor or "dask"
     if dask_address:
         os.environ[ENV_ADDRESS] = dask_address
@@ -136,7 +136,7 @@ def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, k
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def status(configs: tuple[Path, ...]) -> None:
     """Tell, per run and stage, whether it is up to date or why it would run, and whether a run is in progress."""
-    from .report import report_status
+    from s2lib.report.report import report_status
 
     try:
         code = report_status(list(configs))
@@ -150,7 +150,7 @@ def status(configs: tuple[Path, ...]) -> None:
 @click.option("--allow-stale", is_flag=True, help="Build even if a run's notebooks are stale or failed (they are marked).")
 def build(no_pdf: bool, allow_stale: bool) -> None:
     """Build the book (HTML, and PDF through XeLaTeX) from the executed runs."""
-    from .book import build_book
+    from s2lib.report.book import build_book
 
     try:
         code = build_book(pdf=not no_pdf, allow_stale=allow_stale)
@@ -164,7 +164,7 @@ def build(no_pdf: bool, allow_stale: bool) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
 def demo(no_pdf: bool, jobs: int) -> None:
     """Simulate the demo run, run its notebooks, build the book and print where it is."""
-    from .book import run_demo
+    from s2lib.report.book import run_demo
 
     try:
         code = run_demo(pdf=not no_pdf, jobs=jobs)
@@ -186,8 +186,8 @@ def validate(quick: bool, jobs: int, out_dir: Path | None, keep_data: bool) -> N
     Writes validation.json, validation.csv, validation.md and figures into the output folder; the book's
     Validation chapter is built from them. Exit status 0 only when every point and every pull width passes.
     """
-    from ._cache import repo_root
-    from .validate import run_validation
+    from s2lib.report._cache import repo_root
+    from s2lib.validate.validate import run_validation
 
     out = out_dir if out_dir is not None else repo_root() / "validation"
     try:

@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 import yaml
 
-from s2lib import executors, filecache, pipeline
-from s2lib.config import config_from_dict, load_config
+from s2lib.analysis import filecache
+from s2lib.signal import executors
+from s2lib.analysis import pipeline
+from s2lib.config.config import config_from_dict, load_config
 from s2lib.errors import ConfigError
-from s2lib.runs import build_run
-from s2lib.simulate import simulate_run
+from s2lib.config.runs import build_run
+from s2lib.sim.simulate import simulate_run
 
 ARTIFACTS = ("s2_areas.npy", "s2_event_ids.npy", "s2_flags.npy", "xray_areas.npy", "xray_event_ids.npy")
 
@@ -146,7 +148,7 @@ def test_changed_file_is_read_again(six_files, tmp_path):
 
 
 def test_status_command_names_new_and_changed_files(six_files, tmp_path, capsys):
-    from s2lib.report import report_status
+    from s2lib.report.report import report_status
 
     outdir, config = six_files
     raw = tmp_path / "raw"
