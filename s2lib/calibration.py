@@ -42,6 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import physics
+from .alpha.recoil import calibration_rows   # per-isotope rows of alpha-tagged runs ([] otherwise)
 from .errors import DataError
 from .fitting import Z95, FitConfig, fit_histogram
 from .gs2_sources import (SOURCE_FILE, SOURCE_FIT, SOURCE_VALUE, GS2Entry, assign_gs2, el_key, external_entries,
@@ -66,8 +67,8 @@ S2_VS_DRIFT_COLUMNS: Final = ("set_name", "drift_field", "el_field", "s2_mean", 
 RECOMB_COLUMNS: Final = S2_VS_DRIFT_COLUMNS + (
     "g_S2", "d_g_S2", "N_e_meas", "dN_e_meas", "recomb_factor", "recomb_error", "recomb_error_stat",
     "recomb_error_gs2", "recomb_ci95", "dN_e_meas_stat", "dN_e_meas_gs2", "norm_A_ion", "dnorm_A_ion",
-    "gs2_source", "used_in_model_fit", "reason")
-"""``<run_id>_recomb_factors.csv``: recomb_error is the total 1σ (stat ⊕ g_S2), recomb_ci95 = 1.96·recomb_error."""
+    "gs2_source", "used_in_model_fit", "reason", "isotope")
+"""``<run_id>_recomb_factors.csv``: recomb_error total 1σ, recomb_ci95 = 1.96·recomb_error; isotope all|tagged."""
 FIGURE_KINDS: Final = ("xray_hist", "recombination", "s2_vs_drift_normalized")
 """The figures made per EL field (``CalibrationResults.figure``)."""
 
@@ -319,7 +320,8 @@ def calibrate_and_analyze(
                 + ("" if f.fit_success else f"  NOT OK: {f.reason}"))
     results = CalibrationResults(run.run_id, tuple(entries[k] for k in sorted(entries)), n_exp, E_R, W, E_x, iso,
                                  {s: el_key(v) for s, v in set_el.items()}, model_fits, const)
-    _write(out_dir, run.run_id, rows, results, getattr(run.config, "raw_data_path", None))
+    _write(out_dir, run.run_id, rows, results, getattr(run.config, "raw_data_path", None),
+           calibration_rows(run, entries, icfg, W, out_dir=out_dir, say=say))
     if flag_plot or save_plots:
         _, saved = _figures(run, results, arrays, out_dir / "figures" if save_plots else None, flag_plot)
         results = dataclasses.replace(results, figures=saved)
@@ -327,11 +329,12 @@ def calibrate_and_analyze(
 
 
 def _write(out_dir: Path, run_id: str, rows: list[dict[str, Any]], results: CalibrationResults,
-           raw_root: Path | None) -> None:
+           raw_root: Path | None, iso_rows: Sequence[dict[str, Any]] = ()) -> None:
     from .store import write_csv_atomic, write_json_atomic
 
     write_csv_atomic(out_dir / f"{run_id}_s2_vs_drift.csv", rows, list(S2_VS_DRIFT_COLUMNS), raw_root=raw_root)
-    write_csv_atomic(out_dir / f"{run_id}_recomb_factors.csv", rows, list(RECOMB_COLUMNS), raw_root=raw_root)
+    all_rows = [{**r, "isotope": "all"} for r in rows] + list(iso_rows)
+    write_csv_atomic(out_dir / f"{run_id}_recomb_factors.csv", all_rows, list(RECOMB_COLUMNS), raw_root=raw_root)
     write_json_atomic(out_dir / f"{run_id}_calibration.json", results.to_dict(), raw_root=raw_root)
 
 
