@@ -169,7 +169,7 @@ def read_estimates(output_dir: str | os.PathLike[str], run_id: str) -> tuple[lis
 
     folder = Path(output_dir)
     with open(folder / f"{run_id}_recomb_factors.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = [r for r in csv.DictReader(fh) if r.get("isotope") in (None, "", "all")]   # per-set rows
     cal = json.loads((folder / f"{run_id}_calibration.json").read_text(encoding="utf-8"))
     return rows, list(cal.get("gs2_by_el_field") or [])
 

@@ -1,0 +1,85 @@
+"""Alpha-tagged run end to end (simulate → integration → alpha stage → calibration, default configuration):
+per-isotope recoil S2 means and 1 − r against the simulator's truth, tagging purity/efficiency against truth,
+the isotope column of <run_id>_recomb_factors.csv, and the (file, frame) join of S2 frames to alpha tags."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from s2lib.alpha.closure_run import CLOSURE_OVERRIDES, simulate_and_analyse, tagged_comparisons
+from s2lib.alpha.isotopes import CHAIN
+from s2lib.alpha.recoil import isotope_labels
+from s2lib.calibration import RECOMB_COLUMNS
+from s2lib.report_helpers import read_table_csv
+from s2lib.store import read_json
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory):
+    res = simulate_and_analyse(tmp_path_factory.mktemp("tagged") / "run", seed=5)
+    return res, tagged_comparisons(res)
+
+
+def test_per_isotope_s2_means_and_one_minus_r_match_truth(tagged):
+    _, out = tagged
+    phys = out["physics"]
+    assert {(p["set"], p["isotope"]) for p in phys} == {(s, i) for s in {p["set"] for p in phys} for i in CHAIN}
+    assert len({p["set"] for p in phys}) == len(CLOSURE_OVERRIDES["drift_fields_V_cm"])
+    for p in phys:
+        tol = max(0.03 * p["s2_truth"], 3 * p["s2_mean_err"])
+        assert abs(p["s2_mean"] - p["s2_truth"]) <= tol, p
+        assert abs(p["one_minus_r"] / p["one_minus_r_truth"] - 1) <= 0.05, p
+    # the isotopes differ: Po-212 recoils (168.9 keV) give larger S2 than Th-228 recoils (96.8 keV) at each field
+    for s in {p["set"] for p in phys}:
+        by = {p["isotope"]: p["s2_mean"] for p in phys if p["set"] == s}
+        assert by["Po212"] > 1.3 * by["Th228"]
+
+
+def test_tagging_purity_and_efficiency_against_truth(tagged):
+    _, out = tagged
+    for t in out["tagging"]:
+        assert t["efficiency"] > 0.9 and t["purity"] > 0.9, t
+        # the windows' predicted values agree with the truth counts within 3 binomial σ (+0.5 % for the model)
+        for kind, n in (("efficiency", t["n_true"]), ("purity", t["n_tagged"])):
+            p = t[f"expected_{kind}"]
+            assert abs(t[kind] - p) <= 3 * np.sqrt(p * (1 - p) / n) + 0.005, (kind, t)
+    res = out["calibration"]
+    assert res["anchors"] == list(CHAIN) and np.max(np.abs(res["pulls"])) < 3
+
+
+def test_recomb_factors_csv_has_isotope_rows_and_keeps_the_all_frame_rows(tagged):
+    res, _ = tagged
+    run = res["run"]
+    path = run.output_dir / f"{run.run_id}_recomb_factors.csv"
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    assert reader.fieldnames == list(RECOMB_COLUMNS) and "isotope" in reader.fieldnames
+    sets = sorted(s.name for s in run.sets)
+    assert sorted(r["set_name"] for r in rows if r["isotope"] == "all") == sets
+    for iso in CHAIN:
+        assert sorted(r["set_name"] for r in rows if r["isotope"] == iso) == sets
+    # the all-frames rows are those of the s2_vs_drift table, and the default reader returns only them
+    drift = read_table_csv(run.output_dir / f"{run.run_id}_s2_vs_drift.csv")
+    default = read_table_csv(path)
+    assert [r["set_name"] for r in default] == [r["set_name"] for r in drift]
+    assert [r["s2_mean"] for r in default] == [r["s2_mean"] for r in drift]
+    assert len(read_table_csv(path, isotope=None)) == len(rows) == 6 * len(sets)
+    doc = read_json(run.output_dir / f"{run.run_id}_alpha_recombination.json")
+    assert set(doc["isotopes"]) == set(CHAIN)
+    assert doc["isotopes"]["Po212"]["recoil_energy_keV"] == pytest.approx(8954.12 * 4 / 212)
+    ti = doc["isotopes"]["Th228"]["thomas_imel"]["2375"]
+    assert ti["n_points"] == len(sets)
+    # frames per set: tagged isotopes + none = all S2 frames
+    for s in run.sets:
+        counts = doc["frames"][s.name]
+        assert sum(counts.values()) == CLOSURE_OVERRIDES["n_files"] * CLOSURE_OVERRIDES["frames_per_file"]
+
+
+def test_isotope_labels_join_on_file_and_frame():
+    s2_ids = np.array([[0, 0], [0, 1], [1, 0], [1, 5], [2, 0]])
+    alpha_ids = np.array([[1, 0], [0, 1], [0, 0], [1, 5]])     # another order, file 2 missing
+    labels = np.array([3, 1, 0, 4])
+    assert isotope_labels(s2_ids, alpha_ids, labels).tolist() == [0, 1, 3, 4, -1]
