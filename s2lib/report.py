@@ -33,7 +33,8 @@ from typing import Any, Mapping, Sequence
 from . import manifest as mf
 from ._notebook_files import _cell_started, _failure_info, _finalise, _parameter_names
 from ._cache import (PER_RUN_STAGES, STAGE_NAMES, STAGES, SUMMARY, SUMMARY_DIR, Fingerprints, RunSpec, Stage,
-                     StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, repo_root, validate_stages)
+                     StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, repo_root, run_stages,
+                     validate_stages)
 from .badfiles import bad_file_line, strict_reasons
 from .errors import ConfigError, S2BookError, StageError
 from .runlock import EXIT_BUSY, RunBusyError, describe_holder, lock_holder, lock_runs
@@ -211,7 +212,7 @@ def _run_one(job: _Job) -> _Outcome:
     _pointer(layout, spec.run_id, man_path, spec.config_path)
     fp = Fingerprints(layout.templates)
     stages = man.setdefault("stages", {})
-    for stage in PER_RUN_STAGES:
+    for stage in run_stages(spec):
         if stage.name not in job.stages:
             continue
         plan = plan_stage(stage, spec, man, fp)
