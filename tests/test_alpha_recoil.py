@@ -70,8 +70,12 @@ def test_recomb_factors_csv_has_isotope_rows_and_keeps_the_all_frame_rows(tagged
     doc = read_json(run.output_dir / f"{run.run_id}_alpha_recombination.json")
     assert set(doc["isotopes"]) == set(CHAIN)
     assert doc["isotopes"]["Po212"]["recoil_energy_keV"] == pytest.approx(8954.12 * 4 / 212)
-    ti = doc["isotopes"]["Th228"]["thomas_imel"]["2375"]
-    assert ti["n_points"] == len(sets)
+    truth = res["truth"]["alpha"]["isotopes"]
+    for iso in CHAIN:     # Thomas–Imel per isotope over the three fields: a and S of the simulator within 3σ
+        ti = doc["isotopes"][iso]["thomas_imel"]["2375"]
+        assert ti["fit_success"] and ti["n_points"] == len(sets) == 3
+        assert abs(ti["values"]["a"] - truth[iso]["recomb_a_V_cm"]) <= 3 * ti["errors"]["a"], (iso, ti["values"])
+        assert abs(ti["values"]["S"] - 0.2) <= 3 * ti["errors"]["S"], (iso, ti["values"])
     # frames per set: tagged isotopes + none = all S2 frames
     for s in run.sets:
         counts = doc["frames"][s.name]

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import report_helpers as rh
 from ..recombination import ModelFit
+from ..runs import channel_of
 from ..report_format import format_error, format_number, format_value
 from ..store import read_json
 from .artifact import load_alpha
@@ -52,7 +53,9 @@ def show_pairing(run: Any) -> None:
         fpf = sorted(set(meta["frames_per_file"]))
         files = meta["files"]
         rows.append({"Set": rh.set_label(s.name), "File pairs": len(files),
-                     "First pair (PMT / alpha)": f"{files[0]['pmt']} / {files[0]['alpha']}" if files else "—",
+                     "Channels (PMT ↔ alpha)": " ".join(sorted({f"Ch{channel_of(f['pmt'])} ↔ Ch{channel_of(f['alpha'])}"
+                                                                 for f in files})) or "—",
+                     "First alpha file": files[0]["alpha"] if files else "—",
                      "Frames per file": ", ".join(map(str, fpf)), "Frames": sum(meta["frames_per_file"]),
                      "Trigger times checked": "yes" if meta["has_trigger_times"] else "no (not in the files)",
                      "Flags": ", ".join(f"{k}: {v}" for k, v in meta["flag_counts"].items() if v) or "none",
