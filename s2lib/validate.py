@@ -237,7 +237,7 @@ def run_point(point: ValidationPoint, workdir: str | os.PathLike[str], *, keep_d
     analysis output (printed progress) goes to ``<name>/analysis.log``. The raw files are deleted afterwards
     unless ``keep_data`` (truth.json, run.yaml and the processed artifacts stay).
     """
-    from ._validate_alpha import analyse_alpha, isotope_comparisons, simulate_point
+    from ._validate_alpha import analyse_alpha, isotope_comparisons, mixture_not_judged, simulate_point
     from .runs import build_run, load_config
 
     started = time.perf_counter()
@@ -262,8 +262,8 @@ def run_point(point: ValidationPoint, workdir: str | os.PathLike[str], *, keep_d
                 analyse_alpha(run)
             calibrate_and_analyze(run, flag_plot=False, save_plots=False, verbose=False)
             rows, entries = read_estimates(run.output_dir, run.run_id)
-        result["comparisons"] = comparisons(truth, rows, entries) + (
-            isotope_comparisons(truth, run.output_dir, run.run_id, MIN_XRAYS) if tagged else [])
+        result["comparisons"] = comparisons(truth, rows, entries) if not tagged else mixture_not_judged(
+            comparisons(truth, rows, entries)) + isotope_comparisons(truth, run.output_dir, run.run_id, MIN_XRAYS)
         result["frames"] = sum(s["n_frames"] for s in truth["sets"])
         result["recoil_peak_mV_us"] = [s["recoil_mean_area_mV_us"] for s in truth["sets"]]
         result["gain_scale"] = truth["constants"]["gain_scale"]

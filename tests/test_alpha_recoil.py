@@ -87,3 +87,47 @@ def test_isotope_labels_join_on_file_and_frame():
     alpha_ids = np.array([[1, 0], [0, 1], [0, 0], [1, 5]])     # another order, file 2 missing
     labels = np.array([3, 1, 0, 4])
     assert isotope_labels(s2_ids, alpha_ids, labels).tolist() == [0, 1, 3, 4, -1]
+
+
+def test_new_daq_tagged_run_pairs_ch3_with_ch4_988_frames(tmp_path):
+    """The simulator's alpha-tagged run in the new DAQ layout: CH3 (PMT) / CH4 (silicon) batches of 988 frames,
+    found by the run's set discovery and paired frame by frame with matching trigger times; the PMT truth's
+    recoil electrons follow each frame's isotope (Po-212 recoils carry ≈ 1.7× the electrons of Th-228's)."""
+    from s2lib._sim_alpha_pmt import simulate_alpha_run
+    from s2lib.alpha.channels import pair_set
+    from s2lib.runs import find_set_files
+    from s2lib.wfm import read_header
+
+    root = simulate_alpha_run(tmp_path / "run", seed=2, layout="new",
+                              **{**CLOSURE_OVERRIDES, "drift_fields_V_cm": [1000.0], "n_files": 1,
+                                 "frames_per_file": 988})
+    set_dir = next((root / "raw").iterdir())
+    pmt, issues = find_set_files(set_dir)
+    assert not issues and [p.name.endswith("__CH3.wfm") for p in pmt] == [True]
+    assert "_Batch001_" in pmt[0].name and read_header(pmt[0]).n_frames == 988
+    pairing = pair_set(set_dir)
+    assert pairing.pairs[0].alpha.name.endswith("__CH4.wfm") and pairing.frames_per_file.tolist() == [988]
+    assert pairing.has_times and not pairing.issues
+    assert pairing.event_ids[987].tolist() == [0, 987]
+    truth = np.load(root / "truth" / f"{set_dir.name}.npz")
+    names = [str(n) for n in truth["isotope_names"]]
+    recoil = truth["event_type"] == 0
+    mean_e = {n: truth["n_electrons"][recoil & (truth["isotope"] == i)].mean() for i, n in enumerate(names)}
+    # expected ratio: N_exp ∝ E_R (168.9/96.8 = 1.745) × (1 − r) ratio at 1000 V/cm: Thomas–Imel with S = 0.2,
+    # a = 400·√1.745 = 528.4 vs 400 V/cm: 0.16057 / 0.16824 = 0.9544 → 1.665
+    assert mean_e["Po212"] / mean_e["Th228"] == pytest.approx(1.665, rel=0.05)
+
+
+def test_validation_matrix_has_alpha_points():
+    from s2lib._validate_alpha import MIXTURE_REASON, mixture_not_judged
+    from s2lib.validate import matrix, quick_matrix
+
+    pts = {p.name: p.simulation_parameters() for p in matrix()}
+    assert pts["alpha_tagged"]["alpha_layout"] == "old"
+    assert pts["alpha_new_daq"]["alpha_layout"] == "new" and pts["alpha_new_daq"]["frames_per_file"] == 988
+    assert not any(p.name.startswith("alpha") for p in quick_matrix())
+    comps = [{"quantity": "A_ion", "set": "S", "passed": False}, {"quantity": "A_x", "set": "S", "passed": True},
+             {"quantity": "A_ion", "set": "S [Po212]", "passed": True}]
+    marked = mixture_not_judged(comps[:2]) + comps[2:]
+    assert marked[0]["measurable"] is False and marked[0]["passed"] is None and marked[0]["reason"] == MIXTURE_REASON
+    assert marked[1] == comps[1] and marked[2] == comps[2]
