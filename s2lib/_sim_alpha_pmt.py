@@ -123,9 +123,9 @@ def _simulate_set(p: SimulationProfile, setm: M.SetModel, set_index: int, out: P
     cfg = dataclasses.replace(alpha_cfg, frames_per_file=p.frames_per_file, n_files=p.n_files,
                               t_start=_set_start_s(p, set_index))
     stem = _stem(p, setm, set_index)
+    set_seed = int(np.random.SeedSequence([seed, set_index]).generate_state(1)[0])
     simulate_alpha_set(out / "raw" / setm.name, out / "truth" / f"{setm.name}_alpha.npz", config=cfg,
-                       layout=layout, stem=stem, seed=int(np.random.SeedSequence([seed, set_index]).generate_state(1)[0]),
-                       pmt_writer=writer)
+                       layout=layout, stem=stem, seed=set_seed, pmt_writer=writer)
     arrays = {k: np.concatenate([r[k] for r in per_file]) for k in per_file[0]}
     alpha = np.load(out / "truth" / f"{setm.name}_alpha.npz")
     if not (np.array_equal(alpha["file_index"], arrays["file_index"])
@@ -158,12 +158,12 @@ def _isotope_truth(p: SimulationProfile, models: list[M.SetModel], arrays: dict[
             rec = sel & (a["event_type"] == M.EVENT_RECOIL)
             st = M.sample_stats(a["s2_area_mV_us"][rec])
             omr = st["mean"] / g["g_S2_realised"] / m.n_exp if g["g_S2_realised"] > 0 else float("nan")
+            rel = float(np.hypot(st["err"] / st["mean"], g["g_S2_realised_err"] / g["g_S2_realised"]))
             rows[name] = {"n_frames": int(sel.sum()), "n_recoil": int(rec.sum()), "one_minus_r": 1 - m.recombination,
                           "recoil_mean_area_mV_us": m.recoil_mean_area_mV_us,
                           "recoil_sample_mean_area_mV_us": st["mean"], "recoil_sample_mean_err_mV_us": st["err"],
                           "one_minus_r_realised": omr,
-                          "one_minus_r_realised_err": abs(omr) * float(np.hypot(st["err"] / st["mean"],
-                                                                                g["g_S2_realised_err"] / g["g_S2_realised"]))}
+                          "one_minus_r_realised_err": abs(omr) * rel}
         sets[setm.name] = {"drift_field_V_cm": setm.drift_field_V_cm, "el_field_V_cm": setm.el_field_V_cm,
                            "isotopes": rows}
     return {"isotopes": iso, "recomb_energy_exponent": exponent, "sets": sets,

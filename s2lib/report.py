@@ -372,8 +372,9 @@ def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = No
         raise S2BookError("no run configuration given")
     specs = _load_specs(configs)
     fp = Fingerprints(layout.templates)
-    for name in selected:
-        fp.template(name)
+    for name in selected:   # templates of the stages some run needs (the alpha stage only for tagged runs)
+        if name == SUMMARY or any(st.name == name for spec in specs for st in run_stages(spec)):
+            fp.template(name)
     timeout = int(cell_timeout or os.environ.get("S2BOOK_CELL_TIMEOUT") or DEFAULT_CELL_TIMEOUT)
     progress = jobs <= 1 and sys.stderr.isatty()
     git = mf.git_state(layout.root)

@@ -130,8 +130,8 @@ def _main() -> None:
     for t in out["tagging"]:
         print(f"{t['isotope']:7s}  {t['efficiency']:.4f}     {t['expected_efficiency']:.4f}     {t['purity']:.4f}"
               f"     {t['expected_purity']:.4f}    {t['n_true']:6d} {t['n_tagged']:6d}")
-    print("set                            isotope  A_ion ± 1σ (mV·µs)   truth    bias    ok | 1−r ± 1σ            "
-          "truth     bias    ok")
+    print("set                            isotope  A_ion ± 1σ (mV·µs)   truth    bias    ok | "
+          "1−r ± 1σ            truth     bias    ok")
     for p in out["physics"]:
         print(f"{p['set']:30s} {p['isotope']:7s} {p['s2_mean']:.4f} ± {p['s2_mean_err']:.4f}  {p['s2_truth']:.4f} "
               f"{100 * p['s2_rel_bias']:+5.1f}%  {'y' if p['s2_pass'] else 'N'} | {p['one_minus_r']:.5f} ± "

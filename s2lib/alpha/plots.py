@@ -40,7 +40,8 @@ def _component_counts(fit: Mapping[str, Any], name: str, edges: np.ndarray) -> n
 def plot_alpha_spectrum(fit: Mapping[str, Any], windows: Mapping[str, Sequence[float]] | None = None, *,
                         title: str | None = None) -> Figure:
     """The fitted alpha spectrum (``SpectrumFit.to_dict()``): data with 68 % Poisson bars, the total model and
-    each isotope's peak (all its lines), the isotope windows shaded; pulls (n − ν)/√ν below (bins with ν ≥ 1)."""
+    each isotope's peak (all its lines), the isotope windows shaded; pulls (n − ν)/√ν below (bins with
+    ν ≥ 1)."""
     edges = np.asarray(fit["edges_sca"], float)
     hist = np.asarray(fit["hist"], float)
     centres = 0.5 * (edges[1:] + edges[:-1])

@@ -53,8 +53,8 @@ def show_pairing(run: Any) -> None:
         fpf = sorted(set(meta["frames_per_file"]))
         files = meta["files"]
         rows.append({"Set": rh.set_label(s.name), "File pairs": len(files),
-                     "Channels (PMT ↔ alpha)": " ".join(sorted({f"Ch{channel_of(f['pmt'])} ↔ Ch{channel_of(f['alpha'])}"
-                                                                 for f in files})) or "—",
+                     "Channels (PMT ↔ alpha)": " ".join(sorted(
+                         {f"Ch{channel_of(f['pmt'])} ↔ Ch{channel_of(f['alpha'])}" for f in files})) or "—",
                      "First alpha file": files[0]["alpha"] if files else "—",
                      "Frames per file": ", ".join(map(str, fpf)), "Frames": sum(meta["frames_per_file"]),
                      "Trigger times checked": "yes" if meta["has_trigger_times"] else "no (not in the files)",
