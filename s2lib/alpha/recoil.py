@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -187,6 +188,10 @@ def calibration_rows(run: Any, entries: Mapping[float, Any], fit_config: Any, W_
     """The per-isotope rows :func:`s2lib.calibration.calibrate_and_analyze` appends to the recombination CSV:
     those of :func:`analyse_isotopes` for an alpha-tagged run with tags, [] for any other run."""
     if not has_alpha_tags(run):
+        if getattr(getattr(run.config, "alpha", None), "enabled", False):
+            warnings.warn(f"run {run.run_id} is alpha-tagged (multi_isotope.enabled) but "
+                          f"{run.run_id}_alpha_calibration.json is missing: no per-isotope rows; run the alpha "
+                          "stage first", UserWarning, stacklevel=2)
         return []
     if say is not None:
         say("      per isotope (alpha tags):")

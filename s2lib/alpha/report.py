@@ -142,6 +142,8 @@ def isotope_fit_section(run: Any, figures: str | os.PathLike[str], fit_config: A
     """Fitting chapter: per-isotope recoil S2 fits per set (table) and S2 against drift field per isotope.
     Displays nothing for a run without alpha tags."""
     if not has_alpha_tags(run):
+        if is_alpha_run(run):
+            print(f"Run {run.run_id} is alpha-tagged but the alpha stage's tags are missing: no per-isotope fits.")
         return
     fitted, counts = fit_isotopes(run, fit_config)
     rh.show_markdown("## Recoil S2 per isotope\n\nEach frame carries the isotope of its silicon partner; every set "
@@ -190,6 +192,9 @@ def isotope_calibration_section(run: Any, figures: str | os.PathLike[str]) -> No
     Thomas–Imel fits, and the fit parameters. Displays nothing for a run without per-isotope results."""
     path = Path(run.output_dir) / RESULTS_FILE.format(run_id=run.run_id)
     if not has_alpha_tags(run) or not path.is_file():
+        if is_alpha_run(run):
+            print(f"Run {run.run_id} is alpha-tagged but has no per-isotope results ({path.name} missing): "
+                  "run the alpha stage, then this one.")
         return
     doc, rows = read_json(path), _iso_rows(run.output_dir, run.run_id)
     rh.show_markdown("## Recombination per isotope\n\nN_e = A_ion/g_S2 and r = 1 − N_e/N_exp with N_exp = E_R/W "
