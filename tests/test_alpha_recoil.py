@@ -139,13 +139,15 @@ def test_untagged_runs_get_no_isotope_rows_and_no_sections(tmp_path, capsys):
     from s2lib.alpha.recoil import calibration_rows
     from s2lib.alpha.report import isotope_calibration_section, isotope_fit_section, isotope_summary_section
 
-    plain = SimpleNamespace(run_id="R", output_dir=tmp_path, config=SimpleNamespace(alpha=SimpleNamespace(enabled=False)))
+    plain = SimpleNamespace(run_id="R", output_dir=tmp_path,
+                            config=SimpleNamespace(alpha=SimpleNamespace(enabled=False)))
     assert calibration_rows(plain, {}, None, 22.0) == []
     isotope_fit_section(plain, tmp_path / "figures")
     isotope_calibration_section(plain, tmp_path / "figures")
     isotope_summary_section(["R"], [tmp_path], tmp_path / "figures")
     assert capsys.readouterr().out == "" and not (tmp_path / "figures").exists()
-    tagged = SimpleNamespace(run_id="T", output_dir=tmp_path, config=SimpleNamespace(alpha=SimpleNamespace(enabled=True)))
+    tagged = SimpleNamespace(run_id="T", output_dir=tmp_path,
+                             config=SimpleNamespace(alpha=SimpleNamespace(enabled=True)))
     with pytest.warns(UserWarning, match="T_alpha_calibration.json is missing"):
         assert calibration_rows(tagged, {}, None, 22.0) == []
     isotope_fit_section(tagged, tmp_path / "figures")
