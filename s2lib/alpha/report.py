@@ -212,7 +212,7 @@ def isotope_calibration_section(run: Any, figures: str | os.PathLike[str]) -> No
     fig = plot_isotope_recombination(series, models, title=f"Run {run.run_id}: r per isotope")
     rh.show(fig, figures, f"{run.run_id}_recombination_isotopes")
     fits = []
-    for iso, d in doc["isotopes"].items():
+    for iso, d in sorted(doc["isotopes"].items(), key=lambda kv: kv[1]["recoil_energy_keV"]):  # chain order
         for el, f in d["thomas_imel"].items():
             fits.append({"Isotope": iso, "E_R (keV)": f"{d['recoil_energy_keV']:.1f}", "E_EL (V/cm)": el,
                          "a ± 1σ (V/cm)": format_value(f["values"].get("a"), f["errors"].get("a")),
