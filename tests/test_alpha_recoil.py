@@ -8,12 +8,12 @@ import csv
 import numpy as np
 import pytest
 
-from s2lib.alpha.closure_run import CLOSURE_OVERRIDES, simulate_and_analyse, tagged_comparisons
+from s2lib.validate.alpha_closure import CLOSURE_OVERRIDES, simulate_and_analyse, tagged_comparisons
 from s2lib.alpha.isotopes import CHAIN
-from s2lib.alpha.recoil import isotope_labels
-from s2lib.calibration import RECOMB_COLUMNS
-from s2lib.report_helpers import read_table_csv
-from s2lib.store import read_json
+from s2lib.analysis.alpha_recoil import isotope_labels
+from s2lib.calib.calibration import RECOMB_COLUMNS
+from s2lib.analysis.report_helpers import read_table_csv
+from s2lib.io.store import read_json
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +93,10 @@ def test_new_daq_tagged_run_pairs_ch3_with_ch4_988_frames(tmp_path):
     """The simulator's alpha-tagged run in the new DAQ layout: CH3 (PMT) / CH4 (silicon) batches of 988 frames,
     found by the run's set discovery and paired frame by frame with matching trigger times; the PMT truth's
     recoil electrons follow each frame's isotope (Po-212 recoils carry ≈ 1.7× the electrons of Th-228's)."""
-    from s2lib._sim_alpha_pmt import simulate_alpha_run
+    from s2lib.sim._sim_alpha_pmt import simulate_alpha_run
     from s2lib.alpha.channels import pair_set
-    from s2lib.runs import find_set_files
-    from s2lib.wfm import read_header
+    from s2lib.config.runs import find_set_files
+    from s2lib.io.wfm import read_header
 
     root = simulate_alpha_run(tmp_path / "run", seed=2, layout="new",
                               **{**CLOSURE_OVERRIDES, "drift_fields_V_cm": [1000.0], "n_files": 1,
@@ -119,8 +119,8 @@ def test_new_daq_tagged_run_pairs_ch3_with_ch4_988_frames(tmp_path):
 
 
 def test_validation_matrix_has_alpha_points():
-    from s2lib._validate_alpha import MIXTURE_REASON, mixture_not_judged
-    from s2lib.validate import matrix, quick_matrix
+    from s2lib.validate._validate_alpha import MIXTURE_REASON, mixture_not_judged
+    from s2lib.validate.validate import matrix, quick_matrix
 
     pts = {p.name: p.simulation_parameters() for p in matrix()}
     assert pts["alpha_tagged"]["alpha_layout"] == "old"
@@ -136,8 +136,8 @@ def test_validation_matrix_has_alpha_points():
 def test_untagged_runs_get_no_isotope_rows_and_no_sections(tmp_path, capsys):
     from types import SimpleNamespace
 
-    from s2lib.alpha.recoil import calibration_rows
-    from s2lib.alpha.report import isotope_calibration_section, isotope_fit_section, isotope_summary_section
+    from s2lib.analysis.alpha_recoil import calibration_rows
+    from s2lib.analysis.alpha_report import isotope_calibration_section, isotope_fit_section, isotope_summary_section
 
     plain = SimpleNamespace(run_id="R", output_dir=tmp_path,
                             config=SimpleNamespace(alpha=SimpleNamespace(enabled=False)))
