@@ -1,4 +1,4 @@
-"""Generate the four report notebook templates of s2book from this readable script.
+"""Generate the five report notebook templates of s2book from this readable script.
 
 Run ``.venv/bin/python notebooks/make_notebooks.py`` after editing; commit this script and the notebooks.
 
@@ -205,6 +205,9 @@ FITTING: list[Cell] = [
        "markers."),
     code("fig = plotting.plot_s2_vs_drift(run, fitted)\n"
          'rh.show(fig, figures, f"{run.run_id}_s2_vs_drift")'),
+    code("# Alpha-tagged runs: the recoil S2 fits per isotope (nothing for other runs).\n"
+         "from s2lib.analysis.alpha_report import isotope_fit_section\n"
+         "isotope_fit_section(run, figures, fit_config)"),
     code("# Numbers for the book's text.\n"
          'glue("n_fits", len(fitted), display=False)\n'
          'glue("n_fits_ok", sum(bool(s2.fit_success) for s2 in fitted.values()), display=False)'),
@@ -262,6 +265,9 @@ CALIBRATION: list[Cell] = [
        "found by refitting with $g_\\mathrm{S2}$ ± 1σ. χ²/ndf and p-value are computed with the statistical "
        "errors."),
     code('rh.show_table(rh.model_rows(calibration), caption="Recombination model fits")'),
+    code("# Alpha-tagged runs: N_e, r and the Thomas–Imel fit per isotope (nothing for other runs).\n"
+         "from s2lib.analysis.alpha_report import isotope_calibration_section\n"
+         "isotope_calibration_section(run, figures)"),
     md("The recoil S2 mean normalised to the X-ray mean, $A_\\mathrm{ion} / A_\\mathrm{x}$, against the drift "
        "field. This ratio does not depend on the S2 gain (95 % intervals)."),
     code("for e in results.entries:\n"
@@ -272,6 +278,43 @@ CALIBRATION: list[Cell] = [
          "for key, text in texts.items():\n"
          "    glue(key, text, display=False)\n"
          "rh.show_table(rows, caption=\"Key numbers of this run (values ± 1σ)\")"),
+]
+
+# ----------------------------------------------------------------------------------------------- alpha
+ALPHA: list[Cell] = [
+    md("# Alpha channel: silicon-detector spectrum, energy calibration and isotope tags\n\n"
+       "In alpha-tagged runs a silicon detector on another oscilloscope channel records the alpha of every "
+       "triggered decay. Its amplitude tells which isotope of the Th-228 chain decayed, and so which recoil "
+       "energy the frame's S2 belongs to. This chapter pairs the channel files, measures every frame's alpha "
+       "amplitude in the lab's SCA units (u_SCA = peak volts / 1.058, not MeV), fits the spectrum, calibrates "
+       "it to the isotopes' reference energies and tags every frame with an isotope, or with the reason why "
+       "not. The tags are written per set for the fitting and calibration chapters."),
+    ("parameters", PARAMS_RUN.format(stage="alpha")),
+    code(IMPORTS_RUN + "from s2lib.analysis import alpha_report as ar\n"),
+    md("Run the alpha analysis: every set's silicon files are paired with the PMT files (same acquisition, "
+       "frames cross-checked with the per-frame trigger times), amplitudes are estimated (baseline, "
+       "Savitzky–Golay smoothing, peak search near the expected time, saturation and pile-up flags), and one "
+       "spectrum of all sets is fitted. It writes `<run_id>_alpha_calibration.json`, "
+       "`<run_id>_alpha_activity.csv` and the per-set tags."),
+    code("doc = ar.run_alpha_stage(run)"),
+    md("## Channel pairing\n\nThe file pairs of each set, the frames per file and the checks made."),
+    code("ar.show_pairing(run)"),
+    md("## Alpha spectrum\n\nAll clean frames of the run, with the binned Poisson likelihood fit: one line "
+       "shape (Gaussian core with a low-energy exponential tail) shared by every isotope, each isotope with "
+       "all its alpha lines. The shaded bands are the isotope windows. Below, the pulls per bin."),
+    code("ar.show_spectrum(run, doc, figures)"),
+    md("## Energy calibration\n\nThe fitted peak positions against the reference energies (the convention "
+       "is stated below the table: alpha kinetic energies by default). Linear and quadratic calibrations are "
+       "weighted least-squares fits; the residuals E_ref − E(μ) are in keV with their 1σ."),
+    code("ar.show_calibration(run, doc, figures)"),
+    md("## Isotope windows\n\nThe windows are applied in u_SCA, the space of the per-frame values. Neighbouring "
+       "windows meet where the rate-weighted line shapes cross (or come from `multi_isotope.isotope_ranges`). "
+       "The expected efficiency and purity follow from the fitted spectrum model."),
+    code("ar.show_windows(doc)"),
+    md("## Activity\n\nThe tagged rate of each isotope against time, from the per-frame trigger times "
+       "(live time within each FastFrame file), with 1σ Poisson errors. The rates include the trigger and "
+       "window efficiencies."),
+    code("ar.show_activity(run, figures)"),
 ]
 
 # ----------------------------------------------------------------------------------------------- summary
@@ -297,6 +340,9 @@ SUMMARY: list[Cell] = [
     code("fig = plotting.plot_summary_recombination(rh.summary_recombination_series(results),\n"
          "                                          interval=\"1σ (stat ⊕ g_S2)\")\n"
          'rh.show(fig, figures, "summary_recombination")'),
+    code("# Alpha-tagged runs: r against drift field per isotope (nothing when no run is alpha-tagged).\n"
+         "from s2lib.analysis.alpha_report import isotope_summary_section\n"
+         "isotope_summary_section(run_ids, output_dirs, figures)"),
     md("## S2 gain per EL field\n\n"
        "$g_\\mathrm{S2}$ depends strongly on the EL field, so it is given per run and EL field, with its source."),
     code("rows = [row for res in results for row in rh.gs2_rows(res[\"calibration\"], run_id=res[\"run_id\"])]\n"
@@ -319,7 +365,8 @@ SUMMARY: list[Cell] = [
          "    print(f\"{key}: {text}\")"),
 ]
 
-NOTEBOOKS = {"integration": INTEGRATION, "fitting": FITTING, "calibration": CALIBRATION, "summary": SUMMARY}
+NOTEBOOKS = {"integration": INTEGRATION, "alpha": ALPHA, "fitting": FITTING, "calibration": CALIBRATION,
+             "summary": SUMMARY}
 
 
 def build(cells: list[Cell]) -> nbf.NotebookNode:

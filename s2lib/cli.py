@@ -73,12 +73,23 @@ def inspect(file: Path, as_json: bool) -> None:
               help="tiny: seconds, for tests; demo: the demo book's run; realistic: 5 GS/s, 250 000 samples, 49 frames/file.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed (same seed, same files).")
 @click.option("--force", is_flag=True, help="Overwrite an existing non-empty OUTDIR.")
-def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
+@click.option("--alpha", type=click.Choice(["old", "new"]), default=None,
+              help="Alpha-tagged run (silicon channel, Th-228 chain) in the old (Ch1/Ch4) or new DAQ layout (CH3/CH4, "
+                   "988 frames per file), with the closure test's settings (s2lib.validate.alpha_closure).")
+def simulate(outdir: Path, profile: str, seed: int, force: bool, alpha: str | None) -> None:
     """Write a synthetic run to OUTDIR: WFM#003 FastFrame files per set, truth.json and run.yaml."""
     from s2lib.sim.simulate import simulate_run
 
     try:
-        result = simulate_run(outdir, profile=profile, seed=seed, overwrite=force)
+        if alpha is not None:
+            from .sim._sim_alpha_pmt import simulate_alpha_run
+            from .validate.alpha_closure import CLOSURE_OVERRIDES
+
+            layout = {} if alpha == "old" else {"n_files": 1, "frames_per_file": 988}
+            result = simulate_alpha_run(outdir, profile=profile, seed=seed, overwrite=force, layout=alpha,
+                                        **{**CLOSURE_OVERRIDES, **layout})
+        else:
+            result = simulate_run(outdir, profile=profile, seed=seed, overwrite=force)
     except S2BookError as err:
         _fail(err)
     click.echo(f"simulated run written to {result}")
@@ -88,7 +99,9 @@ def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
 
 @main.command()
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--stages", default=None, help="Comma-separated stages to run (integration,fitting,calibration,summary).")
+@click.option("--stages", default=None,
+              help="Comma-separated stages to run (integration,alpha,fitting,calibration,summary; alpha only for "
+                   "runs with multi_isotope.enabled).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True, help="Runs executed in parallel.")
 @click.option("--force", is_flag=True, help="Re-run stages even when up to date.")
 @click.option("--keep-going", is_flag=True, help="After a failure, finish the other runs before exiting non-zero.")

@@ -61,3 +61,23 @@ def test_run_without_alpha_files_is_a_clear_error(tmp_path: Path) -> None:
         cfg = config_from_dict(data, base_dir=tmp_path)
     with pytest.raises(DataError, match="no alpha-channel"):
         analyse_alpha_run(cfg)
+
+
+def test_alpha_stage_is_planned_only_for_tagged_runs() -> None:
+    """The stage plan: an alpha stage (between integration and fitting, upstream of fitting and calibration) for
+    runs with multi_isotope.enabled, none for others; its inputs are its own configuration keys."""
+    from s2lib.report._cache import STAGES, RunSpec, run_stages
+    from s2lib.io.manifest import select_keys
+
+    def spec(enabled: bool) -> RunSpec:
+        params = {"run_id": "R", "multi_isotope": {"enabled": enabled, "alpha_channel": 4},
+                  "energy_mapping": {"n_sigma": 2.0}, "pipeline": {"fitting": {}}}
+        return RunSpec("R", Path("r.yaml"), Path("out"), Path("raw"), params)
+
+    assert [s.name for s in run_stages(spec(True))] == ["integration", "alpha", "fitting", "calibration"]
+    assert [s.name for s in run_stages(spec(False))] == ["integration", "fitting", "calibration"]
+    by = {s.name: s for s in STAGES}
+    assert "alpha" in by["fitting"].upstream and "alpha" in by["calibration"].upstream
+    tagged = spec(True).parameters
+    assert select_keys(tagged, by["alpha"].config_keys)["energy_mapping"] == {"n_sigma": 2.0}
+    assert "multi_isotope" not in select_keys(tagged, by["integration"].config_keys)   # alpha keys: no re-integration

@@ -13,6 +13,12 @@ One concern per module:
 - ``calibrate``: linear/quadratic calibration, isotope windows, purity/efficiency, frame tagging.
 - ``activity``: rates per isotope against trigger time with Poisson errors.
 - ``simulate``: synthetic silicon-channel (and paired PMT placeholder) WFM files with per-frame truth.
+- ``closure``: closure of the alpha chain against the truth.
+
+Above this layer: ``s2lib.analysis.alpha_recoil`` (per-isotope S2 fits, N_e, r, Thomas–Imel; the isotope rows of
+the recombination CSV), ``s2lib.analysis.alpha_plots``/``alpha_report`` (the alpha chapter and the per-isotope
+report sections), ``s2lib.sim._sim_alpha_pmt`` (tagged runs with PMT truth per isotope),
+``s2lib.validate.alpha_closure`` and ``_validate_alpha`` (whole-run closure, validate points).
 
 Units: "SCA units" (u_SCA) are the lab's raw alpha scale, peak volts / 1.058 (notes/alpha.md 1.4); calibrated
 energies are MeV; times µs (within a frame) and s (trigger times).

@@ -111,7 +111,7 @@ class Windows:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record."""
-        return {"space": self.space, "unit": "u_SCA", "source": self.source,
+        return {"space": self.space, "unit": "u_SCA", "source": self.source, "names": list(self.names),
                 "windows": {n: [float(lo), float(hi)] for n, lo, hi in zip(self.names, self.low, self.high)}}
 
 

@@ -1,9 +1,18 @@
 """Reference energies of the Th-228 chain's alpha emitters and the recoil energies of their daughters.
 
-Values (keV) are ENSDF evaluations as tabulated by NNDC NuDat 3 (alpha line energies and intensities per decay)
-and AME2020 (Q_alpha). They were taken from memory of those tables in this session, not downloaded: each
-(E_alpha, Q) pair is checked against two-body kinematics, E_alpha = Q·(A−4)/A (non-relativistic, mass numbers;
-agrees to < 0.5 keV, tested), and against the lab's table (notes/alpha.md 2.3).
+Sources (keV; checked in issue 12, item 1):
+
+* Q_alpha: AME2020/ENSDF as tabulated by NNDC NuDat 3. Cross-checked against (a) the LNHB/DDEP evaluation of
+  Th-228 (Table de Radionucléides, A.L. Nichols, 2013): Q_alpha = 5520.08(22) keV, alpha branches 73.4(5) % to
+  the ground state and 26.0(5) % to the 84.37 keV level of Ra-224 (ours: 5520.12, 0.734, 0.260); (b) the
+  thorium-series table of Q values (ENSDF, 1 keV precision): Th-228 5.520, Ra-224 5.789, Rn-220 6.404,
+  Po-216 6.906, Bi-212 6.207, Po-212 8.955 MeV. Every Q here agrees with (b) to ≤ 1 keV.
+* Alpha line energies and intensities: ENSDF via NuDat 3, **from memory of those tables, not downloaded** in
+  this project (no network copy of NuDat was available). They are checked for internal consistency: each line
+  satisfies E_alpha = (Q − E_level)·(A−4)/A with mass numbers to < 0.6 keV (the recoil takes the rest;
+  tested), and the ground-state lines match the lab's table (notes/alpha.md 2.3: Th-228 5.42315, Ra-224
+  5.68537, Po-212 8.785 MeV).
+* Half-lives: ENSDF (Th-228 1.9116 a; DDEP gives 1.9126(9) a, a 0.05 % difference of no consequence here).
 
 The lab's table mixes conventions: Th-228 5.42315 and Ra-224 5.68537 are alpha kinetic energies, Rn-220 6.40484
 and Po-216 6.90628 are Q-values (the alpha energies are 6.288 and 6.778), Po-212 8.785 is the alpha energy
@@ -11,6 +20,14 @@ and Po-216 6.90628 are Q-values (the alpha energies are 6.288 and 6.778), Po-212
 height defect of the recoil), so Q can be right for implanted emitters; the choice is physics, not a constant.
 Here it is explicit: ``convention`` "alpha" (every line at its alpha kinetic energy; default), "q_value" (every
 isotope at Q) or "lab" (the lab's mixed choice, for comparison with its calibrations).
+
+Recoil energy (what the product uses): E_R = Q·4/A_parent (issue 12; the lab's recombination operators), the
+non-relativistic two-body split with mass numbers for a decay to the daughter's ground state. The exact
+two-body value E_R = E_alpha·m_alpha/m_daughter with atomic masses (AME2020) is given by
+:func:`recoil_energy_two_body_keV` for comparison: both agree to < 0.1 % (tested; e.g. Th-228: 96.844 vs
+96.89 keV), far below the S2 statistical errors. Not included in Q·4/A (documented, not corrected): decays to
+excited daughter levels give smaller recoils (Th-228 → 84 keV level, 26 %: 95.36 keV; the branch-weighted
+mean is 96.46 keV, −0.4 %); this is why ``recoil_energy_keV`` names the ground-state convention.
 
 Bi-212 (alpha branch 35.94 %, lines 6.0508/6.0899 MeV) lies between Ra-224 and Rn-220; it is listed for the
 simulator and the spectrum model's awareness but is not a calibration anchor by default (the lab's neither).
@@ -20,8 +37,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["AlphaLine", "Isotope", "ISOTOPES", "CHAIN", "CONVENTIONS", "reference_energy_MeV",
-           "recoil_energy_keV", "mean_line_energy_MeV"]
+__all__ = ["AlphaLine", "Isotope", "ISOTOPES", "CHAIN", "CONVENTIONS", "ATOMIC_MASS_U", "DAUGHTER",
+           "reference_energy_MeV", "recoil_energy_keV", "recoil_energy_two_body_keV", "mean_line_energy_MeV"]
 
 CONVENTIONS: Final = ("alpha", "q_value", "lab")
 _ALPHA_MASS_NUMBER: Final = 4
@@ -74,6 +91,14 @@ CHAIN: Final = ("Th228", "Ra224", "Rn220", "Po216", "Po212")
 
 _LAB_Q: Final = frozenset({"Rn220", "Po216"})
 
+DAUGHTER: Final = {"Th228": "Ra224", "Ra224": "Rn220", "Rn220": "Po216", "Po216": "Pb212", "Bi212": "Tl208",
+                   "Po212": "Pb208"}
+"""The recoiling daughter of each alpha emitter (the nucleus whose ionisation makes the tagged recoil S2)."""
+
+ATOMIC_MASS_U: Final = {"He4": 4.00260325, "Ra224": 224.0202120, "Rn220": 220.0113941, "Po216": 216.0019152,
+                        "Pb212": 211.9918959, "Tl208": 207.9820190, "Pb208": 207.9766525}
+"""Atomic masses, u (AME2020, from memory of the table; used only by :func:`recoil_energy_two_body_keV`)."""
+
 
 def _get(name: str) -> Isotope:
     try:
@@ -104,8 +129,16 @@ def mean_line_energy_MeV(name: str) -> float:
 
 
 def recoil_energy_keV(name: str) -> float:
-    """Kinetic energy of the daughter recoiling from the alpha decay of ``name``, keV: E_R = Q·4/A_parent
-    (two-body, non-relativistic, mass numbers; the convention of s2lib.physics.physics.recoil_energy_keV).
-    Th228 96.8, Ra224 103.4, Rn220 116.4, Po216 127.9, Po212 168.9 keV."""
+    """Kinetic energy of the daughter recoiling from the alpha decay of ``name`` to its ground state, keV:
+    E_R = Q·4/A_parent (issue 12; two-body, non-relativistic, mass numbers; the convention of
+    s2lib.physics.physics.recoil_energy_keV). Th228 96.8, Ra224 103.4, Rn220 116.4, Po216 127.9, Po212 168.9 keV."""
     iso = _get(name)
     return iso.q_keV * _ALPHA_MASS_NUMBER / iso.mass_number
+
+
+def recoil_energy_two_body_keV(name: str) -> float:
+    """Daughter recoil energy from the measured alpha line, keV: E_R = E_alpha·m_alpha/m_daughter (momentum
+    balance, non-relativistic, atomic masses ``ATOMIC_MASS_U``; strongest line). A cross-check of
+    :func:`recoil_energy_keV`, not the product's value (module docstring)."""
+    iso = _get(name)
+    return iso.lines[0].energy_keV * ATOMIC_MASS_U["He4"] / ATOMIC_MASS_U[DAUGHTER[name]]

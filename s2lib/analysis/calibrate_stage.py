@@ -27,6 +27,7 @@ from s2lib.errors import DataError
 from s2lib.physics import physics
 from s2lib.stats.fitting import Z95, FitConfig
 
+from .alpha_recoil import calibration_rows   # per-isotope rows of alpha-tagged runs ([] otherwise)
 from .report_format import format_value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -187,7 +188,8 @@ def calibrate_and_analyze(
                 + ("" if f.fit_success else f"  NOT OK: {f.reason}"))
     results = CalibrationResults(run.run_id, tuple(entries[k] for k in sorted(entries)), n_exp, E_R, W, E_x, iso,
                                  {s: el_key(v) for s, v in set_el.items()}, model_fits, const)
-    _write(out_dir, run.run_id, rows, results, getattr(run.config, "raw_data_path", None))
+    _write(out_dir, run.run_id, rows, results, getattr(run.config, "raw_data_path", None),
+           calibration_rows(run, entries, icfg, W, out_dir=out_dir, say=say))
     if flag_plot or save_plots:
         _, saved = _figures(run, results, arrays, out_dir / "figures" if save_plots else None, flag_plot)
         results = dataclasses.replace(results, figures=saved)
@@ -195,11 +197,12 @@ def calibrate_and_analyze(
 
 
 def _write(out_dir: Path, run_id: str, rows: list[dict[str, Any]], results: CalibrationResults,
-           raw_root: Path | None) -> None:
+           raw_root: Path | None, iso_rows: Sequence[dict[str, Any]] = ()) -> None:
     from s2lib.io.store import write_csv_atomic, write_json_atomic
 
     write_csv_atomic(out_dir / f"{run_id}_s2_vs_drift.csv", rows, list(S2_VS_DRIFT_COLUMNS), raw_root=raw_root)
-    write_csv_atomic(out_dir / f"{run_id}_recomb_factors.csv", rows, list(RECOMB_COLUMNS), raw_root=raw_root)
+    all_rows = [{**r, "isotope": "all"} for r in rows] + list(iso_rows)
+    write_csv_atomic(out_dir / f"{run_id}_recomb_factors.csv", all_rows, list(RECOMB_COLUMNS), raw_root=raw_root)
     write_json_atomic(out_dir / f"{run_id}_calibration.json", results.to_dict(), raw_root=raw_root)
 
 

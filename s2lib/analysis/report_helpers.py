@@ -123,9 +123,10 @@ def open_run(config_path: str | os.PathLike[str], output_dir: str | os.PathLike[
     return run
 
 
-def read_table_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def read_table_csv(path: str | os.PathLike[str], isotope: str | None = "all") -> list[dict[str, Any]]:
     """Rows of an artifact CSV (``<run_id>_recomb_factors.csv``, ``_s2_vs_drift.csv``): numbers as float,
-    ``True``/``False`` as bool, empty cells as None, other text as is."""
+    ``True``/``False`` as bool, empty cells as None, other text as is. A CSV with an ``isotope`` column gives only
+    the rows of ``isotope`` (default the all-frames rows, one per set; None: every row)."""
     import csv
 
     def conv(text: str) -> Any:
@@ -139,7 +140,8 @@ def read_table_csv(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             return text
 
     with open(path, newline="", encoding="utf-8") as fh:
-        return [{k: conv(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        rows = [{k: conv(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    return [r for r in rows if isotope is None or r.get("isotope", isotope) in (isotope, None)]
 
 
 def set_label(name: str) -> str:

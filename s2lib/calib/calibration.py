@@ -60,8 +60,9 @@ S2_VS_DRIFT_COLUMNS: Final = ("set_name", "drift_field", "el_field", "s2_mean", 
 RECOMB_COLUMNS: Final = S2_VS_DRIFT_COLUMNS + (
     "g_S2", "d_g_S2", "N_e_meas", "dN_e_meas", "recomb_factor", "recomb_error", "recomb_error_stat",
     "recomb_error_gs2", "recomb_ci95", "dN_e_meas_stat", "dN_e_meas_gs2", "norm_A_ion", "dnorm_A_ion",
-    "gs2_source", "used_in_model_fit", "reason")
-"""``<run_id>_recomb_factors.csv``: recomb_error is the total 1σ (stat ⊕ g_S2), recomb_ci95 = 1.96·recomb_error."""
+    "gs2_source", "used_in_model_fit", "reason", "isotope")
+"""``<run_id>_recomb_factors.csv``: recomb_error is the total 1σ (stat ⊕ g_S2), recomb_ci95 = 1.96·recomb_error;
+``isotope``: ``all`` (all frames) or the tagged isotope of an alpha-tagged run (s2lib.analysis.alpha_recoil)."""
 FIGURE_KINDS: Final = ("xray_hist", "recombination", "s2_vs_drift_normalized")
 """The figures made per EL field (``CalibrationResults.figure``)."""
 

@@ -14,7 +14,7 @@ from s2lib.io import manifest as mf
 from s2lib.errors import S2BookError
 
 __all__ = [
-    "Stage", "STAGES", "PER_RUN_STAGES", "STAGE_NAMES", "SUMMARY", "SUMMARY_DIR", "RunSpec", "StagePlan",
+    "Stage", "STAGES", "PER_RUN_STAGES", "STAGE_NAMES", "run_stages", "SUMMARY", "SUMMARY_DIR", "RunSpec", "StagePlan",
     "Fingerprints", "load_run_spec", "validate_stages", "plan_stage", "plan_run", "plan_summary",
     "summary_inputs", "repo_root", "PACKAGE_DIR",
 ]
@@ -36,6 +36,8 @@ class Stage:
             ``None`` means the whole configuration.
         reads_raw: whether the raw ``.wfm`` files (name, size, mtime) are inputs.
         per_run: False for the cross-run summary.
+        only_if: dotted key of the run's parameters that must be true for the stage to apply to the run (None:
+            every run); a stage that does not apply is neither run nor required upstream (the alpha stage).
     """
 
     name: str
@@ -43,6 +45,14 @@ class Stage:
     config_keys: tuple[str, ...] | None = None
     reads_raw: bool = False
     per_run: bool = True
+    only_if: str | None = None
+
+    def applies(self, parameters: Mapping[str, Any]) -> bool:
+        """Whether this stage runs for a run with these (tracked) parameters."""
+        value: Any = parameters
+        for part in (self.only_if.split(".") if self.only_if else ()):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        return bool(value) if self.only_if else True
 
 
 #: The stages in execution order. Integration reads everything except the keys only later stages read
@@ -51,18 +61,29 @@ STAGES: tuple[Stage, ...] = (
     Stage("integration", reads_raw=True,
           config_keys=("*", "!description", "!pipeline.fitting", "!pipeline.integration.fit_config",
                        "!pipeline.xray_classification.bin_cuts", "!pipeline.xray_classification.nbins",
-                       "!pipeline.xray_classification.model", "!calibration", "!recombination_analysis")),
-    Stage("fitting", upstream=("integration",),
-          config_keys=("run_id", "experiment", "pipeline.fitting", "pipeline.integration.fit_config")),
-    Stage("calibration", upstream=("integration", "fitting"),
+                       "!pipeline.xray_classification.model", "!calibration", "!recombination_analysis",
+                       "!multi_isotope", "!energy_mapping")),
+    # alpha-tagged runs only (multi_isotope.enabled): silicon channel, spectrum calibration, tags, activity
+    Stage("alpha", reads_raw=True, only_if="multi_isotope.enabled",
+          config_keys=("run_id", "data", "sets", "multi_isotope", "energy_mapping")),
+    Stage("fitting", upstream=("integration", "alpha"),
+          config_keys=("run_id", "experiment", "pipeline.fitting", "pipeline.integration.fit_config",
+                       "multi_isotope.enabled")),
+    Stage("calibration", upstream=("integration", "alpha", "fitting"),
           config_keys=("run_id", "experiment", "calibration", "recombination_analysis",
                        "pipeline.xray_classification.bin_cuts", "pipeline.xray_classification.nbins",
                        "pipeline.xray_classification.model", "pipeline.integration.fit_config",
-                       "pipeline.fitting")),
-    Stage(SUMMARY, upstream=("integration", "fitting", "calibration"), per_run=False),
+                       "pipeline.fitting", "multi_isotope.enabled")),
+    Stage(SUMMARY, upstream=("integration", "alpha", "fitting", "calibration"), per_run=False),
 )
 PER_RUN_STAGES = tuple(s for s in STAGES if s.per_run)
 STAGE_NAMES = tuple(s.name for s in STAGES)
+_BY_NAME = {s.name: s for s in STAGES}
+
+
+def run_stages(spec: "RunSpec") -> tuple[Stage, ...]:
+    """The per-run stages that apply to this run, in order (:meth:`Stage.applies`)."""
+    return tuple(s for s in PER_RUN_STAGES if s.applies(spec.parameters))
 
 
 def repo_root() -> Path:
@@ -191,9 +212,10 @@ def plan_stage(stage: Stage, spec: RunSpec, manifest: Mapping[str, Any] | None, 
     inputs: dict[str, Any] = {}
     if stage.reads_raw:
         inputs["raw"] = mf.raw_fingerprint(spec.raw_data_path) if raw is None else raw
-    if stage.upstream:
+    upstream = tuple(u for u in stage.upstream if _BY_NAME[u].applies(spec.parameters))
+    if upstream:
         inputs["upstream"] = {u: mf.data_artifacts((stages.get(u) or {}).get("artifacts") or {})
-                              for u in stage.upstream}
+                              for u in upstream}
     parts = {"template": fp.template(stage.name), "s2lib": fp.source,
              "params": mf.select_keys(spec.parameters, stage.config_keys), "inputs": inputs, "env": fp.env}
     key = mf.key_digest(parts)
@@ -202,7 +224,7 @@ def plan_stage(stage: Stage, spec: RunSpec, manifest: Mapping[str, Any] | None, 
     if not reasons:
         reasons = _disk_changes(spec.output_dir, _owned_artifacts(stages, stage.name))
     blocked = None
-    for up in stage.upstream:
+    for up in upstream:
         if up in will_run:
             reasons.append(f"upstream stage {up} runs first (re-checked after it)")
         elif not _good(stages.get(up)):
@@ -218,7 +240,7 @@ def plan_run(spec: RunSpec, manifest: Mapping[str, Any] | None, fp: Fingerprints
     selected = [s.name for s in PER_RUN_STAGES] if selected is None else list(selected)
     will_run: list[str] = []
     plans = []
-    for stage in PER_RUN_STAGES:
+    for stage in run_stages(spec):
         plan = plan_stage(stage, spec, manifest, fp, raw=raw, will_run=will_run)
         if force and stage.name in selected and plan.up_to_date:
             plan.reasons.append("forced")
@@ -256,7 +278,7 @@ def plan_summary(specs: Sequence[RunSpec], run_manifests: Mapping[str, Mapping[s
         stages = (run_manifests.get(spec.run_id) or {}).get("stages") or {}
         if spec.run_id in runs_will_run:
             reasons.append(f"run {spec.run_id} runs first (re-checked after it)")
-        elif not all(_good(stages.get(s.name)) for s in PER_RUN_STAGES):
+        elif not all(_good(stages.get(s.name)) for s in run_stages(spec)):
             blocked = f"run {spec.run_id} has stages that have not run successfully"
             reasons.append(blocked)
     return StagePlan(SUMMARY, SUMMARY, reasons, parts, key, blocked)

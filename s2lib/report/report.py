@@ -34,7 +34,8 @@ from typing import Any, Mapping, Sequence
 from s2lib.io import manifest as mf
 from ._notebook_files import _cell_started, _failure_info, _finalise, _parameter_names
 from ._cache import (PER_RUN_STAGES, STAGE_NAMES, STAGES, SUMMARY, SUMMARY_DIR, Fingerprints, RunSpec, Stage,
-                     StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, repo_root, validate_stages)
+                     StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, repo_root, run_stages,
+                     validate_stages)
 from s2lib.analysis.badfiles import bad_file_line, strict_reasons
 from s2lib.analysis.filecache import pass_lines, status_lines
 from s2lib.errors import ConfigError, S2BookError, StageError
@@ -213,7 +214,7 @@ def _run_one(job: _Job) -> _Outcome:
     _pointer(layout, spec.run_id, man_path, spec.config_path)
     fp = Fingerprints(layout.templates)
     stages = man.setdefault("stages", {})
-    for stage in PER_RUN_STAGES:
+    for stage in run_stages(spec):
         if stage.name not in job.stages:
             continue
         plan = plan_stage(stage, spec, man, fp)
@@ -377,8 +378,9 @@ def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = No
         raise S2BookError("no run configuration given")
     specs = _load_specs(configs)
     fp = Fingerprints(layout.templates)
-    for name in selected:
-        fp.template(name)
+    for name in selected:   # templates of the stages some run needs (the alpha stage only for tagged runs)
+        if name == SUMMARY or any(st.name == name for spec in specs for st in run_stages(spec)):
+            fp.template(name)
     timeout = int(cell_timeout or os.environ.get("S2BOOK_CELL_TIMEOUT") or DEFAULT_CELL_TIMEOUT)
     progress = jobs <= 1 and sys.stderr.isatty()
     git = mf.git_state(layout.root)

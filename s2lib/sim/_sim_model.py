@@ -49,6 +49,7 @@ __all__ = [
     "draw_file_events",
     "render_pe",
     "simulate_file",
+    "digitise_events",
     "file_seed_sequence",
     "set_name",
     "padded_width",
@@ -417,17 +418,26 @@ def simulate_file(profile: SimulationProfile, setm: SetModel, seed: int, file_in
     Samples beyond the format's range are clipped, as by the digitiser; the count per frame of samples at the
     limits is added to the truth as ``n_saturated_samples``.
     """
-    p = profile
     ss_events = file_seed_sequence(seed, setm.gate_V, setm.anode_V, file_index, 0)
     ss_noise = file_seed_sequence(seed, setm.gate_V, setm.anode_V, file_index, 1)
-    events = draw_file_events(p, setm, np.random.default_rng(ss_events), p.frames_per_file)
+    events = draw_file_events(profile, setm, np.random.default_rng(ss_events), profile.frames_per_file)
+    return digitise_events(profile, events, np.random.default_rng(ss_noise)), events
+
+
+def digitise_events(profile: SimulationProfile, events: FileEvents, noise_rng: np.random.Generator
+                    ) -> NDArray[np.integer[Any]]:
+    """Raw frames (events.n_frames, n_points) of drawn events: noise from ``noise_rng``, the per-frame baseline,
+    the rendered (negative) pulses, quantisation and clipping (see :func:`simulate_file`); adds
+    ``n_saturated_samples`` to ``events.truth``."""
+    p = profile
+    n_frames = events.n_frames
     dt_us = 1e6 / p.sampling_rate_Hz
     kernel = spe_kernel(dt_us, p.spe_rise_ns, p.spe_decay_ns)
     width = padded_width(p.n_points, kernel)
-    buf = np.random.default_rng(ss_noise).standard_normal((p.frames_per_file, width), dtype=np.float32)
+    buf = noise_rng.standard_normal((n_frames, width), dtype=np.float32)
     buf *= np.float32(p.noise_sigma_mV)
     buf += (events.truth["baseline_mV"] - p.offset_mV).astype(np.float32)[:, None]
-    render_pe(p.frames_per_file, p.n_points, dt_us, p.t0_us, events.pe_frame, events.pe_time_us, events.pe_area,
+    render_pe(n_frames, p.n_points, dt_us, p.t0_us, events.pe_frame, events.pe_time_us, events.pe_area,
               kernel, out=buf, factor=-1.0)
     view = buf[:, :p.n_points]
     view *= np.float32(1.0 / p.lsb_mV)
@@ -435,7 +445,7 @@ def simulate_file(profile: SimulationProfile, setm: SetModel, seed: int, file_in
     lo, hi = p.sample_range
     events.truth["n_saturated_samples"] = np.count_nonzero((view <= lo) | (view >= hi), axis=1).astype(np.int64)
     np.clip(view, lo, hi, out=view)
-    return view.astype(p.sample_format), events
+    return view.astype(p.sample_format)
 
 
 def sample_stats(values: NDArray[Any]) -> dict[str, float]:

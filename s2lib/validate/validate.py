@@ -122,6 +122,11 @@ _SPECS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("corner_wide", "drift fields 20-2000 V/cm, EL 1500 V/cm, gain ×5, 20 % empty frames, 100 frames",
      {"drift_fields_V_cm": [20.0, 150.0, 2000.0], "el_field_V_cm": 1500.0, "gain_scale": 5.0,
       "background_fraction": 0.20, "n_files": 1}),
+    # alpha-tagged runs (s2lib.validate._validate_alpha): the five isotopes' recoils (96.8-168.9 keV), tagged by the
+    # silicon channel; A_ion and 1 − r per set and isotope as well as for all frames
+    ("alpha_tagged", "alpha-tagged: Th-228 chain, per-isotope recoils (Ch1/Ch4 files)", {"alpha_layout": "old"}),
+    ("alpha_new_daq", "alpha-tagged, new DAQ layout (CH3/CH4, 988 frames per file)",
+     {"alpha_layout": "new", "n_files": 1, "frames_per_file": 988}),
 )
 
 QUICK_NAMES = ("baseline", "recomb_cv_25", "background_20")
@@ -169,7 +174,7 @@ def read_estimates(output_dir: str | os.PathLike[str], run_id: str) -> tuple[lis
 
     folder = Path(output_dir)
     with open(folder / f"{run_id}_recomb_factors.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+        rows = [r for r in csv.DictReader(fh) if r.get("isotope") in (None, "", "all")]   # per-set rows
     cal = json.loads((folder / f"{run_id}_calibration.json").read_text(encoding="utf-8"))
     return rows, list(cal.get("gs2_by_el_field") or [])
 
@@ -233,7 +238,8 @@ def run_point(point: ValidationPoint, workdir: str | os.PathLike[str], *, keep_d
     unless ``keep_data`` (truth.json, run.yaml and the processed artifacts stay).
     """
     from s2lib.config.runs import build_run, load_config
-    from s2lib.sim.simulate import simulate_run
+
+    from ._validate_alpha import analyse_alpha, isotope_comparisons, mixture_not_judged, simulate_point
 
     started = time.perf_counter()
     out = Path(workdir) / point.name
@@ -246,17 +252,19 @@ def run_point(point: ValidationPoint, workdir: str | os.PathLike[str], *, keep_d
         shutil.rmtree(out)
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            simulate_run(out, profile="tiny", seed=point.seed, overwrite=False, progress=False,
-                         **point.simulation_parameters())
+            tagged = simulate_point(out, point.seed, point.simulation_parameters())
             truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
             run = build_run(load_config(out / "run.yaml"))
             from s2lib.analysis.calibrate_stage import calibrate_and_analyze
             from s2lib.analysis.pipeline import run_integration_pass
 
             run_integration_pass(run, jobs=1, fit=True, verbose=False)
+            if tagged:
+                analyse_alpha(run)
             calibrate_and_analyze(run, flag_plot=False, save_plots=False, verbose=False)
             rows, entries = read_estimates(run.output_dir, run.run_id)
-        result["comparisons"] = comparisons(truth, rows, entries)
+        result["comparisons"] = comparisons(truth, rows, entries) if not tagged else mixture_not_judged(
+            comparisons(truth, rows, entries)) + isotope_comparisons(truth, run.output_dir, run.run_id, MIN_XRAYS)
         result["frames"] = sum(s["n_frames"] for s in truth["sets"])
         result["recoil_peak_mV_us"] = [s["recoil_mean_area_mV_us"] for s in truth["sets"]]
         result["gain_scale"] = truth["constants"]["gain_scale"]
