@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
 EQUIVALENT_FILE = ROOT / "tests" / "equivalent_mutants.md"
 MODULES = ["waveform", "xray", "integration", "fitting", "_fit_models", "calibration", "recombination",
-           "physics", "store"]
+           "physics", "store", "estimators", "_mixture"]
 # integration.py: only the pure per-file kernels are scored; these functions are I/O, the process pool and
 # environment handling, tested by the pipeline tests (too slow to run per mutant).
 NOT_SCORED = {
