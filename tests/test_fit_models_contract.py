@@ -111,3 +111,30 @@ def test_gauss_mean_definition_and_error_is_hesse_of_mu():
     assert r.mean_err == pytest.approx(0.5 / math.sqrt(4000), rel=0.1)      # σ/√N
     err, det = fm.signal_mean_error("gauss", r.params, r.errors, np.diag([1.0, 0.04, 1.0]), 0.0, 4.5)
     assert err == pytest.approx(0.2) and det == {"mean_definition": "mu of the signal Gaussian"}
+
+
+def test_crystalball_limits_and_iqr_fallback_of_the_start_width():
+    # 55 % of the areas equal: MAD = 0, so the width start falls back to IQR/1.349 = (3 − 2)/1.349
+    x = np.array([2.0] * 55 + [3.0] * 45)
+    edges = np.linspace(0.0, 10.0, 101)
+    counts, _ = np.histogram(x, edges)
+    st, lim = fm.start_and_limits("crystalball", x, counts, edges, upper=8.0, bg_cutoff=0.0, bg_sigma_max=1.0)
+    assert st["sigma"] == pytest.approx(1.0 / 1.349)
+    assert lim["x0"] == (0.0, 8.0) and lim["beta"] == (0.2, 10.0) and lim["m"] == (1.05, 200.0)
+    st, lim = fm.start_and_limits("gauss", x, counts, edges, upper=8.0, bg_cutoff=0.0, bg_sigma_max=1.0)
+    assert st["sigma"] == pytest.approx(1.0 / 1.349) and st["mu"] == 2.0
+
+
+def test_crystalball_density_is_normalised_to_its_yield_over_the_range():
+    from scipy import integrate, stats
+
+    p = {"n": 500.0, "x0": 2.0, "sigma": 0.4, "beta": 1.2, "m": 3.0}
+    lo, hi = 0.0, 12.0
+    dens = fm.component_densities("crystalball", p, np.linspace(lo, hi, 2001), lo, hi)["signal"]
+    assert integrate.trapezoid(dens, np.linspace(lo, hi, 2001)) == pytest.approx(500.0, rel=1e-4)
+    # shape: scipy's Crystal Ball has its tail on the left; ours is its mirror image about x0
+    ref = stats.crystalball(1.2, 3.0, loc=-2.0, scale=0.4)
+    mass = ref.cdf(-lo) - ref.cdf(-hi)
+    for t in (1.5, 2.0, 2.7, 6.0):
+        one = fm.component_densities("crystalball", p, np.array([t]), lo, hi)["signal"][0]
+        assert one == pytest.approx(500.0 * ref.pdf(-t) / mass, rel=1e-6)
