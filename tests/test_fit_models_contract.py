@@ -138,3 +138,15 @@ def test_crystalball_density_is_normalised_to_its_yield_over_the_range():
     for t in (1.5, 2.0, 2.7, 6.0):
         one = fm.component_densities("crystalball", p, np.array([t]), lo, hi)["signal"][0]
         assert one == pytest.approx(500.0 * ref.pdf(-t) / mass, rel=1e-6)
+
+
+@pytest.mark.parametrize("model", ["gauss_bg", "crystalball_bg"])
+def test_background_start_without_events_below_the_cutoff(model):
+    # nothing below bg_cutoff = 2: the background starts mid-way (1.0) with width 0.3·(cutoff − lo) = 0.6
+    # (inside [1.5·bin width, 0.8·bg_sigma_max] = [0.15, 0.8])
+    x = np.random.default_rng(8).normal(5.0, 0.5, 3000)
+    edges = np.linspace(0.0, 10.0, 101)
+    counts, _ = np.histogram(x, edges)
+    st, lim = fm.start_and_limits(model, x, counts, edges, upper=10.0, bg_cutoff=2.0, bg_sigma_max=1.0)
+    assert st["mu_bg"] == pytest.approx(1.0) and st["sigma_bg"] == pytest.approx(0.6)
+    assert lim["mu_bg"] == (0.0, 2.0) and lim["sigma_bg"] == pytest.approx((0.005, 1.0))
