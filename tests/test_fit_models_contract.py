@@ -150,3 +150,38 @@ def test_background_start_without_events_below_the_cutoff(model):
     st, lim = fm.start_and_limits(model, x, counts, edges, upper=10.0, bg_cutoff=2.0, bg_sigma_max=1.0)
     assert st["mu_bg"] == pytest.approx(1.0) and st["sigma_bg"] == pytest.approx(0.6)
     assert lim["mu_bg"] == (0.0, 2.0) and lim["sigma_bg"] == pytest.approx((0.005, 1.0))
+
+
+def test_crystalball_mean_error_against_scipy_integrated_mean():
+    """J C Jᵀ of the truncated Crystal Ball mean, with J from scipy's (mirrored) Crystal Ball integrated
+    numerically; the m error is 0 (the step then falls back to 1e-6·max(1, |m|)), its variance is not."""
+    from scipy import integrate, stats
+
+    lo, hi = 0.0, 12.0
+
+    def mean(x0, sigma, beta, m):
+        ref = stats.crystalball(beta, m, loc=-x0, scale=sigma)
+        pdf = lambda t: ref.pdf(-t)          # noqa: E731  (right tail)
+        k = x0 + beta * sigma
+        return (integrate.quad(lambda t: t * pdf(t), lo, hi, points=[k], epsabs=1e-12, epsrel=1e-10)[0]
+                / integrate.quad(pdf, lo, hi, points=[k], epsabs=1e-12, epsrel=1e-10)[0])
+
+    v = {"n": 1000.0, "x0": 2.0, "sigma": 0.4, "beta": 1.2, "m": 3.0}
+    var = {"n": 900.0, "x0": 1e-4, "sigma": 4e-4, "beta": 2.5e-3, "m": 0.04}
+    errors = {k: math.sqrt(s) for k, s in var.items()}
+    errors["m"] = 0.0
+    names = ("n", "x0", "sigma", "beta", "m")
+    cov = np.diag([var[k] for k in names])
+    jac = []
+    for k in names[1:]:
+        h = 1e-4
+        up, dn = dict(v), dict(v)
+        up[k] += h
+        dn[k] -= h
+        jac.append((mean(*(up[q] for q in names[1:])) - mean(*(dn[q] for q in names[1:]))) / (2 * h))
+    want = math.sqrt(sum(j * j * var[k] for j, k in zip(jac, names[1:])))
+    err, det = fm.signal_mean_error("crystalball", v, errors, cov, lo, hi)
+    assert err == pytest.approx(want, rel=1e-3)
+    assert det["mean_definition"] == "expectation of the Crystal Ball normalised over [0, 12]"
+    assert det["mean_untruncated"] == pytest.approx(-stats.crystalball(1.2, 3.0, loc=-2.0, scale=0.4).mean())
+    assert math.isnan(fm.signal_mean_error("crystalball", v, errors, None, lo, hi)[0])
