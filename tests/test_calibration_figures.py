@@ -92,6 +92,11 @@ def test_recombination_figure_title_and_bands_against_truth(calibrated):
     assert len(bands) == len(fits) == 2                          # one 1σ band per model curve
     labels = [t.get_text() for t in ax_r.get_legend().get_texts()]
     assert sum("± 1σ band" in t for t in labels) == 2
+    for name, f in fits.items():                                  # good fits plain, failed ones "(NOT OK)"
+        want = f"{name.replace('_', '–')} fit" + ("" if f.fit_success else " (NOT OK)") + " ± 1σ band"
+        assert want in labels, (want, labels)
+    # N_exp = E_R/W = 96.84 keV / 22 eV (Th-228 recoil, domain.md) is stated in the figure
+    assert f"expected without recombination: {96.845e3 / 22:.0f} e⁻" in title
     # the Thomas–Imel band contains the true r at the middle field (its 1σ band ± 4σ of the points' scatter)
     ti = fits["thomas_imel"]
     x = np.array([float(np.median(arr["drift_field"]))])
@@ -128,6 +133,7 @@ def test_no_xray_areas_gives_a_failed_entry_with_json_booleans():
     assert e.fit_success is False and not e.usable and math.isnan(e.g_S2)
     assert e.N_x == pytest.approx(12300.0 / 22.0)
     assert e.reason == "no X-ray areas in the sets at EL 2375 V/cm" and e.sets == ("a", "b")
+    assert e.W_eV == 22.0 and e.E_x_eV == 12300.0 and e.el_field_V_cm == 2375.0
     doc = json.loads(json.dumps(e.to_dict(), allow_nan=True))
     assert doc["fit_success"] is False                # a JSON boolean, not null
 
@@ -139,3 +145,21 @@ def test_calibration_json_assumptions_name_the_json_keys(calibrated):
     named = set(re.findall(r"\b(d_g_S2|g_S2|d_g_s2|g_s2|A_x|dA_x)\b", " ".join(doc["assumptions"])))
     assert {"g_S2", "d_g_S2"} <= named
     assert {n for n in named if "g_" in n} <= keys    # every g_S2 symbol in the text is spelled as its JSON key
+
+
+def test_no_normalised_figure_without_a_usable_gs2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A poor X-ray fit keeps its A_x for display but gives no usable g_S2: the A_ion/A_x figure is not made."""
+    saved: list[str] = []
+    monkeypatch.setattr(plotting, "save_figure", lambda fig, d, name: saved.append(name) or
+                        {"png": Path(d) / f"{name}.png", "pdf": Path(d) / f"{name}.pdf"})
+    run = make_run(tmp_path, [(g, g + 1900) for g in FIELDS_GATE[:3]])
+    fitted = write_run_data(run, np.random.default_rng(18), a_x={2375: A_X}, n_x=10, n_ion=1500)
+    from s2lib.store import store_xrays
+    skewed = np.random.default_rng(19).normal(2.0, 0.2, 4000) ** 3 / 4     # no normal peak: a poor fit
+    store_xrays(run.set_output_dir(run.sets[0].name), skewed, None, {"n_events": 4000, "rejection_reasons": {}})
+    res, arr = calibrate_and_analyze(run, fitted, flag_plot=False, save_plots=True, verbose=False)
+    e = res.entries[0]
+    assert not e.usable and math.isfinite(e.A_x) and e.xray_fit is not None, e.reason
+    assert "poor fit" in e.reason
+    assert sorted(saved) == ["RUNT_recombination_EL2375", "RUNT_xray_hist_EL2375"]
+    assert res.figure("s2_vs_drift_normalized", 2375.0) is None
