@@ -200,6 +200,16 @@ def test_fit_xray_mean_against_population_truth_with_junk():
     np.testing.assert_allclose(np.sum(r.details["components"]["signal"]), r.params["n"], rtol=1e-6)
 
 
+def test_fit_xray_clean_peak_error_is_sigma_over_root_n():
+    # no junk, no pile-up: the nuisance yields sit near 0 and must not distort the error of the mean
+    d = draw_xray(np.random.default_rng(51), XrayToy(mean=2.0, n=1500, junk=0.0, double=0.0))
+    r = est.fit_xray(d["areas"])
+    sd = math.hypot(2.0 * 0.11, 0.1)
+    assert r.fit_success and abs(r.mean - 2.0) <= 3 * sd / math.sqrt(1500)
+    assert r.mean_err == pytest.approx(sd / math.sqrt(1500), rel=0.1)
+    assert r.details["n_junk"] < 15 and r.details["n_double"] < 15
+
+
 def test_fit_xray_too_few_and_constant_areas_fail_with_a_reason():
     r = est.fit_xray(np.full(5, 2.0))
     assert not r.fit_success and r.details["quality"] == "failed"
@@ -271,6 +281,12 @@ def test_fit_recoil_template_sideband_not_paired():
     assert r.details["sideband_mean"] == pytest.approx(float(np.mean(sb)))
     assert r.details["n_sideband"] == 1500
     assert r.details["p_pileup"] == 0.0 and r.details["xray_for_pileup"] is None
+    # error: HESSE of mu ⊕ the sideband mean's error scaled by 1/(1 − f_empty) (not paired: no covariance)
+    f = r.details["f_empty"]
+    err_sb = math.sqrt(np.var(sb, ddof=1) / sb.size) / (1 - f)
+    assert r.details["mean_err_sideband"] == pytest.approx(err_sb, rel=1e-9)
+    assert r.mean_err == pytest.approx(math.hypot(r.errors["mu"], err_sb), rel=1e-9)
+    assert r.details["sideband_sigma"] == pytest.approx(float(np.std(sb, ddof=1)), rel=1e-9)
 
 
 def test_fit_recoil_fixed_bin_cuts_below_the_peak_fails_naming_the_key():
