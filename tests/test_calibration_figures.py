@@ -163,3 +163,11 @@ def test_no_normalised_figure_without_a_usable_gs2(tmp_path: Path, monkeypatch: 
     assert "poor fit" in e.reason
     assert sorted(saved) == ["RUNT_recombination_EL2375", "RUNT_xray_hist_EL2375"]
     assert res.figure("s2_vs_drift_normalized", 2375.0) is None
+
+
+def test_fitted_gs2_entry_records_its_constants(calibrated):
+    run, res, arr, figs, saved, out = calibrated
+    d = res.entries[0].to_dict()
+    assert d["W_eV"] == 22.0 and d["E_x_eV"] == 12300.0 and d["N_x"] == pytest.approx(12300.0 / 22.0)
+    assert d["g_S2"] == pytest.approx(d["A_x"] / d["N_x"]) and d["source"] == calibration.SOURCE_FIT
+    assert abs(d["A_x"] - A_X) < 4 * d["dA_x"] and d["n_xrays"] > 0.95 * 5 * 3000
