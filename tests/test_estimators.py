@@ -279,6 +279,11 @@ def test_fit_recoil_template_sideband_not_paired():
     assert abs(r.mean - 3.0) <= max(0.03 * 3.0, 3 * r.mean_err)
     assert r.details["f_empty"] == pytest.approx(0.15, abs=3 * r.details["f_empty_err"] + 0.005)
     assert r.details["sideband_mean"] == pytest.approx(float(np.mean(sb)))
+    # the range ends at the largest area here (median + 10 robust σ lies beyond it): every area is counted
+    lo, hi = float(r.bin_edges[0]), float(r.bin_edges[-1])
+    assert hi == float(np.max(d["areas"]))
+    assert r.n_outside == int(np.sum((d["areas"] < lo) | (d["areas"] > hi)))
+    assert int(r.counts.sum()) == r.n_in_range == 3000 - r.n_outside
     assert r.details["n_sideband"] == 1500
     assert r.details["p_pileup"] == 0.0 and r.details["xray_for_pileup"] is None
     # error: HESSE of mu ⊕ the sideband mean's error scaled by 1/(1 − f_empty) (not paired: no covariance)
@@ -311,6 +316,9 @@ def test_paired_cov_and_is_paired_by_hand():
     # cov = Σ(a−2.5)(b−5.25)/3 = (−1.5·−3.25 −0.5·−1.25 + 0.5·0.75 + 1.5·3.75)/3 = 11.5/3
     assert est._paired_cov(a, b) == pytest.approx(11.5 / 3)
     assert est._paired_cov(a, b[:3]) == 0.0
+    # three pairs are enough: mean 2 and 13/3, cov = ((−1)(−7/3) + 0 + (1)(8/3))/2 = 2.5
+    assert est._paired_cov(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 7.0])) == pytest.approx(2.5)
+    assert est._paired_cov(np.array([1.0, 2.0]), np.array([2.0, 4.0])) == 0.0
     assert est._is_paired(a, b) and not est._is_paired(a, b[:3])
     assert not est._is_paired(np.array([np.nan, np.nan, 1.0]), np.array([1.0, 1.0, 1.0]))
 
