@@ -266,6 +266,11 @@ def test_fit_recoil_paired_mean_against_population_truth():
     assert r.ci95 == pytest.approx(1.959964 * r.mean_err, rel=1e-5)
     assert r.sigma == pytest.approx(r.params["cv"] * r.params["mu"])
     assert r.n_in_range + r.n_outside == 4000
+    assert r.details["mean_definition"] == "mean of the gamma recoil S2 component (mixture fit)"
+    # at the maximum of an extended binned Poisson likelihood the expected counts add up to the observed ones
+    total = sum(np.sum(v) for v in r.details["components"].values())
+    assert total == pytest.approx(float(r.counts.sum()), rel=2e-3)
+    assert set(r.details["components"]) == {"empty", "signal", "pileup"}
     assert r.details["fraction_below_bg_threshold"] == pytest.approx(np.mean(d["areas"] - d["sideband"]
                                                                              <= FitConfig().bg_threshold))
 
@@ -349,3 +354,21 @@ def test_xray_by_el_field_pools_sets_of_one_field():
     assert out["s1"][0] == pytest.approx(2.0, abs=3 * pooled.mean_err + 0.01)
     assert out["s3"][0] == pytest.approx(5.0, rel=0.03)
     assert out["s3"][1] == pytest.approx(math.hypot(5.0 * 0.11, 0.1), rel=0.15)
+
+
+def test_judge_free_refuses_a_covariance_that_is_not_positive_definite():
+    from types import SimpleNamespace
+
+    names = ("n", "mu", "n_junk")
+    mn = SimpleNamespace(valid=True, covariance=np.array([[1.0, 0, 0], [0, 1.0, 2.0], [0, 2.0, 1.0]]),
+                         fixed={"n": False, "mu": False, "n_junk": False}, values={"n": 100.0, "mu": 2.0, "n_junk": 5.0},
+                         errors={"n": 10.0, "mu": 0.1, "n_junk": 2.0},
+                         limits={"n": (0.0, math.inf), "mu": (0.0, 10.0), "n_junk": (0.0, math.inf)})
+    reasons, cov = est._judge_free(mn, names)
+    assert reasons == ["covariance matrix not positive definite"] and cov is None
+    mn.fixed["n_junk"] = True                # the fixed row is left out of the check: [[1, 0], [0, 1]]
+    reasons, cov = est._judge_free(mn, names)
+    assert reasons == [] and cov is not None
+    mn.values["mu"], mn.valid = 0.01, False  # mean within half an error of its limit; MIGRAD invalid
+    reasons, _ = est._judge_free(mn, names)
+    assert reasons == ["MIGRAD did not reach a valid minimum", "parameter mu = 0.01 at a limit (0.0, 10.0)"]
