@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2lib import validate
+from s2lib.validate import validate
 
 QUANTITIES = ("A_ion", "A_x", "g_S2", "1-r")
 

@@ -2,8 +2,8 @@
 
 The closure matrix (``s2book validate``) fails at the faint X-ray end (``gain_x0.3``, ``EL_1500``,
 ``corner_faint``: X-ray peaks of 0.35-0.6 mV·µs, 17-30 photoelectrons). This benchmark separates the two
-suspects: the classification upstream (``s2lib.xray.classify_xrays`` via the engine) and the X-ray
-estimator (``s2lib.estimators.fit_xray``). For each point it simulates the run (same seed as ``validate``),
+suspects: the classification upstream (``s2lib.signal.xray.classify_xrays`` via the engine) and the X-ray
+estimator (``s2lib.stats.estimators.fit_xray``). For each point it simulates the run (same seed as ``validate``),
 runs the pipeline, and matches every accepted X-ray candidate with the simulator's truth of its frame:
 
 * ``accepted``: true X-ray frames whose candidate was accepted / all true X-ray frames;
@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from s2lib import estimators, validate
+from s2lib.stats import estimators
+from s2lib.validate import validate
 
 DEFAULT_POINTS = ("baseline", "gain_x0.3", "EL_1500", "corner_faint")
 

@@ -5,7 +5,7 @@ Run ``.venv/bin/python notebooks/make_notebooks.py`` after editing; commit this 
 Each template has a title, a ``parameters``-tagged cell (papermill injects the real values: ``config_path``,
 ``output_dir``, ``run_id``, ``stage``; the summary gets ``config_paths``, ``run_ids``, ``output_dirs`` and its own
 ``output_dir``), then thin code cells that call :mod:`s2lib` and show the results, each introduced by a sentence
-for the physicist reading the book. All work lives in s2lib; display helpers in :mod:`s2lib.report_helpers`.
+for the physicist reading the book. All work lives in s2lib; display helpers in :mod:`s2lib.analysis.report_helpers`.
 No cell catches exceptions: a failing stage stops with its traceback, and ``s2book run`` reports run, stage and
 cell. Every figure is saved under ``<output_dir>/figures/`` as PNG + PDF and shown from those files.
 """
@@ -41,8 +41,8 @@ from pathlib import Path
 
 from myst_nb import glue
 
-from s2lib import plotting
-from s2lib import report_helpers as rh
+from s2lib.analysis import plotting
+from s2lib.analysis import report_helpers as rh
 
 rh.setup_display()   # house style; figures as PNG (HTML) + PDF (LaTeX book)
 run = rh.open_run(config_path, output_dir, run_id)
@@ -72,7 +72,7 @@ INTEGRATION: list[Cell] = [
        "calibration chapters."),
     ("parameters", PARAMS_RUN.format(stage="integration")
      + "strict = False                  # s2book run --strict: fail at the first bad raw file\n"),
-    code(IMPORTS_RUN + "from s2lib import pipeline\nfrom s2lib.badfiles import skipped_file_rows\n"),
+    code(IMPORTS_RUN + "from s2lib.analysis import pipeline\nfrom s2lib.analysis.badfiles import skipped_file_rows\n"),
     md("## Timing windows\n\n"
        "For each set, the S1 time and the start and end of the recoil S2 are measured on a sample of frames. "
        "The search is seeded by the drift time of the drift-velocity model. The integration window is "
@@ -163,9 +163,9 @@ FITTING: list[Cell] = [
        "uncertainty are the inputs of the calibration. Failed and poor fits (goodness-of-fit p-value below "
        "`gof_p_min`) are shown with their reason; they are never dropped, and never used silently."),
     ("parameters", PARAMS_RUN.format(stage="fitting")),
-    code(IMPORTS_RUN + "from s2lib.fitting import FitConfig, fit_run_s2\n"
-         "from s2lib.pipeline import xray_pileup_inputs\n"
-         "from s2lib.store import load_s2area, store_s2area\n"),
+    code(IMPORTS_RUN + "from s2lib.stats.fitting import FitConfig\nfrom s2lib.analysis.fit_stage import fit_run_s2\n"
+         "from s2lib.analysis.pipeline import xray_pileup_inputs\n"
+         "from s2lib.io.store import load_s2area, store_s2area\n"),
     md("The fit options come from the run configuration (`pipeline.fitting`, or the lab's "
        "`pipeline.integration.fit_config`); `null` ranges and bins are taken from each set's data."),
     code("fit_config = FitConfig.from_mapping(run.config.section(\"fitting\"))\n"
@@ -220,7 +220,7 @@ CALIBRATION: list[Cell] = [
        "$r = 1 - N_e / (E_R / W)$. "
        "Everything here is read from disk: this chapter can be re-run alone after integration and fitting."),
     ("parameters", PARAMS_RUN.format(stage="calibration")),
-    code(IMPORTS_RUN + "from s2lib.calibration import calibrate_and_analyze\nfrom s2lib.store import read_json\n"),
+    code(IMPORTS_RUN + "from s2lib.analysis.calibrate_stage import calibrate_and_analyze\nfrom s2lib.io.store import read_json\n"),
     md("Run the calibration. It reads the accepted X-rays and the stored S2 fits of every set. It writes "
        "`<run_id>_calibration.json`, `<run_id>_s2_vs_drift.csv`, `<run_id>_recomb_factors.csv` and the "
        "figures."),
@@ -282,9 +282,9 @@ SUMMARY: list[Cell] = [
     ("parameters", PARAMS_SUMMARY),
     code("from pathlib import Path\n\n"
          "from myst_nb import glue\n\n"
-         "from s2lib import plotting\n"
-         "from s2lib import report_helpers as rh\n"
-         "from s2lib.store import write_json_atomic\n\n"
+         "from s2lib.analysis import plotting\n"
+         "from s2lib.analysis import report_helpers as rh\n"
+         "from s2lib.io.store import write_json_atomic\n\n"
          "rh.setup_display()\n"
          "if not run_ids or len(run_ids) != len(output_dirs):\n"
          "    raise ValueError(f\"need one output_dir per run id, got run_ids={run_ids!r}, output_dirs={output_dirs!r}\")\n"

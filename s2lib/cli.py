@@ -52,7 +52,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the header facts and checks as one JSON object.")
 def inspect(file: Path, as_json: bool) -> None:
     """Print the header facts of a Tektronix WFM FILE (frames, points, sampling, scale, timestamps)."""
-    from .wfm import format_summary, inspect_summary
+    from s2lib.io.wfm import format_summary, inspect_summary
 
     try:
         summary = inspect_summary(file)
@@ -75,7 +75,7 @@ def inspect(file: Path, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing non-empty OUTDIR.")
 def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
     """Write a synthetic run to OUTDIR: WFM#003 FastFrame files per set, truth.json and run.yaml."""
-    from .simulate import simulate_run
+    from s2lib.sim.simulate import simulate_run
 
     try:
         result = simulate_run(outdir, profile=profile, seed=seed, overwrite=force)
@@ -103,7 +103,7 @@ def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, k
     One runner per run: the run's output folder holds a lock (.s2book.lock: pid, host, start time). Leftover
     temporary files of an interrupted run are removed when the next run starts.
     """
-    from .report import run_reports
+    from s2lib.report.report import run_reports
 
     try:
         code = run_reports(list(configs), stages=_split(stages), jobs=jobs, force=force, keep_going=keep_going,
@@ -119,7 +119,7 @@ def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, k
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def status(configs: tuple[Path, ...]) -> None:
     """Tell, per run and stage, whether it is up to date or why it would run, and whether a run is in progress."""
-    from .report import report_status
+    from s2lib.report.report import report_status
 
     try:
         code = report_status(list(configs))
@@ -133,7 +133,7 @@ def status(configs: tuple[Path, ...]) -> None:
 @click.option("--allow-stale", is_flag=True, help="Build even if a run's notebooks are stale or failed (they are marked).")
 def build(no_pdf: bool, allow_stale: bool) -> None:
     """Build the book (HTML, and PDF through XeLaTeX) from the executed runs."""
-    from .book import build_book
+    from s2lib.report.book import build_book
 
     try:
         code = build_book(pdf=not no_pdf, allow_stale=allow_stale)
@@ -147,7 +147,7 @@ def build(no_pdf: bool, allow_stale: bool) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
 def demo(no_pdf: bool, jobs: int) -> None:
     """Simulate the demo run, run its notebooks, build the book and print where it is."""
-    from .book import run_demo
+    from s2lib.report.book import run_demo
 
     try:
         code = run_demo(pdf=not no_pdf, jobs=jobs)
@@ -169,8 +169,8 @@ def validate(quick: bool, jobs: int, out_dir: Path | None, keep_data: bool) -> N
     Writes validation.json, validation.csv, validation.md and figures into the output folder; the book's
     Validation chapter is built from them. Exit status 0 only when every point and every pull width passes.
     """
-    from ._cache import repo_root
-    from .validate import run_validation
+    from s2lib.report._cache import repo_root
+    from s2lib.validate.validate import run_validation
 
     out = out_dir if out_dir is not None else repo_root() / "validation"
     try:

@@ -16,8 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import s2lib._cache as cache
-from s2lib.book import build_book
+import s2lib.report._cache as cache
+from s2lib.report.book import build_book
 
 from test_report import Lab
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from s2lib.book import run_demo
+from s2lib.report.book import run_demo
 
 pytestmark = pytest.mark.slow
 

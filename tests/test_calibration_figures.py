@@ -1,6 +1,6 @@
 """What the calibration figures and progress output show, checked against the simulated truth of the run.
 
-The figures are the physicist's view of the calibration (``calibration._figures``): the g_S2 in the title must
+The figures are the physicist's view of the calibration (``calibrate_stage._figures``): the g_S2 in the title must
 be the fitted one and agree with the true A_x/N_x, the model curves carry their 1σ bands, successful fits are
 drawn as filled markers (failed ones open, named in the legend), and the files get the documented names.
 Figures are made in memory (``save_figure`` records the names instead of rendering PNG/PDF: the rendering
@@ -18,9 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2lib import calibration, plotting
-from s2lib.calibration import calibrate_and_analyze, xray_gs2
-from s2lib.fitting import FitConfig
+from s2lib.calib import calibration
+from s2lib.analysis import plotting
+from s2lib.analysis import calibrate_stage
+from s2lib.analysis.calibrate_stage import calibrate_and_analyze
+from s2lib.calib.calibration import xray_gs2
+from s2lib.stats.fitting import FitConfig
 
 from test_calibration import FIELDS_GATE, N_X, make_run, true_r, write_run_data
 
@@ -42,7 +45,7 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory):
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
             res, arr = calibrate_and_analyze(run, fitted, flag_plot=True, save_plots=True)
-        figs, _ = calibration._figures(run, res, arr, None, True)
+        figs, _ = calibrate_stage._figures(run, res, arr, None, True)
     yield run, res, arr, figs, saved, buf.getvalue()
     for f in figs:
         plotting.close(f)
@@ -154,7 +157,7 @@ def test_no_normalised_figure_without_a_usable_gs2(tmp_path: Path, monkeypatch: 
                         {"png": Path(d) / f"{name}.png", "pdf": Path(d) / f"{name}.pdf"})
     run = make_run(tmp_path, [(g, g + 1900) for g in FIELDS_GATE[:3]])
     fitted = write_run_data(run, np.random.default_rng(18), a_x={2375: A_X}, n_x=10, n_ion=1500)
-    from s2lib.store import store_xrays
+    from s2lib.io.store import store_xrays
     skewed = np.random.default_rng(19).normal(2.0, 0.2, 4000) ** 3 / 4     # no normal peak: a poor fit
     store_xrays(run.set_output_dir(run.sets[0].name), skewed, None, {"n_events": 4000, "rejection_reasons": {}})
     res, arr = calibrate_and_analyze(run, fitted, flag_plot=False, save_plots=True, verbose=False)

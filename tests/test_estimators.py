@@ -1,8 +1,8 @@
-"""Truth tests of the default estimators (s2lib.estimators) and of their lattice internals (s2lib._mixture).
+"""Truth tests of the default estimators (s2lib.stats.estimators) and of their lattice internals (s2lib.stats._mixture).
 
 Every expected number is independent of the code under test: hand-computed robust statistics and bin counts,
 closed-form gamma/normal/exponential integrals (scipy.stats), and toy sets of known population mean
-(s2lib.toys, whose draws do not use the estimators). Tolerances: max(3 %, 3 standard errors) on means.
+(s2lib.stats.toys, whose draws do not use the estimators). Tolerances: max(3 %, 3 standard errors) on means.
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from s2lib import _mixture as mx
-from s2lib import estimators as est
-from s2lib.fitting import FitConfig
-from s2lib.toys import RecoilToy, XrayToy, draw_recoil, draw_xray
+from s2lib.stats import _mixture as mx
+from s2lib.stats import estimators as est
+from s2lib.stats.fitting import FitConfig
+from s2lib.stats.toys import RecoilToy, XrayToy, draw_recoil, draw_xray
 
 
 # ------------------------------------------------------------------ _mixture: robust statistics and ranges

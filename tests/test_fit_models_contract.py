@@ -1,4 +1,4 @@
-"""The documented contracts of s2lib._fit_models' fit helpers, with hand-made inputs of known answer.
+"""The documented contracts of s2lib.stats._fit_models' fit helpers, with hand-made inputs of known answer.
 
 Starting values and limits (``start_and_limits``), the alternative starts tried when a fit is not clean
 (``alternative_starts``), the verdict on a minimum (``judge_minimum``) and the mean's error definition
@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from s2lib import _fit_models as fm
-from s2lib.fitting import FitConfig, fit_histogram
+from s2lib.stats import _fit_models as fm
+from s2lib.stats.fitting import FitConfig, fit_histogram
 
 
 def _minimum(valid=True, flags=(), cov=None, values=None, errors=None, limits=None):
