@@ -30,8 +30,10 @@ from test_calibration import FIELDS_GATE, N_X, make_run, true_r, write_run_data
 A_X = 2.005                                  # true mean X-ray area, mV·µs (domain.md: RUN21 at 2375 V/cm)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def calibrated(tmp_path_factory: pytest.TempPathFactory):
+    # function scope on purpose: mutmut attributes the code a fixture runs to the test that first sets it up,
+    # so a module-scoped fixture would hide the figure code from every test but the first
     saved: list[str] = []
 
     def record(fig, fig_dir, name):          # what would be written, without rendering PNG + PDF
@@ -51,7 +53,7 @@ def calibrated(tmp_path_factory: pytest.TempPathFactory):
         plotting.close(f)
 
 
-def test_progress_lines_are_whole_lines_in_order(calibrated):
+def _progress_lines_are_whole_lines_in_order(calibrated):
     run, res, arr, figs, saved, out = calibrated
     lines = out.splitlines()
     want = ["[1/5] Loading X-ray results...", "[2/5] Fitting X-ray histogram...",
@@ -61,7 +63,7 @@ def test_progress_lines_are_whole_lines_in_order(calibrated):
     assert pos == sorted(pos)
 
 
-def test_figure_names_are_the_documented_ones(calibrated):
+def _figure_names_are_the_documented_ones(calibrated):
     run, res, arr, figs, saved, out = calibrated
     assert sorted(saved) == ["RUNT_recombination_EL2375", "RUNT_s2_vs_drift_normalized_EL2375",
                              "RUNT_xray_hist_EL2375"]
@@ -108,7 +110,7 @@ def test_recombination_figure_title_and_bands_against_truth(calibrated):
     assert half > 0 and abs(0.5 * float(hi[0] + lo[0]) - true_r(x)[0]) < 4 * half + 0.01
 
 
-def test_normalised_s2_figure_draws_successful_fits_filled(calibrated):
+def _normalised_s2_figure_draws_successful_fits_filled(calibrated):
     run, res, arr, figs, saved, out = calibrated
     norm = [f for f in figs if any("A_\\mathrm{ion}" in ax.get_ylabel() for ax in f.axes)]
     assert len(norm) == 1
@@ -125,7 +127,7 @@ def test_normalised_s2_figure_draws_successful_fits_filled(calibrated):
     np.testing.assert_allclose(y, n_exp * (1 - true_r(x)) / N_X, rtol=0.06)
 
 
-def test_xray_hist_figure_is_made_from_the_xray_fit(calibrated):
+def _xray_hist_figure_is_made_from_the_xray_fit(calibrated):
     run, res, arr, figs, saved, out = calibrated
     xh = [f for f in figs if "X-rays, EL 2375 V/cm" in _title(f)]
     assert len(xh) == 1 and "Run RUNT" in _title(xh[0])
@@ -141,7 +143,7 @@ def test_no_xray_areas_gives_a_failed_entry_with_json_booleans():
     assert doc["fit_success"] is False                # a JSON boolean, not null
 
 
-def test_calibration_json_assumptions_name_the_json_keys(calibrated):
+def _calibration_json_assumptions_name_the_json_keys(calibrated):
     run, res, arr, figs, saved, out = calibrated
     doc = res.to_dict()
     keys = set(doc["gs2_by_el_field"][0])
@@ -168,9 +170,22 @@ def test_no_normalised_figure_without_a_usable_gs2(tmp_path: Path, monkeypatch: 
     assert res.figure("s2_vs_drift_normalized", 2375.0) is None
 
 
-def test_fitted_gs2_entry_records_its_constants(calibrated):
+def _fitted_gs2_entry_records_its_constants(calibrated):
     run, res, arr, figs, saved, out = calibrated
     d = res.entries[0].to_dict()
     assert d["W_eV"] == 22.0 and d["E_x_eV"] == 12300.0 and d["N_x"] == pytest.approx(12300.0 / 22.0)
     assert d["g_S2"] == pytest.approx(d["A_x"] / d["N_x"]) and d["source"] == calibration.SOURCE_FIT
     assert abs(d["A_x"] - A_X) < 4 * d["dA_x"] and d["n_xrays"] > 0.95 * 5 * 3000
+
+
+def test_calibration_output_progress_names_and_json(calibrated):
+    """One calibration (the fixture costs seconds), several checks of what the user gets."""
+    _progress_lines_are_whole_lines_in_order(calibrated)
+    _figure_names_are_the_documented_ones(calibrated)
+    _calibration_json_assumptions_name_the_json_keys(calibrated)
+    _fitted_gs2_entry_records_its_constants(calibrated)
+
+
+def test_xray_and_normalised_figures(calibrated):
+    _xray_hist_figure_is_made_from_the_xray_fit(calibrated)
+    _normalised_s2_figure_draws_successful_fits_filled(calibrated)
