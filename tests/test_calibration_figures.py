@@ -77,7 +77,7 @@ def _title(fig) -> str:
     return " ".join([sup] + [ax.get_title() for ax in fig.axes])
 
 
-def test_recombination_figure_title_and_bands_against_truth(calibrated):
+def test_recombination_figure_against_truth(calibrated):
     run, res, arr, figs, saved, out = calibrated
     rec = [f for f in figs if "g_S2 = " in _title(f)]
     assert len(rec) == 1
