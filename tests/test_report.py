@@ -194,11 +194,11 @@ def test_status_explains_reasons(lab, frozen_s2lib, capfd):
     nb = nbformat.read(str(lab.templates / "calibration.ipynb"), as_version=4)
     nb.cells[-1].source += "\nprint('changed')"
     nbformat.write(nb, str(lab.templates / "calibration.ipynb"))
-    (frozen_s2lib / "physics.py").write_text((frozen_s2lib / "physics.py").read_text() + "\n# edit\n")
+    (frozen_s2lib / "physics" / "physics.py").write_text((frozen_s2lib / "physics" / "physics.py").read_text() + "\n# edit\n")
     capfd.readouterr()
     lab.status()
     out = capfd.readouterr().out
-    assert "calibration: will run: notebook template changed; s2lib source changed (physics.py)" in out
+    assert "calibration: will run: notebook template changed; s2lib source changed (physics/physics.py)" in out
 
 
 def test_manifest_records_provenance(ran):
