@@ -12,11 +12,12 @@ from typing import Any, Mapping, Sequence
 
 from . import manifest as mf
 from .errors import S2BookError
+from .project import template_path
 
 __all__ = [
     "Stage", "STAGES", "PER_RUN_STAGES", "STAGE_NAMES", "SUMMARY", "SUMMARY_DIR", "RunSpec", "StagePlan",
     "Fingerprints", "load_run_spec", "validate_stages", "plan_stage", "plan_run", "plan_summary",
-    "summary_inputs", "repo_root", "PACKAGE_DIR",
+    "summary_inputs", "PACKAGE_DIR",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -27,7 +28,7 @@ SUMMARY_DIR = "_summary"
 
 @dataclass(frozen=True)
 class Stage:
-    """One report stage: a template notebook ``<templates>/<name>.ipynb`` executed per run (or once, fan-in).
+    """One report stage: a template notebook ``<templates>/<name>.md`` executed per run (or once, fan-in).
 
     Attributes:
         name: stage name, also the template's and the executed notebook's file stem.
@@ -63,11 +64,6 @@ STAGES: tuple[Stage, ...] = (
 )
 PER_RUN_STAGES = tuple(s for s in STAGES if s.per_run)
 STAGE_NAMES = tuple(s.name for s in STAGES)
-
-
-def repo_root() -> Path:
-    """The checkout holding ``s2lib`` (where ``_config.yml``, ``notebooks/`` and ``book/`` live)."""
-    return PACKAGE_DIR.parent
 
 
 @dataclass(frozen=True)
@@ -118,9 +114,9 @@ class Fingerprints:
     _tpl: dict[str, str] = field(default_factory=dict)
 
     def template(self, stage: str) -> str:
-        """Fingerprint of ``<templates>/<stage>.ipynb``; S2BookError when the template is missing."""
+        """Fingerprint of ``<templates>/<stage>.md``; S2BookError when the template is missing."""
         if stage not in self._tpl:
-            path = self.templates / f"{stage}.ipynb"
+            path = template_path(self.templates, stage)
             if not path.is_file():
                 raise S2BookError(f"stage {stage}: notebook template not found: {path}")
             self._tpl[stage] = mf.template_fingerprint(path)

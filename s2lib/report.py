@@ -1,13 +1,15 @@
 """Execute the report notebooks of each run with papermill, skipping what is up to date.
 
 Stages (:data:`STAGES`): ``integration``, ``fitting``, ``calibration`` per run, then ``summary`` once across the
-runs. A stage is the template ``notebooks/<stage>.ipynb``; papermill executes it with the parameters
+runs. A stage is the template ``<templates>/<stage>.md``, a MyST Markdown notebook (read with jupytext; the
+templates are the book project's ``notebooks/`` or the installed package's, :mod:`s2lib.project`); papermill
+executes it with the parameters
 ``config_path`` and ``output_dir`` (absolute paths; ``run_id`` and ``stage`` too when the template's
 ``parameters`` cell names them; the summary gets ``config_paths``, ``run_ids``, ``output_dirs``, ``output_dir``),
 the kernel ``python3``, a per-cell timeout and the run's output folder as working directory. One runner per run:
 each run's output folder is locked first (:mod:`s2lib.runlock`; busy: exit 75, or wait), then the temporary
 files a killed runner left there are removed; the summary's folder is locked (waiting) just before it runs. Executed notebooks
-land in ``book/runs/<run_id>/<stage>.ipynb`` (``book/runs/summary.ipynb``), written to a temporary name and
+land in the book project's ``book/runs/<run_id>/<stage>.ipynb`` (``book/runs/summary.ipynb``), written to a temporary name and
 renamed on success; a failed execution is kept as ``<stage>.failed.ipynb``.
 
 Every stage has a cache key (:mod:`s2lib.manifest`, :mod:`s2lib._cache`); the run's ``manifest.json``
@@ -31,16 +33,18 @@ from typing import Any, Mapping, Sequence
 
 
 from . import manifest as mf
-from ._notebook_files import _cell_started, _failure_info, _finalise, _parameter_names
+from ._notebook_files import _cell_started, _failure_info, _finalise, _parameter_names, read_template
 from ._cache import (PER_RUN_STAGES, STAGE_NAMES, STAGES, SUMMARY, SUMMARY_DIR, Fingerprints, RunSpec, Stage,
-                     StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, repo_root, validate_stages)
+                     StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, validate_stages)
 from .badfiles import bad_file_line, strict_reasons
 from .errors import ConfigError, S2BookError, StageError
+from .project import find_project, packaged_templates, template_path, templates_dir
 from .runlock import EXIT_BUSY, RunBusyError, describe_holder, lock_holder, lock_runs
 
 __all__ = [
     "STAGES", "STAGE_NAMES", "Stage", "RunSpec", "StagePlan", "KERNEL_NAME", "DEFAULT_CELL_TIMEOUT",
-    "Layout", "run_reports", "report_status", "check_run", "check_summary", "load_run_spec",
+    "Layout", "run_reports", "report_status", "check_run", "check_summary", "load_run_spec", "run_parameters",
+    "summary_parameters",
 ]
 
 KERNEL_NAME = "python3"
@@ -52,7 +56,7 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "N
 
 @dataclass(frozen=True)
 class Layout:
-    """Where templates are read and executed notebooks written (``root`` is the book's source folder)."""
+    """Where templates are read and executed notebooks written (``root`` is the book project)."""
 
     root: Path
     templates: Path
@@ -60,8 +64,10 @@ class Layout:
 
     @classmethod
     def make(cls, root: str | Path | None = None, template_dir: str | Path | None = None) -> "Layout":
-        base = Path(root).resolve() if root is not None else repo_root()
-        return cls(base, Path(template_dir).resolve() if template_dir else base / "notebooks", base / "book")
+        """The layout of ``root`` (default: :func:`s2lib.project.find_project` from the current folder); the
+        templates of ``template_dir``, else the project's (:func:`s2lib.project.templates_dir`)."""
+        base = Path(root).resolve() if root is not None else find_project()
+        return cls(base, Path(template_dir).resolve() if template_dir else templates_dir(base), base / "book")
 
     def notebook(self, run_id: str, stage: str, failed: bool = False) -> Path:
         """``book/runs/<run_id>/<stage>[.failed].ipynb`` (``book/runs/summary.ipynb`` for the summary)."""
@@ -109,18 +115,33 @@ def _papermill(template: Path, out: Path, params: dict[str, Any], cwd: Path, tim
     try:
         # IPC sockets in a private folder instead of TCP ports: no port race between parallel kernels.
         config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "k")}})
-        pm.execute_notebook(str(template), str(out), parameters=params, kernel_name=KERNEL_NAME,
+        nb = read_template(template)
+        nb.metadata.pop("jupytext", None)       # the executed notebook is not paired with a text file
+        pm.execute_notebook(nb, str(out), parameters=params, kernel_name=KERNEL_NAME,
                             progress_bar=progress, cwd=str(cwd), config=config, execution_timeout=timeout,
                             start_timeout=120, log_output=False)
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
 
 
+def run_parameters(spec: RunSpec, stage: str, jobs: int = 1, strict: bool = False) -> dict[str, Any]:
+    """The parameters offered to a per-run template (injected: those its ``parameters`` cell assigns, and always
+    ``config_path`` and ``output_dir``)."""
+    return {"config_path": str(spec.config_path), "output_dir": str(spec.output_dir), "run_id": spec.run_id,
+            "stage": stage, "jobs": jobs, "strict": strict}
+
+
+def summary_parameters(specs: Sequence[RunSpec], out_dir: Path) -> dict[str, Any]:
+    """The parameters offered to the cross-run summary template (injected as for :func:`run_parameters`)."""
+    return {"config_paths": [str(s.config_path) for s in specs], "run_ids": [s.run_id for s in specs],
+            "output_dirs": [str(s.output_dir) for s in specs], "output_dir": str(out_dir), "stage": SUMMARY}
+
+
 def _execute(*, who: str, stage: str, layout: Layout, output_dir: Path, params: dict[str, Any], plan: StagePlan,
              old: Mapping[str, Any] | None, timeout: int, progress: bool, meta: dict[str, Any],
              git: Mapping[str, Any]) -> tuple[dict[str, Any], StageError | None]:
     """Execute one stage; return its manifest entry and the StageError when it failed."""
-    template = layout.templates / f"{stage}.ipynb"
+    template = template_path(layout.templates, stage)
     final, failed = layout.notebook(who, stage), layout.notebook(who, stage, failed=True)
     final.parent.mkdir(parents=True, exist_ok=True)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +173,8 @@ def _execute(*, who: str, stage: str, layout: Layout, output_dir: Path, params: 
         "template": str(template), "notebook": str(final if error is None else failed), "git": dict(git),
         "artifacts": mf.hash_artifacts(output_dir, names, known=previous), "error": None,
     }
-    meta = {**meta, "stage": stage, "key": plan.key, "status": entry["status"], "ended": entry["ended"]}
+    meta = {**meta, "stage": stage, "template": str(template), "key": plan.key, "status": entry["status"],
+            "ended": entry["ended"]}
     if error is None:
         try:
             _finalise(running, final, meta)
@@ -230,9 +252,7 @@ def _run_one(job: _Job) -> _Outcome:
             continue
         if not plan.reasons:
             plan.reasons.append("forced")
-        params = {"config_path": str(spec.config_path), "output_dir": str(spec.output_dir),
-                  "run_id": spec.run_id, "stage": stage.name, "jobs": _workers_for(spec, job.workers),
-                  "strict": job.strict}
+        params = run_parameters(spec, stage.name, _workers_for(spec, job.workers), job.strict)
         meta = {"run_id": spec.run_id, "manifest": str(man_path), "config": str(spec.config_path)}
         entry, err = _execute(who=spec.run_id, stage=stage.name, layout=layout, output_dir=spec.output_dir,
                               params=params, plan=plan, old=stages.get(stage.name), timeout=job.timeout,
@@ -325,8 +345,7 @@ def _run_summary(specs: list[RunSpec], layout: Layout, force: bool, timeout: int
         _say(SUMMARY, "summary: up to date (skipped)")
         outcome.skipped.append(SUMMARY)
         return outcome
-    params = {"config_paths": [str(s.config_path) for s in specs], "run_ids": [s.run_id for s in specs],
-              "output_dirs": [str(s.output_dir) for s in specs], "output_dir": str(out_dir), "stage": SUMMARY}
+    params = summary_parameters(specs, out_dir)
     entry, err = _execute(who=SUMMARY, stage=SUMMARY, layout=layout, output_dir=out_dir, params=params,
                           plan=plan if plan.reasons else StagePlan(SUMMARY, SUMMARY, ["forced"], plan.parts, plan.key),
                           old=stages.get(SUMMARY), timeout=timeout, progress=progress,
@@ -352,9 +371,10 @@ def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = No
         force: re-run the selected stages even when up to date.
         keep_going: after a failure, still start the remaining runs (without it, running ones finish and no new
             run starts). The summary never runs when a run failed.
-        root: book source folder (default: the checkout holding s2lib); executed notebooks go to
-            ``<root>/book/runs/``.
-        template_dir: folder of the stage templates (default ``<root>/notebooks``).
+        root: the book project (default: :func:`s2lib.project.find_project` from the current folder); executed
+            notebooks go to ``<root>/book/runs/``.
+        template_dir: folder of the stage templates (default: the project's ``notebooks/`` if it has one, else
+            the installed templates).
         cell_timeout: per-cell timeout in seconds (default ``S2BOOK_CELL_TIMEOUT`` or 1800).
         wait: when another runner holds a run's lock (:mod:`s2lib.runlock`), wait for it instead of exiting 75.
         strict: a bad raw file fails the integration stage instead of being skipped and reported (also the
@@ -428,7 +448,7 @@ def report_status(configs: Sequence[str | Path], *, root: str | Path | None = No
             print(f"  {plan.stage}: " + ("up to date" if plan.up_to_date else "will run: " + "; ".join(plan.reasons)))
             if not plan.up_to_date:
                 stale_runs.append(spec.run_id)
-    if (layout.templates / f"{SUMMARY}.ipynb").is_file():
+    if template_path(layout.templates, SUMMARY).is_file():
         smf = mf.read_manifest(_summary_dir(specs) / "manifest.json")
         plan = plan_summary(specs, mans, smf, fp, runs_will_run=sorted(set(stale_runs)))
         print(f"{SUMMARY}: " + ("up to date" if plan.up_to_date else "will run: " + "; ".join(plan.reasons)))
@@ -445,7 +465,7 @@ def check_run(manifest_path: str | Path) -> dict[str, list[str]]:
         spec = load_run_spec(man["config"]["path"])
     except S2BookError as err:
         return {s.name: [f"configuration not usable: {err}"] for s in recorded}
-    fp = Fingerprints(Path(man.get("templates") or Layout.make().templates))
+    fp = Fingerprints(Path(man.get("templates") or packaged_templates()))
     try:
         plans = plan_run(spec, man, fp)
     except S2BookError as err:
@@ -461,7 +481,7 @@ def check_summary(manifest_path: str | Path) -> list[str]:
     runs = ((man.get("config") or {}).get("parameters") or {}).get("runs") or {}
     try:
         specs = _load_specs(list(runs.values()))
-        fp = Fingerprints(Path(man.get("templates") or Layout.make().templates))
+        fp = Fingerprints(Path(man.get("templates") or packaged_templates()))
         run_mans = {s.run_id: mf.read_manifest(s.output_dir / "manifest.json") for s in specs}
         stale = [s.run_id for s in specs if any(check_run(s.output_dir / "manifest.json").values())]
         return plan_summary(specs, run_mans, man, fp, runs_will_run=stale).reasons
