@@ -2,6 +2,7 @@
 its warnings treated as errors, and MathJax bundled for an offline HTML book."""
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -26,12 +27,12 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _jupyter_book() -> str:
-    exe = Path(sys.executable).with_name("jupyter-book")
-    found = str(exe) if exe.is_file() else shutil.which("jupyter-book")
-    if not found:
+def _jupyter_book() -> list[str]:
+    """The ``jupyter-book`` command run by this interpreter (its Sphinx then loads this s2lib's extension, whatever
+    other ``jupyter-book`` is on the PATH)."""
+    if importlib.util.find_spec("jupyter_book") is None:
         raise S2BookError("jupyter-book not found (install the report toolchain: pip install -r requirements-report.txt)")
-    return found
+    return [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())"]
 
 
 def config_variant(root: Path, name: str, extra: dict[str, Any]) -> Path:
@@ -46,7 +47,7 @@ def config_variant(root: Path, name: str, extra: dict[str, Any]) -> Path:
 def run_jupyter_book(root: Path, toc: Path, config: Path, builder: str, log: Path) -> int:
     """``jupyter-book build`` of the project ``root`` with one builder (html, pdflatex), warnings as errors;
     the output goes to ``log``. Returns 0, or 1 after printing the warnings (or the last lines of the output)."""
-    cmd = [_jupyter_book(), "build", str(root), "--toc", str(toc), "--config", str(config), "--builder", builder,
+    cmd = [*_jupyter_book(), "build", str(root), "--toc", str(toc), "--config", str(config), "--builder", builder,
            "-W", "--keep-going"]
     t0 = time.monotonic()
     done = subprocess.run(cmd, cwd=str(root), capture_output=True, text=True)
