@@ -20,7 +20,8 @@ from .errors import ConfigError, ProjectError, S2BookError
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 75
 EXIT_CODES = {EXIT_OK: "success (every selected stage ok or up to date)",
               EXIT_FAILED: "a run, stage or command failed (the error line says which and why)",
-              EXIT_USAGE: "usage or configuration error (unknown option, bad key or value in a run YAML)",
+              EXIT_USAGE: "usage or configuration error (unknown option, bad key or value in a run YAML, "
+                          "no book project)",
               EXIT_BUSY: "busy: another s2book run holds the lock of a run (use --wait)"}
 """Documented exit statuses of ``s2book`` (README, ``s2book --help``); 75 is EX_TEMPFAIL of sysexits.h."""
 
