@@ -3,9 +3,9 @@
 
     python benchmarks/bench_integration.py [CONFIG.yaml] [--jobs N] [--json] [--repeat K]
 
-Runs ``s2lib.pipeline.run_integration_pass(fit=False)`` (what ``s2book run`` does, without the notebooks and
+Runs ``s2lib.analysis.pipeline.run_integration_pass(fit=False)`` (what ``s2book run`` does, without the notebooks and
 without the histogram fits, which are not part of the pass over the data) on the run of
-CONFIG.yaml, or by default on a freshly simulated ``realistic`` run (``s2lib.simulate``, in a temporary folder
+CONFIG.yaml, or by default on a freshly simulated ``realistic`` run (``s2lib.sim.simulate``, in a temporary folder
 removed afterwards) of ``--sets`` sets × ``--files`` files (default 4 × 12: 2 352 frames, 590 MB; the profile's
 own 2 × 10 is so short, 0.2 s, that starting the worker pool hides any parallel speed-up). Artifacts go to a temporary output folder, so a real run's outputs are never touched;
 every repeat starts without ``timing.json``, so the timing estimate is measured too.
@@ -36,8 +36,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2lib import integration, pipeline  # noqa: E402
-from s2lib.runs import build_run, load_config  # noqa: E402
+from s2lib.signal import integration
+from s2lib.analysis import pipeline  # noqa: E402
+from s2lib.config.runs import build_run, load_config  # noqa: E402
 
 
 def memmap_sum_seconds(files: list[Path]) -> float:
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="s2bench_"))
     try:
         if args.config is None:
-            from s2lib.simulate import simulate_run
+            from s2lib.sim.simulate import simulate_run
             with contextlib.redirect_stdout(io.StringIO()):
                 gates = (200, 400, 800, 1200, 100, 600, 1000, 50)[:max(1, min(8, args.sets))]
                 simulate_run(tmp / "sim", profile="realistic", seed=args.seed, progress=False, set_gates=gates,

@@ -1,9 +1,9 @@
-"""Toy coverage of the default estimators (s2lib.toys.coverage, 200 toys per point).
+"""Toy coverage of the default estimators (s2lib.stats.toys.coverage, 200 toys per point).
 
     python benchmarks/estimator_toys.py [point index ...]
 """
 import sys, time
-from s2lib import toys
+from s2lib.stats import toys
 pts = [("recoil", dict(mean=0.3, cv=0.25, n_frames=1000, empty=0.2)),
        ("recoil", dict(mean=0.3, cv=0.0, n_frames=10000, empty=0.0)),
        ("recoil", dict(mean=2.0, cv=0.25, n_frames=100, empty=0.05)),

@@ -3,7 +3,7 @@
 
     python benchmarks/faults.py [--file-faults N] [--kills K] [--disk D] [--concurrent C] [--seed S] [--json]
 
-On a freshly simulated ``tiny`` run (in a temporary folder, removed afterwards; s2lib.faultinject says what
+On a freshly simulated ``tiny`` run (in a temporary folder, removed afterwards; s2lib.report.faultinject says what
 each fault is and what is expected):
 
 - ``--file-faults N`` copies, each with 1-3 file faults (truncation at a random offset, a zero-filled block,
@@ -40,17 +40,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from s2lib import pipeline  # noqa: E402
-from s2lib.project import packaged_templates  # noqa: E402
-from s2lib.config import load_config  # noqa: E402
-from s2lib.faultinject import (FILE_FAULTS, check_loadable, copy_run, drop_dac_caps_cmd,  # noqa: E402
-                               descendants, frame_areas, inject, run_problems, runner_cmd, vanish,
-                               wait_processes_gone)
-from s2lib.runs import build_run  # noqa: E402
-from s2lib.simulate import simulate_run  # noqa: E402
+from s2lib.analysis import pipeline  # noqa: E402
+from s2lib.report.project import packaged_templates  # noqa: E402
+from s2lib.config.config import load_config  # noqa: E402
+from s2lib.report.faultinject import (
+    FILE_FAULTS, check_loadable, copy_run, drop_dac_caps_cmd, descendants, frame_areas, inject, run_problems,
+    runner_cmd, vanish, wait_processes_gone
+)
+from s2lib.config.runs import build_run  # noqa: E402
+from s2lib.sim.simulate import simulate_run  # noqa: E402
 
-_ENGINE = ("import os, sys; from s2lib import pipeline; from s2lib.config import load_config; "
-           "from s2lib.runs import build_run; run = build_run(load_config(sys.argv[1])); "
+_ENGINE = ("import os, sys; from s2lib.analysis import pipeline; from s2lib.config.config import load_config; "
+           "from s2lib.config.runs import build_run; run = build_run(load_config(sys.argv[1])); "
            "[os.unlink(p) for p in sys.argv[2:]]; "       # files that vanish after discovery
            "pipeline.run_integration_pass(run, fit=False, verbose=False)")
 
@@ -212,7 +213,7 @@ class Bench:
             row["second exited 75"] += b.returncode == 75
             row["second ran (after the first)"] += b.returncode == 0
             row["tracebacks"] += sum((o + e).count("Traceback") for o, e in outs)
-        status = subprocess.run([sys.executable, "-c", "import sys; from s2lib.report import report_status; "
+        status = subprocess.run([sys.executable, "-c", "import sys; from s2lib.report.report import report_status; "
                                  "sys.exit(report_status([sys.argv[1]], root=sys.argv[2], template_dir=sys.argv[3]))",
                                  str(config), str(root / "book"), str(packaged_templates())],
                                 capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""Issue 8's five cases re-created with s2lib.simulate, analysed with the default configuration.
+"""Issue 8's five cases re-created with s2lib.sim.simulate, analysed with the default configuration.
 
     python benchmarks/issue8_cases.py OUT simulate          # write the two runs (Th-228 4 sets, Ra-224 6 sets)
     OUTB=DIR python benchmarks/issue8_cases.py OUT after    # analyse with this checkout, outputs under DIR
@@ -10,12 +10,14 @@ import sys, json, os, numpy as np
 from pathlib import Path
 import s2lib
 print("s2lib from", s2lib.__file__)
-from s2lib import runs, pipeline, config
-from s2lib.fitting import fit_run_s2, FitConfig
-from s2lib.store import load_s2area
+from s2lib.config.config import runs, config
+from s2lib.analysis import pipeline
+from s2lib.analysis.fit_stage import fit_run_s2
+from s2lib.stats.fitting import FitConfig
+from s2lib.io.store import load_s2area
 out = Path(sys.argv[1])
 if len(sys.argv) > 2 and sys.argv[2] == "simulate":
-    from s2lib.simulate import simulate_run
+    from s2lib.sim.simulate import simulate_run
     simulate_run(out / "th228", profile="demo", seed=8, progress=False, overwrite=True, set_gates_V=(200, 400, 800, 1200),
                  n_files=3, frames_per_file=48, background_fraction=0.05, target_isotope="Th228", el_voltage_V=1900)
     simulate_run(out / "ra224", profile="demo", seed=8, progress=False, overwrite=True,

@@ -46,8 +46,8 @@ def _book_option(command: Any) -> Any:
 
 
 def _project(book: Path | None) -> Path:
-    """The book project of a command (:func:`s2lib.project.find_project`); exit 2 with a one-line error."""
-    from .project import find_project
+    """The book project of a command (:func:`s2lib.report.project.find_project`); exit 2 with a one-line error."""
+    from s2lib.report.project import find_project
 
     try:
         return find_project(book)
@@ -71,7 +71,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the header facts and checks as one JSON object.")
 def inspect(file: Path, as_json: bool) -> None:
     """Print the header facts of a Tektronix WFM FILE (frames, points, sampling, scale, timestamps)."""
-    from .wfm import format_summary, inspect_summary
+    from s2lib.io.wfm import format_summary, inspect_summary
 
     try:
         summary = inspect_summary(file)
@@ -94,7 +94,7 @@ def inspect(file: Path, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing non-empty OUTDIR.")
 def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
     """Write a synthetic run to OUTDIR: WFM#003 FastFrame files per set, truth.json and run.yaml."""
-    from .simulate import simulate_run
+    from s2lib.sim.simulate import simulate_run
 
     try:
         result = simulate_run(outdir, profile=profile, seed=seed, overwrite=force)
@@ -113,7 +113,7 @@ def simulate(outdir: Path, profile: str, seed: int, force: bool) -> None:
               "to edit them for this book only.")
 def init(directory: Path, force: bool, templates: bool) -> None:
     """Create a book project in DIRECTORY: _config.yml, _toc.yml, the chapters, runs/ and a README."""
-    from .project import init_project
+    from s2lib.report.project import init_project
 
     try:
         written = init_project(directory, force=force, templates=templates)
@@ -144,7 +144,7 @@ def run(configs: tuple[Path, ...], book: Path | None, stages: str | None, jobs: 
     temporary files of an interrupted run are removed when the next run starts. The executed notebooks go to
     the book project's book/runs/<run_id>/.
     """
-    from .report import run_reports
+    from s2lib.report.report import run_reports
 
     root = _project(book)
     try:
@@ -162,7 +162,7 @@ def run(configs: tuple[Path, ...], book: Path | None, stages: str | None, jobs: 
 @_book_option
 def status(configs: tuple[Path, ...], book: Path | None) -> None:
     """Tell, per run and stage, whether it is up to date or why it would run, and whether a run is in progress."""
-    from .report import report_status
+    from s2lib.report.report import report_status
 
     try:
         code = report_status(list(configs), root=_project(book))
@@ -177,7 +177,7 @@ def status(configs: tuple[Path, ...], book: Path | None) -> None:
 @_book_option
 def build(no_pdf: bool, allow_stale: bool, book: Path | None) -> None:
     """Build the book (HTML, and PDF through XeLaTeX) from the executed runs, into the project's _build/."""
-    from .book import build_book
+    from s2lib.report.book import build_book
 
     root = _project(book)
     try:
@@ -193,7 +193,7 @@ def build(no_pdf: bool, allow_stale: bool, book: Path | None) -> None:
 @_book_option
 def demo(no_pdf: bool, jobs: int, book: Path | None) -> None:
     """Simulate the demo run into the project's demo/, run its notebooks, build the book and print where it is."""
-    from .book import run_demo
+    from s2lib.report.book import run_demo
 
     root = _project(book)
     try:
@@ -217,7 +217,7 @@ def validate(quick: bool, jobs: int, out_dir: Path | None, keep_data: bool, book
     Writes validation.json, validation.csv, validation.md and figures into the output folder; the book's
     Validation chapter is built from them. Exit status 0 only when every point and every pull width passes.
     """
-    from .validate import run_validation
+    from s2lib.validate.validate import run_validation
 
     out = out_dir if out_dir is not None else _project(book) / "validation"
     try:

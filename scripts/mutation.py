@@ -32,15 +32,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants"
 EQUIVALENT_FILE = ROOT / "tests" / "equivalent_mutants.md"
-MODULES = ["waveform", "xray", "integration", "fitting", "_fit_models", "calibration", "recombination",
-           "physics", "store"]
+#: module short name -> its path below s2lib/ (the layered package, ARCHITECTURE.md)
+MODULE_PATHS = {"waveform": "signal/waveform", "frames": "signal/frames", "xray": "signal/xray",
+                "integration": "signal/integration", "fitting": "stats/fitting", "fit_result": "stats/fit_result",
+                "_fit_models": "stats/_fit_models", "calibration": "calib/calibration",
+                "calibrate_stage": "analysis/calibrate_stage", "recombination": "calib/recombination", "recomb_table": "calib/recomb_table",
+                "physics": "physics/physics", "store": "io/store", "atomic": "io/atomic"}
+MODULES = list(MODULE_PATHS)
 # integration.py: only the pure per-file kernels are scored; these functions are I/O, the process pool and
 # environment handling, tested by the pipeline tests (too slow to run per mutant).
 NOT_SCORED = {
     "integration": ["process_file", "_process_chunk", "_single_thread_env", "_worker_init", "_start_method",
                     "worker_pool", "shutdown_pools", "run_sets"],
 }
-BOOTSTRAP_MUTANT = "s2lib.physics.x_drift_time_us__mutmut_1"  # one cheap mutant: makes mutmut generate + stats
+BOOTSTRAP_MUTANT = "s2lib.physics.physics.x_drift_time_us__mutmut_1"  # one cheap mutant: makes mutmut generate + stats
 KILLED = {1, 3}
 SURVIVED = {0}
 TIMEOUT = {24, -24, 36, 152, 255}
@@ -63,7 +68,7 @@ def _mutmut(*args: str) -> int:
 def load_meta() -> dict[str, dict[str, int | None]]:
     out = {}
     for mod in MODULES:
-        meta = MUTANTS / "s2lib" / f"{mod}.py.meta"
+        meta = MUTANTS / "s2lib" / f"{MODULE_PATHS[mod]}.py.meta"
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         skip = set(NOT_SCORED.get(mod, []))
         out[mod] = {k: v for k, v in codes.items() if _function_of(k) not in skip}
@@ -133,7 +138,7 @@ def report(sample: dict[str, list[str]], n: int, seed: int, out: Path) -> str:
         lo, hi = wilson(killed, len(scored))
         n_all, n_reached = len(codes), len(reached[mod])
         ka = frac * n_reached / n_all if n_all else math.nan
-        lines.append(f"| {mod}.py | {n_all} | {n_reached} | {len(tested)} | {killed} | {len(surv)} | {timeout} | "
+        lines.append(f"| {MODULE_PATHS[mod]}.py | {n_all} | {n_reached} | {len(tested)} | {killed} | {len(surv)} | {timeout} | "
                      f"{len(equiv)} | {100 * frac:.0f} % | {100 * lo:.0f}–{100 * hi:.0f} % | {100 * ka:.0f} % |")
     lines += ["", "Timeouts count as killed (the mutant made the tests hang). Integration: only the pure per-file "
               "functions are scored (not " + ", ".join(NOT_SCORED["integration"]) + ").", "",

@@ -32,7 +32,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict
     """
     import json
 
-    from s2lib.simulate import simulate_run
+    from s2lib.sim.simulate import simulate_run
 
     outdir = simulate_run(tmp_path_factory.mktemp("tiny_run"), profile="tiny", seed=TINY_SEED, progress=False)
     truth = json.loads((outdir / "truth.json").read_text(encoding="utf-8"))

@@ -43,7 +43,7 @@ def test_simulated_rates_recovered(tmp_path: Path) -> None:
 def test_pmt_writer_hook_gets_per_frame_truth(tmp_path: Path) -> None:
     from s2lib.alpha.channels import pair_set
     from s2lib.alpha.isotopes import recoil_energy_keV
-    from s2lib.wfm import open_wfm
+    from s2lib.io.wfm import open_wfm
 
     def writer(frames: dict, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         raw = np.zeros((frames["isotope"].size, 8), np.int16)

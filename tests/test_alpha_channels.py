@@ -9,8 +9,8 @@ import pytest
 from s2lib.alpha.channels import find_channel_pairs, pair_key, pair_set
 from s2lib.alpha.simulate import AlphaSimConfig, simulate_alpha_set
 from s2lib.errors import DataError
-from s2lib.runs import discover_sets, find_set_files
-from s2lib.wfm import read_header, write_wfm
+from s2lib.config.runs import discover_sets, find_set_files
+from s2lib.io.wfm import read_header, write_wfm
 
 SET = "FieldScan_Gate0800_Anode2700"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from s2lib.config import AlphaConfig, ConfigWarning, config_from_dict, config_reference_markdown
+from s2lib.config.config import AlphaConfig, ConfigWarning, config_from_dict, config_reference_markdown
 from s2lib.errors import ConfigError
 
 

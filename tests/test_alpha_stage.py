@@ -11,7 +11,7 @@ import pytest
 
 from s2lib.alpha.simulate import AlphaSimConfig, simulate_alpha_set
 from s2lib.alpha.stage import analyse_alpha_run
-from s2lib.config import ConfigWarning, config_from_dict
+from s2lib.config.config import ConfigWarning, config_from_dict
 from s2lib.errors import DataError
 
 SETS = ("FieldScan_Gate0100_Anode2000", "FieldScan_Gate0200_Anode2100")
@@ -53,7 +53,7 @@ def test_alpha_run_artifacts_and_tags(tmp_path: Path) -> None:
 def test_run_without_alpha_files_is_a_clear_error(tmp_path: Path) -> None:
     folder = tmp_path / "raw" / SETS[0]
     folder.mkdir(parents=True)
-    from s2lib.wfm import write_wfm
+    from s2lib.io.wfm import write_wfm
     write_wfm(folder / "RUN_P2_1Wfm.wfm", np.zeros((2, 10), np.int8), dt_s=1e-8, t0_s=0, scale_V=0.01, offset_V=0)
     data = {"run_id": "RB", "description": "x", "data": {"raw_data_path": "raw", "output_base": "out"}}
     with warnings.catch_warnings():

@@ -16,9 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import s2lib._cache as cache
-from s2lib.book import build_book
-from s2lib.project import init_project
+import s2lib.report._cache as cache
+from s2lib.report.book import build_book
+from s2lib.report.project import init_project
 
 from test_report import Lab
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from s2lib.book import run_demo
-from s2lib.project import init_project
+from s2lib.report.book import run_demo
+from s2lib.report.project import init_project
 
 pytestmark = pytest.mark.slow
 

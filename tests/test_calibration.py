@@ -10,24 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2lib import physics
-from s2lib.calibration import (
-    RECOMB_COLUMNS,
-    S2_VS_DRIFT_COLUMNS,
-    SOURCE_FILE,
-    SOURCE_FIT,
-    CalibrationResults,
-    calibrate_and_analyze,
-    load_external_gs2,
-    run_calibration_analysis,
-    xray_gs2,
+from s2lib.physics import physics
+from s2lib.calib.calibration import (
+    RECOMB_COLUMNS, S2_VS_DRIFT_COLUMNS, SOURCE_FILE, SOURCE_FIT, CalibrationResults, load_external_gs2, xray_gs2
 )
-from s2lib.config import CalibrationConfig, ExperimentConfig, RunConfig
+from s2lib.analysis.calibrate_stage import calibrate_and_analyze, run_calibration_analysis
+from s2lib.config.config import CalibrationConfig, ExperimentConfig, RunConfig
 from s2lib.errors import ConfigError
-from s2lib.fitting import FitConfig, FitResult, fit_histogram
-from s2lib.recombination import electrons_and_recombination, fit_recombination_model
-from s2lib.runs import Run, SetInfo
-from s2lib.store import S2Areas, load_s2area, store_s2area, store_xrays
+from s2lib.stats.fitting import FitConfig, FitResult, fit_histogram
+from s2lib.calib.recomb_table import electrons_and_recombination
+from s2lib.calib.recombination import fit_recombination_model
+from s2lib.config.runs import Run, SetInfo
+from s2lib.io.store import S2Areas, load_s2area, store_s2area, store_xrays
 
 W, E_X = physics.W_VALUE_EV, physics.E_XRAY_EV
 N_X = E_X / W                                          # 559.09 e⁻
@@ -99,7 +93,7 @@ def lab_gs2_file(path: Path, a_x: float = 2.005, da_x: float = 0.076) -> Path:
 def test_gs2_hand_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     """A_x = 2.005 ± 0.076 mV·µs → g_S2 = 0.003586 ± 0.000136 mV·µs/e⁻ (domain.md: 0.00359 ± 0.00014)."""
     fake = FitResult(model="gauss", mean=2.005, mean_err=0.076, ci95=1.96 * 0.076, fit_success=True, n_in_range=7402)
-    monkeypatch.setattr("s2lib.calibration.fit_histogram", lambda *a, **k: fake)
+    monkeypatch.setattr("s2lib.calib.calibration.fit_histogram", lambda *a, **k: fake)
     e = xray_gs2(np.ones(10), 2375.0, XCFG, W_eV=22.0, E_x_eV=12300.0, sets=("a",))
     assert e.N_x == pytest.approx(559.0909, abs=1e-3)
     assert e.g_S2 == pytest.approx(0.003586, abs=5e-7)

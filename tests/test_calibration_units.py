@@ -1,4 +1,4 @@
-"""s2lib.calibration pieces with hand-checkable outputs: the constants with provenance, the results object,
+"""s2lib.calib.calibration pieces with hand-checkable outputs: the constants with provenance, the results object,
 the empty X-ray case, the progress lines and the artifact locations (default configuration throughout;
 the end-to-end calibration with simulated truth is in test_calibration.py)."""
 from __future__ import annotations
@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2lib import physics
-from s2lib.calibration import (FIGURE_KINDS, RECOMB_COLUMNS, S2_VS_DRIFT_COLUMNS, CalibrationResults,
-                               _constants, _fit_config, calibrate_and_analyze, xray_gs2)
-from s2lib.config import ExperimentConfig, RunConfig
-from s2lib.fitting import FitConfig
-from s2lib.gs2_sources import SOURCE_FIT, GS2Entry
-from s2lib.runs import Run, SetInfo
-from s2lib.store import S2Areas, store_xrays
+from s2lib.physics import physics
+from s2lib.calib.calibration import FIGURE_KINDS, RECOMB_COLUMNS, S2_VS_DRIFT_COLUMNS, CalibrationResults, xray_gs2
+from s2lib.analysis.calibrate_stage import _constants, _fit_config, calibrate_and_analyze
+from s2lib.config.config import ExperimentConfig, RunConfig
+from s2lib.stats.fitting import FitConfig
+from s2lib.calib.gs2_sources import SOURCE_FIT, GS2Entry
+from s2lib.config.runs import Run, SetInfo
+from s2lib.io.store import S2Areas, store_xrays
 
 
 def _run(tmp_path: Path, gates=(100, 400), el_V=1900.0, *, recoil_energy: float | None = None,
@@ -191,7 +191,7 @@ def test_warning_points_at_the_caller_and_results_carry_constants(tmp_path: Path
     ion = _with_xrays(run, np.random.default_rng(8))
     with pytest.warns(UserWarning, match="configured recoil energy 90 keV") as rec:
         res, arrays = calibrate_and_analyze(run, ion, save_plots=False, verbose=False)
-    # stacklevel: the warning names the user's call, not the line inside s2lib/calibration.py
+    # stacklevel: the warning names the user's call, not the line inside s2lib/calib/calibration.py
     assert not rec[0].filename.endswith("calibration.py"), rec[0].filename
     assert (res.E_x_eV, res.W_eV, res.E_R_keV, res.N_e_exp) == (12300.0, 22.0, 90.0, pytest.approx(90_000 / 22))
     e = res.entries[0]

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from s2lib.config import (SCHEMA, ConfigWarning, RunConfig, config_from_dict, config_reference_markdown,
-                          load_config)
-from s2lib import fitting, simulate
+from s2lib.config.config import (
+    SCHEMA, ConfigWarning, RunConfig, config_from_dict, config_reference_markdown, load_config
+)
+from s2lib.stats import fitting
+from s2lib.sim import simulate
 from s2lib.errors import ConfigError
 
 # Modelled on the lab's configs/run_analysis_template.yaml (domain.md 5.3) and RUN22's values.
@@ -366,7 +368,7 @@ def test_simulator_run_config_loads(cfg_dir: Path) -> None:
 
 
 def test_fit_options_agree_with_fitting_module(cfg_dir: Path) -> None:
-    """The S2/X-ray fit sections feed s2lib.fitting.FitConfig: same defaults, same validity rules."""
+    """The S2/X-ray fit sections feed s2lib.stats.fitting.FitConfig: same defaults, same validity rules."""
     cfg = _from(cfg_dir, _minimal())
     ours = cfg.section("fitting")
     theirs = fitting.FitConfig().to_dict()

@@ -1,7 +1,7 @@
 """Fault injection (bounded subset; benchmarks/faults.py runs the long version and prints the counts).
 
 Every fault is applied to a COPY of the session's tiny simulated run and checked against an undisturbed run
-(:mod:`s2lib.faultinject`): no exception escapes, every untouched file's areas are bit-identical to the clean run,
+(:mod:`s2lib.report.faultinject`): no exception escapes, every untouched file's areas are bit-identical to the clean run,
 the bad file is reported with the expected field (or salvaged with exactly its complete frames), and nothing
 half-written loads. File faults are checked on the one-pass engine with the clean run's timing windows (a bad
 file in the timing subsample legitimately moves its set's window; that case is tested separately: the other sets
@@ -24,14 +24,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from s2lib import pipeline
-from s2lib.badfiles import skipped_file_rows
-from s2lib.config import load_config
+from s2lib.analysis import pipeline
+from s2lib.analysis.badfiles import skipped_file_rows
+from s2lib.config.config import load_config
 from s2lib.errors import WfmError
-from s2lib.faultinject import (check_loadable, copy_run, drop_dac_caps_cmd, frame_areas, inject, descendants,
-                               run_problems, runner_cmd, vanish, wait_processes_gone)
-from s2lib.runlock import EXIT_BUSY, lock_holder
-from s2lib.runs import build_run
+from s2lib.report.faultinject import (
+    check_loadable, copy_run, drop_dac_caps_cmd, frame_areas, inject, descendants, run_problems, runner_cmd, vanish,
+    wait_processes_gone
+)
+from s2lib.report.runlock import EXIT_BUSY, lock_holder
+from s2lib.config.runs import build_run
 
 
 
@@ -131,8 +133,8 @@ def test_unreadable_file_is_skipped_with_a_real_permission_error(clean, tmp_path
     info = inject(path, "unreadable", np.random.default_rng(0))
     run = build_run(load_config(config))
     clean.with_clean_timing(run)
-    script = ("import sys; from s2lib import pipeline; from s2lib.config import load_config; "
-              "from s2lib.runs import build_run; "
+    script = ("import sys; from s2lib.analysis import pipeline; from s2lib.config.config import load_config; "
+              "from s2lib.config.runs import build_run; "
               "pipeline.run_integration_pass(build_run(load_config(sys.argv[1])), fit=False, verbose=False)")
     proc = subprocess.run([*drop_dac_caps_cmd(), sys.executable, "-c", script, str(config)], capture_output=True,
                           text=True, timeout=300)

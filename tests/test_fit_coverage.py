@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from s2lib import toys
-from s2lib.fitting import FitConfig, fit_histogram
+from s2lib.stats import toys
+from s2lib.stats.fitting import FitConfig, fit_histogram
 
 LAB_RANGE = {"bin_cuts": (0.0, 10.0), "nbins": 100}
 
@@ -70,11 +70,11 @@ def test_coverage_crystalball_model_with_fixed_range_skewed():
     assert 0.92 <= frac <= 0.98
 
 
-# ------------------------------------------------------------------ the default estimators (s2lib.estimators)
+# ------------------------------------------------------------------ the default estimators (s2lib.stats.estimators)
 # 200 toys each: the 95 % coverage is then known to ±1.5 %, the pull width and the error-vs-spread ratio to
 # ±5 % (1/√(2·199)); bounds: coverage 92-98 %, pull width 0.8-1.25, typical (median) reported error within
 # 10 % of the toy spread, relative bias within max(3 %, 3 standard errors of the bias). The truth is the population mean of the
-# toy's recoil (X-ray) S2 areas (s2lib.toys). Larger sets (100 000 frames, 50 mV·µs) run in `s2book validate`.
+# toy's recoil (X-ray) S2 areas (s2lib.stats.toys). Larger sets (100 000 frames, 50 mV·µs) run in `s2book validate`.
 
 RECOIL_CASES = {
     "small_peak_20pct_empty": dict(mean=0.3, cv=0.25, n_frames=1000, empty=0.2),

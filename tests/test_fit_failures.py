@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from s2lib.fitting import FitConfig, FitResult, fit_histogram
+from s2lib.stats.fitting import FitConfig, FitResult, fit_histogram
 
 
 def test_failed_fit_methods_return_nan_of_the_asked_shape() -> None:

@@ -1,4 +1,4 @@
-"""Tests of s2lib.fitting: known-truth samples, honest errors, failure modes, goodness of fit, serialisation.
+"""Tests of s2lib.stats.fitting: known-truth samples, honest errors, failure modes, goodness of fit, serialisation.
 
 Reference distributions come from scipy (``scipy.stats.crystalball`` mirrored for the right tail), not from
 the module under test. Every random sample uses a fixed seed.
@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from s2lib import _fit_models as fm
+from s2lib.stats import _fit_models as fm
 from s2lib.errors import ConfigError
-from s2lib.fitting import Z95, FitConfig, FitResult, fit_histogram, fit_run_s2, poisson_deviance
-from s2lib.store import S2Areas
+from s2lib.stats.fitting import Z95, FitConfig, FitResult, fit_histogram, poisson_deviance
+from s2lib.analysis.fit_stage import fit_run_s2
+from s2lib.io.store import S2Areas
 
 
 def right_cb(x0: float, sigma: float, beta: float, m: float):
@@ -297,7 +298,7 @@ def test_from_mapping_accepts_lab_keys_and_warns_on_exclude_index():
 
 def test_config_dataclass_with_same_fields_is_accepted():
     @dataclasses.dataclass(frozen=True)
-    class FittingConfig:  # shape of s2lib.config.FittingConfig
+    class FittingConfig:  # shape of s2lib.config.config.FittingConfig
         bin_cuts: tuple = (0.0, 4.0)
         nbins: int = 40
         model: str = "gauss"
@@ -356,12 +357,12 @@ def test_fit_run_s2_with_gauss_lab_range_fills_new_objects_and_prints(capsys):
 
 def test_fit_run_s2_plots_or_warns(monkeypatch):
     calls = []
-    fake = types.ModuleType("s2lib.plotting")
+    fake = types.ModuleType("s2lib.analysis.plotting")
     fake.plot_hist_fit = lambda fit, bin_cuts=None, **kw: calls.append((fit.label, bin_cuts))
-    monkeypatch.setitem(sys.modules, "s2lib.plotting", fake)
+    monkeypatch.setitem(sys.modules, "s2lib.analysis.plotting", fake)
     fit_run_s2(_sets(), FitConfig(), flag_plot=True)
     assert calls == [("Gate0100_Anode2000", None), ("Gate0200_Anode2100", None)]   # range from the data
-    monkeypatch.setitem(sys.modules, "s2lib.plotting", None)  # import now raises ImportError
+    monkeypatch.setitem(sys.modules, "s2lib.analysis.plotting", None)  # import now raises ImportError
     with pytest.warns(RuntimeWarning, match="plotting is unavailable"):
         out = fit_run_s2(_sets(), None, flag_plot=True)
     assert out["Gate0100_Anode2000"].fit_success
@@ -394,7 +395,7 @@ def test_poor_fit_is_marked_kept_for_display_and_shown_in_the_fit_table():
     fit table marks it. The same data with gof_p_min = 0 (non-default) count as a success."""
     from types import SimpleNamespace
 
-    from s2lib.report_helpers import fit_rows
+    from s2lib.analysis.report_helpers import fit_rows
 
     rng = np.random.default_rng(21)
     x = np.concatenate([rng.normal(2.0, 0.3, 10000), rng.normal(3.2, 0.3, 10000)])

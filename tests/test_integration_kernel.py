@@ -1,4 +1,4 @@
-"""The pure per-file kernel of s2lib.integration on hand-made raw frames with pulses of known area.
+"""The pure per-file kernel of s2lib.signal.integration on hand-made raw frames with pulses of known area.
 
 Frames are noise-free int8 records (1 GS/s, −5…20 µs, 0.4 mV per count, baseline 0 counts); a pulse of −k counts
 over a duration d µs is a signal of 0.4·k mV and an area of 0.4·k·d mV·µs, so every expected area below is
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2lib import integration as I
-from s2lib.waveform import XRayReason
-from s2lib.wfm import write_wfm
+from s2lib.signal import integration as I
+from s2lib.signal.xray import XRayReason
+from s2lib.io.wfm import write_wfm
 
 DT, T0, N, SCALE = 0.001, -5.0, 25_000, 0.4
 

@@ -1,4 +1,4 @@
-"""Line shapes of s2lib._fit_models against independent references.
+"""Line shapes of s2lib.stats._fit_models against independent references.
 
 The Gaussian against ``scipy.stats.norm``; the right-tailed Crystal Ball against ``scipy.stats.crystalball``
 mirrored (scipy's tail is on the left: X = −Y), its truncated means against numerical integration with
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from s2lib import _fit_models as fm
+from s2lib.stats import _fit_models as fm
 
 CB_CASES = [(2.0, 0.5, 1.0, 2.0), (1.5, 0.3, 0.5, 3.0), (0.0, 1.0, 2.0, 1.5), (5.0, 0.8, 1.2, 50.0)]
 """(x0, σ, β, m): the lab's β ≈ 1, m ≈ 2; a short core; a heavy tail with m < 2; a nearly Gaussian m = 50."""

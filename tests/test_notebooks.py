@@ -1,5 +1,5 @@
 """Execute the real report notebooks (notebooks/*.md, MyST Markdown notebooks) with papermill through the real runner
-(:func:`s2lib.report.run_reports`, book root in a temporary folder) and check their numbers against the
+(:func:`s2lib.report.report.run_reports`, book root in a temporary folder) and check their numbers against the
 simulation's truth, their figures and their glue keys.
 
 Two runs:
@@ -54,7 +54,7 @@ def _write_config(src: Path, dest: Path, output_base: Path, model: str | None = 
 
 
 def _execute(configs: list[Path], root: Path) -> float:
-    from s2lib.report import run_reports
+    from s2lib.report.report import run_reports
 
     t0 = time.monotonic()
     status = run_reports(configs, root=root, template_dir=TEMPLATES, cell_timeout=600)
@@ -64,7 +64,7 @@ def _execute(configs: list[Path], root: Path) -> float:
 
 @pytest.fixture(scope="module")
 def calib(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from s2lib.simulate import simulate_run
+    from s2lib.sim.simulate import simulate_run
 
     base = tmp_path_factory.mktemp("nb_calib")
     sim = simulate_run(base / "sim", profile="tiny", seed=20260601, n_files=8, xray_fraction=0.5, progress=False)
@@ -149,7 +149,7 @@ def test_every_figure_displayed_and_saved_as_png_and_pdf(calib: dict) -> None:
 
 
 def test_recoil_fits_match_truth(calib: dict) -> None:
-    from s2lib.store import load_s2area
+    from s2lib.io.store import load_s2area
 
     truth = _truth_sets(calib["truth"])
     for name, t in truth.items():
@@ -179,7 +179,7 @@ def test_gs2_matches_truth(calib: dict) -> None:
 
 
 def test_recombination_matches_truth(calib: dict) -> None:
-    from s2lib.report_helpers import read_table_csv
+    from s2lib.analysis.report_helpers import read_table_csv
 
     rows = read_table_csv(calib["out"] / f"{calib['run_id']}_recomb_factors.csv")
     truth = _truth_sets(calib["truth"])
@@ -205,7 +205,7 @@ def test_tables_show_uncertainties_and_units(calib: dict) -> None:
 
 
 def test_glue_keys(calib: dict) -> None:
-    from s2lib.book import KEY_LABELS
+    from s2lib.report.book import KEY_LABELS
 
     glued = _glued(_notebook(calib["root"], calib["run_id"], "summary"))
     assert set(KEY_LABELS) <= set(glued), sorted(set(KEY_LABELS) - set(glued))
@@ -215,7 +215,7 @@ def test_glue_keys(calib: dict) -> None:
         assert "±" in glued[key] and "n/a" not in glued[key], (key, glued[key])
     integ = _glued(_notebook(calib["root"], calib["run_id"], "integration"))
     assert integ["n_frames_total"] == sum(s["n_frames"] for s in calib["truth"]["sets"])
-    from s2lib.store import load_xrays
+    from s2lib.io.store import load_xrays
 
     assert integ["n_xrays_accepted"] == sum(load_xrays(calib["out"] / s["name"]).areas.size
                                              for s in calib["truth"]["sets"])
@@ -234,7 +234,7 @@ def test_second_run_is_up_to_date(calib: dict) -> None:
 # ------------------------------------------------------------------------------------------- stock tiny run
 def test_stock_tiny_run_shows_failures(tiny_run: tuple, tmp_path: Path) -> None:
     """The stock tiny run executes end to end; whatever failed (fits, g_S2) is shown with its reason."""
-    from s2lib.store import load_s2area
+    from s2lib.io.store import load_s2area
 
     _, config_src, truth = tiny_run
     config = _write_config(config_src, tmp_path / "run.yaml", tmp_path / "processed")

@@ -1,4 +1,4 @@
-"""s2lib.physics against the numbers of notes/domain.md sections 1.2-1.6."""
+"""s2lib.physics.physics against the numbers of notes/domain.md sections 1.2-1.6."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from s2lib import physics
+from s2lib.physics import physics
 
 DENSITY = physics.gas_density_cm3(2.0, 297.0)
 

@@ -6,7 +6,7 @@ Truth compared with, and tolerances (max(3 %, 3 standard errors), the standard e
 
 * recoil mean: ``recoil_sample_mean_area_mV_us``, the realised mean of the set's recoil S2 photoelectron
   areas (no noise, stray photons or X-ray pile-up). X-rays that start inside the window are not vetoable
-  frame by frame; the recoil estimator's pile-up component takes them out (s2lib.estimators).
+  frame by frame; the recoil estimator's pile-up component takes them out (s2lib.stats.estimators).
 * g_S2: truth.json's model g_S2 of the EL field.
 * r: r_sample = 1 − recoil_sample_mean / (g_S2,true · N_exp), the recombination of the realised recoil charge,
   within max(3 % of 1 − r, 3σ total).
@@ -18,28 +18,28 @@ import json
 import numpy as np
 import pytest
 
-from s2lib import pipeline
-from s2lib.runs import build_run, load_config
-from s2lib.simulate import simulate_run
-from s2lib.store import load_s2area, load_timing
+from s2lib.analysis import pipeline
+from s2lib.config.runs import build_run, load_config
+from s2lib.sim.simulate import simulate_run
+from s2lib.io.store import load_s2area, load_timing
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=[3, 20260101], ids=["seed3", "book-seed"])
 def demo(request, tmp_path_factory):
-    """The demo profile at seed 3 and at the seed of the demo book (``s2lib.book.DEMO_SEED``)."""
-    from s2lib.calibration import calibrate_and_analyze
+    """The demo profile at seed 3 and at the seed of the demo book (``s2lib.report.book.DEMO_SEED``)."""
+    from s2lib.analysis.calibrate_stage import calibrate_and_analyze
     out = simulate_run(tmp_path_factory.mktemp("demo"), profile="demo", seed=request.param, progress=False)
     run = build_run(load_config(out / "run.yaml"))
     pipeline.prepare_run(run, verbose=False, jobs=2)
     pipeline.run_integration_pass(run, jobs=2, fit=False, verbose=False)
-    from s2lib.fitting import fit_run_s2
+    from s2lib.analysis.fit_stage import fit_run_s2
     areas = {s.name: load_s2area(run.set_output_dir(s.name)) for s in run.sets}
     assert run.config.fitting.model == "auto" and run.config.fitting.bin_cuts is None
     fitted = fit_run_s2(areas, fit_config=run.config.section("fitting"), xrays=pipeline.xray_pileup_inputs(run))
     for s in run.sets:
-        from s2lib.store import store_s2area
+        from s2lib.io.store import store_s2area
         store_s2area(fitted[s.name], run.set_output_dir(s.name))
     cal = calibrate_and_analyze(run, None)
     return run, out, json.loads((out / "truth.json").read_text()), fitted, cal

@@ -1,4 +1,4 @@
-"""s2lib.physics and the simulator's truth tables against numbers that do not come from s2lib.physics.
+"""s2lib.physics.physics and the simulator's truth tables against numbers that do not come from s2lib.physics.physics.
 
 Every expected number below is either printed in ``../shared/notes/domain.md`` (section cited) or a hand
 calculation from the formulas and constants printed there (the arithmetic is written next to the number, so a
@@ -13,8 +13,9 @@ import math
 import numpy as np
 import pytest
 
-from s2lib import physics
-from s2lib.simulate import PROFILES, set_models, truth_document
+from s2lib.physics import physics
+from s2lib.sim.profile import PROFILES
+from s2lib.sim.simulate import set_models, truth_document
 
 # --- constants (domain.md 1.1, 1.2, 1.4, 1.5, 1.6) ---------------------------------------------------------
 
@@ -205,7 +206,7 @@ def test_empirical_recombination_hand_values() -> None:
 
 # --- the simulator's truth tables against the independent numbers -----------------------------------------
 
-# tiny profile (s2lib.simulate.PROFILES["tiny"]): gates 100, 400, 1200 V, anode = gate + 1900 V, Th-228,
+# tiny profile (s2lib.sim.profile.PROFILES["tiny"]): gates 100, 400, 1200 V, anode = gate + 1900 V, Th-228,
 # Thomas–Imel a = 400 V/cm, S = 0.2, W = 22 eV, 2 bar, 297 K. Hand numbers per gate (domain.md 1.4-1.6):
 # E_d = gate/1.4; E/N = E_d/4.87742e19·1e17; v_d from the §1.5 fit; t_d = 14/v_d;
 # r = 1 − 0.2·ln(1+ξ)/ξ with ξ = 400/E_d; N_e = 4402.0335·(1 − r); recoil area = 0.00359·N_e.

@@ -1,4 +1,4 @@
-"""The integration pass (s2lib.pipeline, s2lib.integration) on tiny simulated runs, checked against the truth."""
+"""The integration pass (s2lib.analysis.pipeline, s2lib.signal.integration) on tiny simulated runs, checked against the truth."""
 from __future__ import annotations
 
 import dataclasses
@@ -12,12 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2lib import integration, pipeline, store
+from s2lib.signal import integration
+from s2lib.analysis import pipeline
+from s2lib.io import store
 from s2lib.errors import DataError, WfmError
-from s2lib.runs import build_run, load_config
-from s2lib.simulate import simulate_run
-from s2lib.store import load_s2area, load_timing, load_xrays
-from s2lib.wfm import read_header
+from s2lib.config.runs import build_run, load_config
+from s2lib.sim.simulate import simulate_run
+from s2lib.io.store import load_s2area, load_timing, load_xrays
+from s2lib.io.wfm import read_header
 
 
 def _run(config: Path, out: Path, raw: Path | None = None):
@@ -247,7 +249,7 @@ def damaged(tiny_run, processed, tmp_path):
 def test_corrupt_file_is_reported_counted_and_skipped(damaged):
     """A file cut in half keeps its complete frames (reported partial); a foreign file is skipped (reported
     failed); ``strict`` raises on the first of them."""
-    from s2lib.wfm import read_header
+    from s2lib.io.wfm import read_header
 
     run = damaged
     s = run.sets[1]

@@ -1,7 +1,7 @@
-"""Tests of s2lib.plotting: every figure renders, saves PNG + PDF atomically, labels carry units, pulls are right.
+"""Tests of s2lib.analysis.plotting: every figure renders, saves PNG + PDF atomically, labels carry units, pulls are right.
 
 Runs with the Agg backend (``MPLBACKEND=Agg``; forced here too). Fit results are a small stand-in with the
-attributes and methods of :class:`s2lib.fitting.FitResult`, so these tests do not depend on the fitter; one
+attributes and methods of :class:`s2lib.stats.fitting.FitResult`, so these tests do not depend on the fitter; one
 test also draws a real ``fit_histogram`` result.
 """
 from __future__ import annotations
@@ -24,9 +24,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from s2lib import fitting  # noqa: E402
-from s2lib import plotting as P  # noqa: E402
-from s2lib._plot_helpers import format_p_value, format_value, unit_of  # noqa: E402
+from s2lib.stats import fitting  # noqa: E402
+from s2lib.analysis import plotting as P  # noqa: E402
+from s2lib.analysis._plot_helpers import format_p_value, format_value, unit_of  # noqa: E402
 
 
 # --------------------------------------------------------------------------- stand-ins
@@ -403,7 +403,7 @@ def test_figures_render_without_a_display_or_backend_setting(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    code = ("import sys; from s2lib import _plot_helpers as H; fig = H.new_figure(); "
+    code = ("import sys; from s2lib.analysis import _plot_helpers as H; fig = H.new_figure(); "
             "fig.add_subplot().plot([0, 1]); fig.savefig(sys.argv[1]); print('matplotlib.pyplot' in sys.modules)")
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "DISPLAY", "WAYLAND_DISPLAY")}
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "f.png")], env=env, capture_output=True,
@@ -414,7 +414,7 @@ def test_figures_render_without_a_display_or_backend_setting(tmp_path: Path) -> 
 
 
 def test_style_context_keeps_the_backend_and_restores_rcparams() -> None:
-    from s2lib._plot_helpers import use_style
+    from s2lib.analysis._plot_helpers import use_style
 
     before_backend = matplotlib.rcParams["backend"]
     before_grid = matplotlib.rcParams["axes.grid"]

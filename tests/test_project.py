@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from s2lib.cli import main
 from s2lib.errors import ProjectError
-from s2lib.project import (MARKERS, data_dir, find_project, init_project, packaged_templates, project_files,
-                           templates_dir)
+from s2lib.report.project import (MARKERS, data_dir, find_project, init_project, packaged_templates,
+                                  project_files, templates_dir)
 
 REPO = Path(__file__).resolve().parents[1]
 NEW_PROJECT = {"_config.yml", "_toc.yml", "README.md", ".gitignore", "book/intro.md", "book/methods.md"}
@@ -29,7 +29,7 @@ def test_init_writes_the_packaged_project_files(tmp_path: Path) -> None:
         assert (dest / name).read_bytes() == (REPO / name).read_bytes(), name
     config = yaml.safe_load((dest / "_config.yml").read_text())
     assert config["sphinx"]["config"]["latex_elements"]["papersize"] == "a4paper"
-    assert "s2lib.sphinx_fixes" in config["sphinx"]["extra_extensions"]
+    assert "s2lib.report.sphinx_fixes" in config["sphinx"]["extra_extensions"]
     toc = yaml.safe_load((dest / "_toc.yml").read_text())
     assert toc["root"] == "book/intro" and toc["chapters"] == [{"file": "book/methods"}]
     readme = (dest / "README.md").read_text()

@@ -1,4 +1,4 @@
-"""s2lib.recombination against hand-computed numbers: error propagation, model bands, fits of exact data,
+"""s2lib.calib.recombination against hand-computed numbers: error propagation, model bands, fits of exact data,
 failure reasons, the recoil mean of a set in its three forms, and the per-set table.
 
 Expected numbers are hand calculations from the formulas of domain.md 1.6 (written next to each number);
@@ -13,16 +13,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from s2lib.fitting import Z95, FitConfig, fit_histogram
-from s2lib.recombination import (MODELS, PARAM_UNITS, IonMean, ModelFit, electrons_and_recombination,
-                                 fit_models, fit_recombination_model, ion_mean, recombination_table)
-from s2lib.store import S2Areas
+from s2lib.stats.fitting import Z95, FitConfig, fit_histogram
+from s2lib.calib.recombination import MODELS, PARAM_UNITS, ModelFit, fit_models, fit_recombination_model
+from s2lib.calib.recomb_table import IonMean, electrons_and_recombination, ion_mean, recombination_table
+from s2lib.io.store import S2Areas
 
 FIELDS = np.array([35.7, 71.4, 142.9, 285.7, 571.4, 857.1])  # domain.md 1.5 drift fields, V/cm
 
 
 def ti(E, a=400.0, S=0.2):
-    """Thomas–Imel written out here (not s2lib.physics): r = 1 − S·ln(1+ξ)/ξ, ξ = a/E."""
+    """Thomas–Imel written out here (not s2lib.physics.physics): r = 1 − S·ln(1+ξ)/ξ, ξ = a/E."""
     xi = a / np.asarray(E, dtype=float)
     return 1.0 - S * np.log1p(xi) / xi
 

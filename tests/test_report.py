@@ -14,9 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import s2lib._cache as cache
+import s2lib.report._cache as cache
 from s2lib.errors import ConfigError, S2BookError
-from s2lib.report import report_status, run_reports
+from s2lib.report.report import report_status, run_reports
 
 pytestmark = pytest.mark.slow
 
@@ -244,7 +244,7 @@ def test_configuration_errors_fail_before_anything_runs(lab, tmp_path):
 
 # ------------------------------------------------------------------ one runner per run, clean restarts
 def test_busy_run_exits_75_naming_the_run_and_the_holder(ran, capfd):
-    from s2lib.runlock import EXIT_BUSY, RunLock
+    from s2lib.report.runlock import EXIT_BUSY, RunLock
 
     capfd.readouterr()
     with RunLock("runA", ran.tmp / "out" / "runA"):
@@ -261,7 +261,7 @@ def test_busy_run_exits_75_naming_the_run_and_the_holder(ran, capfd):
 def test_wait_blocks_until_the_holder_releases(ran, capfd):
     import threading
 
-    from s2lib.runlock import RunLock
+    from s2lib.report.runlock import RunLock
 
     lock = RunLock("runA", ran.tmp / "out" / "runA").acquire()
     timer = threading.Timer(1.5, lock.release)

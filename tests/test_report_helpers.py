@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from s2lib import report_helpers as rh
+from s2lib.analysis import report_helpers as rh
 
 
 @pytest.mark.parametrize("value, error, text", [
@@ -151,8 +151,8 @@ def test_key_numbers_one_and_two_runs() -> None:
 
 
 def test_tables_from_artifacts(tmp_path) -> None:
-    from s2lib.calibration import RECOMB_COLUMNS
-    from s2lib.store import write_csv_atomic
+    from s2lib.calib.calibration import RECOMB_COLUMNS
+    from s2lib.io.store import write_csv_atomic
 
     path = write_csv_atomic(tmp_path / "r.csv", _recomb(), list(RECOMB_COLUMNS))
     rows = rh.read_table_csv(path)

@@ -11,11 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s2lib import physics
-from s2lib.config import ConfigWarning, RunConfig, config_from_dict
+from s2lib.physics import physics
+from s2lib.config.config import ConfigWarning, RunConfig, config_from_dict
 from s2lib.errors import ConfigError, DataError
-from s2lib.runs import (DataWarning, Run, SetName, build_run, channel_of, discover_sets, find_set_files,
-                        format_set_name, natural_key, parse_set_name)
+from s2lib.config.runs import (
+    DataWarning, Run, SetName, build_run, channel_of, discover_sets, find_set_files, format_set_name, natural_key,
+    parse_set_name
+)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -330,7 +332,7 @@ def test_run_is_frozen(tmp_path: Path, raw: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------- alpha monitors
 def test_single_isotope_monitor_folders_kept_apart(tmp_path: Path) -> None:
-    from s2lib.runs import discover_monitor_sets
+    from s2lib.config.runs import discover_monitor_sets
 
     make_set(tmp_path, "FieldScan_Gate0800_Anode2700", ["RUN22_20260112_Gate0800_Anode2700_P7_1000Wfm.wfm"])
     for name, files in (("Ch4_SCA_4-4p8", ["a_10.wfm", "a_2.wfm"]), ("Ch4_noSCA", ["b_1.WFM"]),

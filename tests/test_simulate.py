@@ -1,4 +1,4 @@
-"""Tests of the synthetic-run generator (s2lib.simulate, s2lib._sim_model): physics truth, timing, files."""
+"""Tests of the synthetic-run generator (s2lib.sim.simulate, s2lib.sim._sim_model): physics truth, timing, files."""
 from __future__ import annotations
 
 import hashlib
@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2lib import _sim_model as M
-from s2lib import physics, runs, wfm
+from s2lib.sim import _sim_model as M
+from s2lib.physics import physics
+from s2lib.config import runs
+from s2lib.io import wfm
 from s2lib.errors import DataError
-from s2lib.simulate import PROFILES, TRUTH_FIELDS, resolve_profile, set_models, simulate_run
-from s2lib.wfm import open_wfm, read_header
+from s2lib.sim.profile import PROFILES
+from s2lib.sim.simulate import TRUTH_FIELDS, resolve_profile, set_models, simulate_run
+from s2lib.io.wfm import open_wfm, read_header
 
 SMALL = {"n_files": 2, "frames_per_file": 8}
 
@@ -428,7 +431,7 @@ def _v_drift_by_hand(td: float) -> float:
 
 
 def test_truth_tables_agree_with_the_notes(tiny_run: Path) -> None:
-    """truth.json of a simulated run against numbers computed by hand from domain.md, not through s2lib.physics:
+    """truth.json of a simulated run against numbers computed by hand from domain.md, not through s2lib.physics.physics:
     n = P/(k_B·T) = 2e5/(1.380649e-23·297)·1e-6 = 4.877e19 cm⁻³ (1.4); E/N·1e17 in Td (1.4); the drift velocity
     fit and t_d = 14 mm/v_d (1.5, table); E_R = Q·4/A: 5520.15·4/228 = 96.845 keV (1.2); N_exp = E_R/W,
     N_x = 12300/22 = 559.09 e⁻ and g_S2(2375 V/cm) = 0.00359 mV·µs/e⁻ (1.6); Thomas–Imel r = 1 − S·ln(1+ξ)/ξ."""

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from s2lib import store
+from s2lib.io import atomic, store
 from s2lib.errors import DataError
-from s2lib.store import S2Areas, load_s2area, store_s2area
+from s2lib.io.store import S2Areas, load_s2area, store_s2area
 
 
 class FakeFit:
@@ -126,7 +126,7 @@ def test_truncated_npy_names_the_file(tmp_path):
 
 def test_killed_between_arrays_and_json_is_rejected(tmp_path, monkeypatch):
     store_s2area(make_s2(tmp_path))                                 # a complete previous result
-    real = store.write_bytes_atomic
+    real = atomic.write_bytes_atomic
     calls = []
 
     def dying(path, data, **kw):
@@ -135,7 +135,8 @@ def test_killed_between_arrays_and_json_is_rejected(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real(path, data, **kw)
 
-    monkeypatch.setattr(store, "write_bytes_atomic", dying)
+    for mod in (store, atomic):                                     # every writer goes through it
+        monkeypatch.setattr(mod, "write_bytes_atomic", dying)
     bigger = make_s2(tmp_path, n=80)
     with pytest.raises(KeyboardInterrupt):
         store_s2area(bigger)

@@ -1,4 +1,4 @@
-"""s2lib.store contracts not covered by test_store.py: exact file contents, every error text (a user reads them),
+"""s2lib.io.store contracts not covered by test_store.py: exact file contents, every error text (a user reads them),
 the per-frame flags, real FitResults through the files, the JSON/CSV cell rules and folder resolution."""
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from s2lib import store
+from s2lib.io import atomic, store
 from s2lib.errors import DataError
-from s2lib.fitting import FitConfig, FitResult, fit_histogram
-from s2lib.store import S2Areas, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays
+from s2lib.stats.fitting import FitConfig, FitResult, fit_histogram
+from s2lib.io.store import S2Areas, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays
 
 
 def test_file_names_and_schema_version() -> None:
@@ -284,10 +284,10 @@ def test_json_sanitize_rules() -> None:
 
 
 def test_csv_cells(tmp_path: Path) -> None:
-    assert store._csv_cell(None) == "" and store._csv_cell(0.1) == "0.1"
-    assert store._csv_cell(np.float32(0.5)) == "0.5" and store._csv_cell(np.int64(7)) == "7"
-    assert store._csv_cell(np.bool_(True)) == "True" and store._csv_cell("a,b") == "a,b"
-    assert store._csv_cell(1 / 3) == "0.3333333333333333"
+    assert atomic._csv_cell(None) == "" and atomic._csv_cell(0.1) == "0.1"
+    assert atomic._csv_cell(np.float32(0.5)) == "0.5" and atomic._csv_cell(np.int64(7)) == "7"
+    assert atomic._csv_cell(np.bool_(True)) == "True" and atomic._csv_cell("a,b") == "a,b"
+    assert atomic._csv_cell(1 / 3) == "0.3333333333333333"
     p = store.write_csv_atomic(tmp_path / "t.csv", [{"a": 1 / 3, "b": None, "c": "x"}, {"a": 2}], ["a", "b"])
     assert p.read_text() == "a,b\n0.3333333333333333,\n2,\n"
 

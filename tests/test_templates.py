@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from s2lib._cache import STAGE_NAMES, SUMMARY, RunSpec
-from s2lib._notebook_files import _parameter_names, parameters_cells, read_template
+from s2lib.report._cache import STAGE_NAMES, SUMMARY, RunSpec
+from s2lib.report._notebook_files import _parameter_names, parameters_cells, read_template
 from s2lib.errors import S2BookError
-from s2lib.project import packaged_templates, template_path
-from s2lib.report import run_parameters, summary_parameters
+from s2lib.report.project import packaged_templates, template_path
+from s2lib.report.report import run_parameters, summary_parameters
 
 REPO = Path(__file__).resolve().parents[1]
 #: Per-run names every per-run template must take from the runner (the rest it may leave out).

@@ -1,4 +1,4 @@
-"""S1/S2 timing windows (s2lib.timing, pipeline.prepare_run) against the simulator's per-frame truth."""
+"""S1/S2 timing windows (s2lib.signal.timing, pipeline.prepare_run) against the simulator's per-frame truth."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2lib import pipeline
-from s2lib.runs import build_run, load_config
-from s2lib.simulate import simulate_run
-from s2lib.store import load_timing
-from s2lib.timing import check_consistent, read_layouts, sample_plan
+from s2lib.analysis import pipeline
+from s2lib.config.runs import build_run, load_config
+from s2lib.sim.simulate import simulate_run
+from s2lib.io.store import load_timing
+from s2lib.signal.timing import check_consistent, read_layouts, sample_plan
 
 
 def _run(config: Path, out: Path):

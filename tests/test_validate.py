@@ -1,4 +1,4 @@
-"""Closure tests (s2lib.validate): the bias / pull / pass logic on hand-computed numbers, and the quick matrix
+"""Closure tests (s2lib.validate.validate): the bias / pull / pass logic on hand-computed numbers, and the quick matrix
 run end to end with the default configuration, checked against the simulator's truth."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from scipy.stats import norm
 
-from s2lib import validate as V
-from s2lib._validate_report import MIN_PULLS, coverage_markdown, markdown_report, restore, summarise
+from s2lib.validate import validate as V
+from s2lib.validate._validate_report import MIN_PULLS, coverage_markdown, markdown_report, restore, summarise
 from s2lib.cli import main
 
 
@@ -213,8 +213,8 @@ def test_validation_chapter_in_the_book(quick, tmp_path: Path, monkeypatch: pyte
     pull and bias figures (found by Sphinx: the HTML build runs with -W)."""
     import shutil
 
-    from s2lib.book import build_book, generate_sources
-    from s2lib.project import init_project
+    from s2lib.report.book import build_book, generate_sources
+    from s2lib.report.project import init_project
 
     out, _, _ = quick
     root = tmp_path / "book"
@@ -261,7 +261,7 @@ def test_too_few_xrays_are_listed_as_not_measurable() -> None:
 
 
 def test_toy_coverage_verdict_and_study() -> None:
-    from s2lib._validate_coverage import coverage_study, verdict
+    from s2lib.validate._validate_coverage import coverage_study, verdict
 
     assert verdict(0.95, 0.015) == (True, True)
     assert verdict(0.90, 0.015) == (False, True)            # 0.90 + 2 × 0.015 = 0.93 reaches 92 %

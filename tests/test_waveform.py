@@ -1,4 +1,4 @@
-"""Kernels of s2lib.waveform on hand-made frames with pulses of known area at known times."""
+"""Kernels of s2lib.signal.waveform on hand-made frames with pulses of known area at known times."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s2lib import waveform as wf
-from s2lib.waveform import XRayReason
+from s2lib.signal import frames as fr
+from s2lib.signal import xray as xk
+from s2lib.signal import waveform as wf
+from s2lib.signal.xray import XRayReason
 
 DT = 0.001          # µs (1 GS/s keeps the arrays small)
 T0 = -5.0           # µs, time of sample 0
@@ -43,13 +45,13 @@ def frames(*clean: np.ndarray, sigma: float = 0.4, seed: int = 0) -> tuple[np.nd
 def test_to_signal_flips_negative_pulses_and_subtracts_pedestal():
     raw = np.full((2, 100), -3, dtype=np.int8)
     raw[:, 50] = -13                                   # 10 counts below baseline = a negative pulse
-    ped = wf.pedestal_mV(raw, 0.4, -39.8)
+    ped = fr.pedestal_mV(raw, 0.4, -39.8)
     np.testing.assert_allclose(ped, -3 * 0.4 - 39.8)
-    s = wf.to_signal_mV(raw, 0.4, -39.8, ped)
+    s = fr.to_signal_mV(raw, 0.4, -39.8, ped)
     assert s.dtype == np.float32
     np.testing.assert_allclose(s[:, 50], 4.0, atol=1e-5)
     np.testing.assert_allclose(np.delete(s, 50, axis=1), 0.0, atol=1e-5)
-    gain, base = wf.raw_gain_baseline(0.4, -39.8, ped)
+    gain, base = fr.raw_gain_baseline(0.4, -39.8, ped)
     np.testing.assert_allclose(gain * (raw - base[:, None]), s, atol=1e-5)
 
 
@@ -58,8 +60,8 @@ def test_clipped_mean_pedestal_is_unbiased_on_int8_where_the_median_is_not():
     true = 0.3                                           # counts: the baseline sits between two LSB levels
     raw = np.round(true + rng.normal(0, 1.0, (400, 5000))).astype(np.int8)
     raw[::4, 2000:2010] -= 8                             # stray single photons in a quarter of the frames
-    mean = wf.pedestal_mV(raw, 1.0, 0.0, method="clipped_mean", clip_mV=5.0)
-    med = wf.pedestal_mV(raw, 1.0, 0.0, method="median")
+    mean = fr.pedestal_mV(raw, 1.0, 0.0, method="clipped_mean", clip_mV=5.0)
+    med = fr.pedestal_mV(raw, 1.0, 0.0, method="median")
     assert abs(mean.mean() - true) < 0.01
     assert abs(med.mean() - true) > 0.25               # stuck on the integer grid
 
@@ -68,7 +70,7 @@ def test_clipped_mean_pedestal_is_unbiased_on_int8_where_the_median_is_not():
 def test_moving_average_matches_convolve_inside_and_local_mean_at_edges(w):
     rng = np.random.default_rng(w)
     x = rng.normal(size=(3, 400))
-    y = wf.moving_average(x, w)
+    y = fr.moving_average(x, w)
     ref = np.array([np.convolve(r, np.ones(w) / w, "same") for r in x])
     h, r = w // 2, (w - 1) // 2
     np.testing.assert_allclose(y[:, h:400 - r], ref[:, h:400 - r], atol=1e-12)
@@ -81,7 +83,7 @@ def test_moving_average_matches_convolve_inside_and_local_mean_at_edges(w):
 def test_moving_sum_exact_on_int8(w, n):
     rng = np.random.default_rng(w * 1000 + n)
     x = rng.integers(-128, 128, (2, n)).astype(np.int8)
-    m = wf.moving_sum(x, w)
+    m = fr.moving_sum(x, w)
     assert m.shape == (2, max(n - w + 1, 0))
     # brute force: the sum of every full window, in exact integer arithmetic
     expected = np.array([[int(x[r, i:i + w].astype(np.int64).sum()) for i in range(n - w + 1)] for r in range(2)],
@@ -92,7 +94,7 @@ def test_moving_sum_exact_on_int8(w, n):
 def test_moving_average_int8_equals_float():
     rng = np.random.default_rng(3)
     x = rng.integers(-5, 5, (4, 1000)).astype(np.int8)
-    np.testing.assert_allclose(wf.moving_average(x, 9), wf.moving_average(x.astype(np.float64), 9), atol=1e-5)
+    np.testing.assert_allclose(fr.moving_average(x, 9), fr.moving_average(x.astype(np.float64), 9), atol=1e-5)
 
 
 # --------------------------------------------------------------------------- time <-> index
@@ -100,7 +102,7 @@ def test_moving_average_int8_equals_float():
 @given(st.floats(-100, 100), st.floats(-100, 100), st.floats(-20, 0), st.floats(1e-4, 1.0),
        st.integers(0, 10_000))
 def test_window_slice_always_in_bounds(ta, tb, t0, dt, n):
-    sl = wf.window_slice(ta, tb, t0, dt, n)
+    sl = fr.window_slice(ta, tb, t0, dt, n)
     assert 0 <= sl.start <= sl.stop <= n
     if sl.stop > sl.start:
         t_first, t_last = t0 + sl.start * dt, t0 + (sl.stop - 1) * dt
@@ -108,13 +110,13 @@ def test_window_slice_always_in_bounds(ta, tb, t0, dt, n):
 
 
 def test_sample_index_exact_sample_and_clipping():
-    assert wf.sample_index(-3.3, -15.0, 0.0002, 250_000) == 58_500
-    assert wf.sample_index(-99.0, -15.0, 0.0002, 250_000) == 0
-    assert wf.sample_index(99.0, -15.0, 0.0002, 250_000) == 250_000
-    np.testing.assert_array_equal(wf.sample_index(np.array([-15.0, 35.0]), -15.0, 0.0002, 250_000),
+    assert fr.sample_index(-3.3, -15.0, 0.0002, 250_000) == 58_500
+    assert fr.sample_index(-99.0, -15.0, 0.0002, 250_000) == 0
+    assert fr.sample_index(99.0, -15.0, 0.0002, 250_000) == 250_000
+    np.testing.assert_array_equal(fr.sample_index(np.array([-15.0, 35.0]), -15.0, 0.0002, 250_000),
                                   [0, 250_000])
     with pytest.raises(ValueError):
-        wf.sample_index(float("nan"), 0.0, 1.0, 10)
+        fr.sample_index(float("nan"), 0.0, 1.0, 10)
 
 
 # --------------------------------------------------------------------------- integration
@@ -123,9 +125,9 @@ def test_integrate_window_recovers_box_and_gaussian_areas():
     box[(T >= 12.0) & (T < 16.0)] = 0.375               # 1.5 mV·µs
     g = gauss(5.0, 2.0, 0.3)
     noisy, _ = frames(box, g, sigma=0.4, seed=2)
-    sl = wf.window_slice(11.0, 17.0, T0, DT, N)
+    sl = fr.window_slice(11.0, 17.0, T0, DT, N)
     a_box = wf.integrate_window(noisy[0:1, sl], DT)[0]
-    a_g = wf.integrate_window(noisy[1:2, wf.window_slice(3.0, 7.0, T0, DT, N)], DT)[0]
+    a_g = wf.integrate_window(noisy[1:2, fr.window_slice(3.0, 7.0, T0, DT, N)], DT)[0]
     tol = 5 * 0.4 * DT * np.sqrt(6000)                   # 5 σ of the integrated noise
     assert abs(a_box - 1.5) < tol
     assert abs(a_g - 2.0) < tol
@@ -138,7 +140,7 @@ def test_integrate_window_unbiased_on_noise_where_clipping_is_biased():
     se = areas.std(ddof=1) / np.sqrt(areas.size)
     assert abs(areas.mean()) < 4 * se                    # unbiased
     # the lab's estimator: MA(9), clip below 0.03 mV to 0, integrate -> positive bias
-    clipped = wf.moving_average(noise, 9)
+    clipped = fr.moving_average(noise, 9)
     clipped[clipped < 0.03] = 0
     lab = clipped.sum(axis=1) * DT
     assert lab.mean() > 50 * se
@@ -150,10 +152,10 @@ def test_integrate_window_unbiased_on_noise_where_clipping_is_biased():
 def test_integrate_window_raw_route_equals_float_route():
     rng = np.random.default_rng(5)
     raw = np.round(rng.normal(-99.4, 1.0, (8, 3000))).astype(np.int8)
-    ped = wf.pedestal_mV(raw, 0.4, -39.8)
-    gain, base = wf.raw_gain_baseline(0.4, -39.8, ped)
+    ped = fr.pedestal_mV(raw, 0.4, -39.8)
+    gain, base = fr.raw_gain_baseline(0.4, -39.8, ped)
     a_raw = wf.integrate_window(raw, 0.0002, gain=gain, baseline=base)
-    a_sig = wf.integrate_window(wf.to_signal_mV(raw, 0.4, -39.8, ped, dtype=np.float64), 0.0002)
+    a_sig = wf.integrate_window(fr.to_signal_mV(raw, 0.4, -39.8, ped, dtype=np.float64), 0.0002)
     np.testing.assert_allclose(a_raw, a_sig, atol=1e-9)
 
 
@@ -163,7 +165,7 @@ def test_detect_s1_finds_largest_pulse_not_the_last_one():
     planted = -3.3 + rng.normal(0, 0.05, 5)
     clean = [gauss(t, 0.2, 0.004) + spe(-1.0) for t in planted]     # S1 ≈ 20 mV, a later SPE of 3 mV
     noisy, _ = frames(*clean, sigma=0.4, seed=7)
-    sl = wf.window_slice(-5.0, 0.0, T0, DT, N)
+    sl = fr.window_slice(-5.0, 0.0, T0, DT, N)
     t_peak = wf.detect_s1(noisy[:, sl], T0 + sl.start * DT, DT, threshold_mV=1.0)
     np.testing.assert_allclose(t_peak, planted, atol=0.003)
     t_lead = wf.detect_s1(noisy[:, sl], T0 + sl.start * DT, DT, edge="leading")
@@ -176,7 +178,7 @@ def test_detect_s2_start_end_ignores_stray_photon_and_gives_nan_on_noise():
     box = np.zeros(N)
     box[(T >= 12.0) & (T < 16.0)] = 2.0
     noisy, _ = frames(box + spe(19.0), box, np.zeros(N), sigma=0.4, seed=9)
-    sl = wf.window_slice(2.0, 20.0, T0, DT, N)
+    sl = fr.window_slice(2.0, 20.0, T0, DT, N)
     t_a = T0 + sl.start * DT
     start, end = wf.detect_s2(noisy[:, sl], t_a, DT, threshold_mV=0.8, ma_window=9)
     np.testing.assert_allclose(start[:2], 12.0, atol=0.01)
@@ -203,9 +205,9 @@ def test_robust_center_spread_with_outliers(method):
 TS1, TS2 = -3.3, 12.0
 
 
-def _classify(x: np.ndarray, **kw) -> wf.XRayResult:
-    sl = wf.window_slice(-5.0, 14.0, T0, DT, N)
-    return wf.classify_xrays(x[:, sl], T0 + sl.start * DT, DT, TS1, TS2, **kw)
+def _classify(x: np.ndarray, **kw) -> xk.XRayResult:
+    sl = fr.window_slice(-5.0, 14.0, T0, DT, N)
+    return xk.classify_xrays(x[:, sl], T0 + sl.start * DT, DT, TS1, TS2, **kw)
 
 
 def test_classify_xrays_reasons():
@@ -231,7 +233,7 @@ def test_classify_xrays_reasons():
     assert 4.0 < res.t_start[0] < 5.0 < res.t_end[0] < 6.0
     assert res.n_candidates[6] == 3
     assert np.isnan(res.area[2]) and np.isnan(res.t_start[2])
-    counts = wf.reason_counts(res.reason)
+    counts = xk.reason_counts(res.reason)
     assert counts["accepted"] == 2 and counts["no_signal"] == 1 and sum(counts.values()) == 7
     assert XRayReason.INSUFFICIENT_SEPARATION.label == "insufficient_separation"
 
@@ -255,14 +257,14 @@ def test_classify_xrays_raw_int8_route_and_per_frame_times():
     scale, offset = 0.4, -39.8
     volts = -(clean + rng.normal(0, 0.3, clean.shape)) + offset + 0.1      # negative pulses
     raw = np.clip(np.round((volts - offset) / scale), -128, 127).astype(np.int8)
-    ped = wf.pedestal_mV(raw[:, :2000], scale, offset)
-    gain, base = wf.raw_gain_baseline(scale, offset, ped)
-    sl = wf.window_slice(-5.0, 14.0, T0, DT, N)
+    ped = fr.pedestal_mV(raw[:, :2000], scale, offset)
+    gain, base = fr.raw_gain_baseline(scale, offset, ped)
+    sl = fr.window_slice(-5.0, 14.0, T0, DT, N)
     ts1 = np.array([TS1, TS1, 4.8])                       # frame 2: the X-ray sits on its S1
-    res = wf.classify_xrays(raw[:, sl], T0 + sl.start * DT, DT, ts1, TS2, gain=gain, baseline=base)
+    res = xk.classify_xrays(raw[:, sl], T0 + sl.start * DT, DT, ts1, TS2, gain=gain, baseline=base)
     assert list(res.reason) == [XRayReason.ACCEPTED, XRayReason.NO_SIGNAL, XRayReason.INSUFFICIENT_SEPARATION]
-    sig = wf.to_signal_mV(raw[:, sl], scale, offset, ped)
-    res_f = wf.classify_xrays(sig, T0 + sl.start * DT, DT, ts1, TS2)
+    sig = fr.to_signal_mV(raw[:, sl], scale, offset, ped)
+    res_f = xk.classify_xrays(sig, T0 + sl.start * DT, DT, ts1, TS2)
     np.testing.assert_array_equal(res.reason, res_f.reason)
     np.testing.assert_allclose(res.area[0], res_f.area[0], atol=1e-4)
     assert res.area[0] == pytest.approx(xray.sum() * DT, abs=0.06)

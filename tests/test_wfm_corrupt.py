@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s2lib.errors import WfmError
-from s2lib.wfm import format_summary, inspect_summary, open_wfm, read_header, verify_checksum, write_wfm
+from s2lib.io.wfm import format_summary, inspect_summary, open_wfm, read_header, verify_checksum, write_wfm
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "wfm" / "samples"
 SOURCES = ["FF5MhzX100From5Series.wfm", "analog_waveform.wfm", "data_test_waveform.wfm", "golden_analog.wfm",
@@ -54,7 +54,7 @@ KNOWN_FIELDS = {"header", "byte-order mark", "version", "FastFrame count (offset
                 "storage type", "data format", "bytes per point (offset 15)", "curve buffer offset (offset 16)",
                 "curve offsets", "postcharge stop", "curve buffer", "explicit scale", "explicit offset",
                 "implicit offset", "implicit scale (sample interval)"}
-"""Every field name the reader can blame for a file's content (s2lib/wfm.py, s2lib/_wfm_layout.py)."""
+"""Every field name the reader can blame for a file's content (s2lib/io/wfm.py, s2lib/io/_wfm_layout.py)."""
 
 
 class Refused(NamedTuple):

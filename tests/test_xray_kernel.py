@@ -1,4 +1,4 @@
-"""s2lib.xray.classify_xrays on tiny hand-made frames whose every number can be worked out by hand.
+"""s2lib.signal.xray.classify_xrays on tiny hand-made frames whose every number can be worked out by hand.
 
 Layout: dt = 0.25 µs (exact in binary), t0 = 0, 50 samples; t_S1 = 1.25 µs (sample 5), t_S2,start = 10 µs
 (sample 40); min_s1_sep = min_s2_sep = 1.25 µs, so the inner window W is samples 10 … 34 (sample 35 is at
@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from s2lib import waveform as wf
-from s2lib.xray import XRayReason, XRayResult, classify_xrays, reason_counts
+from s2lib.signal import frames
+from s2lib.signal import waveform as wf
+from s2lib.signal.xray import XRayReason, XRayResult, classify_xrays, reason_counts
 
 DT, N = 0.25, 50
 KW = dict(ma_window=1, threshold_mV=0.5, min_s1_sep_us=1.25, min_s2_sep_us=1.25, merge_gap_us=0.5, pad_us=0.25,
@@ -114,8 +115,8 @@ def test_labels_are_the_lab_names() -> None:
 def test_row_sums_do_not_overflow_on_long_int16_records() -> None:
     # 70 000 samples of 32 767 sum to 2 293 690 000 > 2³¹ − 1: an int32 accumulator would wrap
     a = np.full((2, 70_000), 32767, dtype=np.int16)
-    np.testing.assert_array_equal(wf._row_sums(a), [2_293_690_000.0, 2_293_690_000.0])
-    assert wf._row_sums(np.full((1, 3), 0.5, np.float32)).tolist() == [1.5]
+    np.testing.assert_array_equal(frames._row_sums(a), [2_293_690_000.0, 2_293_690_000.0])
+    assert frames._row_sums(np.full((1, 3), 0.5, np.float32)).tolist() == [1.5]
 
 
 def test_robust_center_spread_degenerate_and_clipping_by_hand() -> None:
@@ -134,21 +135,21 @@ def test_robust_center_spread_degenerate_and_clipping_by_hand() -> None:
 
 def test_moving_average_output_dtype() -> None:
     x = np.arange(12, dtype=np.float32).reshape(2, 6)
-    assert wf.moving_average(x, 3).dtype == np.float32
-    assert wf.moving_average(x, 3, dtype=np.float64).dtype == np.float64
-    assert wf.moving_average(x.astype(np.float64), 3).dtype == np.float64
-    assert wf.moving_average(x.astype(np.int8), 3).dtype == np.float32
+    assert frames.moving_average(x, 3).dtype == np.float32
+    assert frames.moving_average(x, 3, dtype=np.float64).dtype == np.float64
+    assert frames.moving_average(x.astype(np.float64), 3).dtype == np.float64
+    assert frames.moving_average(x.astype(np.int8), 3).dtype == np.float32
     # window 3 on 0..5: edges average the available samples: (0+1)/2, …, (4+5)/2
-    np.testing.assert_allclose(wf.moving_average(x, 3)[0], [0.5, 1, 2, 3, 4, 4.5])
+    np.testing.assert_allclose(frames.moving_average(x, 3)[0], [0.5, 1, 2, 3, 4, 4.5])
     with pytest.raises(ValueError, match="window must be >= 1"):
-        wf.moving_average(x, 0)
+        frames.moving_average(x, 0)
 
 
 def test_sample_index_rejects_nan_and_bad_dt() -> None:
     with pytest.raises(ValueError, match="^time is NaN$"):
-        wf.sample_index([0.0, np.nan], 0.0, 0.25, 10)
+        frames.sample_index([0.0, np.nan], 0.0, 0.25, 10)
     with pytest.raises(ValueError, match="^dt_us must be > 0$"):
-        wf.sample_index(1.0, 0.0, 0.0, 10)
-    assert wf.sample_index(1.0, 0.0, 0.25, 10) == 4 and isinstance(wf.sample_index(1.0, 0.0, 0.25, 10), int)
-    assert wf.sample_index(1.0 + 1e-9, 0.0, 0.25, 10) == 4   # round-off tolerance: still sample 4
-    assert wf.sample_index(1.01, 0.0, 0.25, 10) == 5         # first sample at or after
+        frames.sample_index(1.0, 0.0, 0.0, 10)
+    assert frames.sample_index(1.0, 0.0, 0.25, 10) == 4 and isinstance(frames.sample_index(1.0, 0.0, 0.25, 10), int)
+    assert frames.sample_index(1.0 + 1e-9, 0.0, 0.25, 10) == 4   # round-off tolerance: still sample 4
+    assert frames.sample_index(1.01, 0.0, 0.25, 10) == 5         # first sample at or after

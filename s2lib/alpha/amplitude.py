@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import find_peaks, savgol_filter
 
-from ..wfm import open_wfm
+from s2lib.io.wfm import open_wfm
 
 __all__ = ["SCA_DIVISOR_V", "SATURATED", "PILEUP", "NO_PULSE", "PEAK_AT_EDGE", "FLAG_NAMES", "AmplitudeParams",
            "Amplitudes", "savgol_window_samples", "estimate_amplitudes", "estimate_wfm_file", "flag_counts"]

@@ -1,6 +1,6 @@
 """The per-set alpha artifact: per-frame SCA values, flags, event ids and trigger times, self-describing.
 
-Files in the set's artifact folder (written with ``s2lib.store``'s atomic writers, commit protocol as
+Files in the set's artifact folder (written with ``s2lib.io.store``'s atomic writers, commit protocol as
 ``store.store_s2area``: a "writing" marker first, the arrays, then the JSON with their SHA-256)::
 
     alpha_sca.npy          float64 (n,)  per-frame amplitude, u_SCA (= peak volts / 1.058; NOT MeV)
@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import DataError
-from ..store import PathLike, ensure_not_in_raw, read_json, read_npy, write_bytes_atomic, write_json_atomic
+from s2lib.io.store import PathLike, ensure_not_in_raw, read_json, read_npy, write_bytes_atomic, write_json_atomic
 
 __all__ = ["ALPHA_FILES", "ALPHA_RESULTS_FILE", "AlphaSet", "store_alpha", "load_alpha"]
 

@@ -8,7 +8,7 @@ a folder name is never touched (the lab's whole-path swap, alpha.md D6). Frame k
 its silicon partner come from the same trigger: the pairing is by (file index, frame index), and it is
 cross-checked with the trigger time stamps both headers carry per frame (gmt_sec + gmt_fract, s since 1970).
 
-File indices follow the natural order of the PMT file names, which is the order ``s2lib.runs.find_set_files``
+File indices follow the natural order of the PMT file names, which is the order ``s2lib.config.runs.find_set_files``
 gives the PMT files, so the event ids (file index, frame index) of the alpha artifact and the S2 artifacts
 agree. There is no 64-frames-per-file UID (alpha.md D5): any number of frames per file (988 for the new DAQ).
 """
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from ..runs import channel_of, natural_key
-from ..wfm import WfmError, read_header
+from s2lib.config.runs import channel_of, natural_key
+from s2lib.io.wfm import WfmError, read_header
 
 __all__ = ["ChannelPair", "SetPairing", "pair_key", "find_channel_pairs", "trigger_times_s", "check_pair",
            "pair_set", "DEFAULT_TOLERANCE_S"]
@@ -133,7 +133,7 @@ def find_channel_pairs(set_path: str | Path, *, alpha_channel: int = 4, pmt_chan
 
 def trigger_times_s(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame trigger stamps of a WFM file: (gmt_sec int64, gmt_fract float64); seconds since 1970 UTC and
-    the fraction of a second (header fields, ``s2lib.wfm.WfmHeader``)."""
+    the fraction of a second (header fields, ``s2lib.io.wfm.WfmHeader``)."""
     h = read_header(path)
     return np.asarray(h.gmt_sec, dtype=np.int64), np.asarray(h.gmt_fract, dtype=np.float64)
 

@@ -105,7 +105,7 @@ def mean_line_energy_MeV(name: str) -> float:
 
 def recoil_energy_keV(name: str) -> float:
     """Kinetic energy of the daughter recoiling from the alpha decay of ``name``, keV: E_R = Q·4/A_parent
-    (two-body, non-relativistic, mass numbers; the convention of s2lib.physics.recoil_energy_keV).
+    (two-body, non-relativistic, mass numbers; the convention of s2lib.physics.physics.recoil_energy_keV).
     Th228 96.8, Ra224 103.4, Rn220 116.4, Po216 127.9, Po212 168.9 keV."""
     iso = _get(name)
     return iso.q_keV * _ALPHA_MASS_NUMBER / iso.mass_number

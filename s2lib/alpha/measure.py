@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..store import PathLike
+from s2lib.io.store import PathLike
 from .amplitude import AmplitudeParams, estimate_wfm_file, flag_counts
 from .artifact import AlphaSet, load_alpha, store_alpha
 from .channels import DEFAULT_TOLERANCE_S, pair_set

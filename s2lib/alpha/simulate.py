@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..store import write_bytes_atomic
-from ..wfm import write_wfm
+from s2lib.io.store import write_bytes_atomic
+from s2lib.io.wfm import write_wfm
 from .amplitude import SCA_DIVISOR_V
 from .isotopes import CHAIN, ISOTOPES, recoil_energy_keV
 
@@ -107,7 +107,7 @@ def simulate_alpha_set(set_dir: str | Path, truth_file: str | Path, *, config: A
     truth (``frames``: ``isotope`` names, ``recoil_energy_keV`` of the daughter, ``trigger_time_s``,
     ``file_index``) with its own generator ``rng`` (seeded by (seed, file index)); ``raw`` is int8/int16
     (n_frames, n_points) and ``wfm_kwargs`` the ``write_wfm`` keywords dt_s, t0_s, scale_V, offset_V. Default:
-    baseline noise (the recoil S2 per isotope is for the PMT simulator, s2lib.simulate).
+    baseline noise (the recoil S2 per isotope is for the PMT simulator, s2lib.sim.simulate).
 
     ``truth_file`` (``.npz``, outside the raw folder) holds per frame, in (file, frame) order: ``file_index``,
     ``frame_index``, ``isotope`` (index into ``names``), ``names``, ``energy_MeV`` (deposited), ``sca_true``

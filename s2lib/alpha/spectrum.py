@@ -8,7 +8,7 @@ F = ``lineshape.line_cdf`` with a shared σ, τ, η (one detector); i runs over 
 isotope's alpha lines (``isotopes.ISOTOPES``: intensity w_il normalised per isotope, ΔE_il = E_main − E_l in
 MeV); s (u_SCA per MeV) is the weighted least-squares slope of the current peak positions μ_i against their
 reference energies, so satellites move with the gain without extra parameters; c is a flat background
-(counts per u_SCA). The cost is the Baker–Cousins Poisson deviance (``s2lib.fitting.poisson_deviance``) minimised
+(counts per u_SCA). The cost is the Baker–Cousins Poisson deviance (``s2lib.stats.fitting.poisson_deviance``) minimised
 with iminuit (errordef 1: errors are 1σ, 68.3 % for one parameter, from the Hessian). μ_i is the position of the
 main line's Gaussian core, i.e. of its alpha (or Q) energy, which the calibration uses.
 """
@@ -21,7 +21,7 @@ import numpy as np
 from iminuit import Minuit
 from numpy.typing import ArrayLike, NDArray
 
-from ..fitting import poisson_deviance
+from s2lib.stats.fitting import poisson_deviance
 from .isotopes import CHAIN, ISOTOPES, reference_energy_MeV
 from .lineshape import line_cdf, line_pdf
 

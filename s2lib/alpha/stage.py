@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig
+from s2lib.config.config import RunConfig
 from ..errors import DataError
-from ..runs import build_run
-from ..store import write_csv_atomic, write_json_atomic, write_npy_atomic
+from s2lib.config.runs import build_run
+from s2lib.io.store import write_csv_atomic, write_json_atomic, write_npy_atomic
 from .activity import activity_by_isotope
 from .amplitude import AmplitudeParams
 from .calibrate import REASON_NAMES, calibrate, tag_frames, window_quality, windows_from_fit, windows_from_ranges

@@ -1,0 +1,488 @@
+"""Stage functions of the seed API with progress: timing windows, X-ray classification, recoil S2 integration.
+
+    run = prepare_run(run)                         # [1/4]..[4/4]: S1/S2 timing -> <set>/timing.json, run_info.json
+    xrays = run_xray_classification(run)           # X-ray candidates -> xray_areas.npy + xray_results.json
+    fitted = run_ion_integration(run, flag_plot=True)   # [1/3]..[3/3]: areas, fits -> s2_areas.npy + s2_results.json
+    summary = run_integration_pass(run, jobs=2)    # both in ONE read of the data (what ``s2book run`` does)
+
+Every stage reads its inputs from disk (timing from ``timing.json``), so it also works in a fresh process or
+notebook. Artifacts go to ``<output_base>/<run_id>/<set>/`` (never the raw folder); figures to
+``<output_base>/<run_id>/figures/`` as PNG + PDF. A set without timing, without usable frames or whose files
+are all corrupt gives a result marked failed with a message; the other sets go on. Bad files are reported per
+set (``files_failed``, ``files_partial``; :mod:`s2lib.analysis.badfiles`). Units: µs, mV, mV·µs.
+The per-file work is in :mod:`s2lib.signal.integration`, the timing estimate in :mod:`s2lib.signal.timing`.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from s2lib.signal import integration as _eng
+from s2lib.errors import DataError
+from s2lib.config.runs import Run, SetInfo
+from s2lib.io.store import (
+    S2Areas, XRays, load_s2area, load_timing, load_xrays, store_s2area, store_timing, store_xrays, write_json_atomic
+)
+from s2lib.signal.timing import estimate_set_timing, load_timing_samples, store_timing_samples
+from s2lib.signal.xray import XRayReason, reason_counts
+
+__all__ = ["prepare_run", "run_xray_classification", "run_ion_integration", "run_integration_pass",
+           "IntegrationSummary", "xray_pileup_inputs", "load_timing_table", "timing_samples", "integration_summary_table",
+           "validation_frames"]
+
+RECOIL_METHOD = "recoil_integration"
+_ESTIMATOR = ("area = dt·Σ(signal) over the timing window on the raw integers, per-frame clipped-mean pedestal; "
+              "no smoothing, no clipping (unbiased)")
+
+
+_VETO = ("X-ray pile-up: a cluster with area >= min_xray_area starting before the window and ending within "
+         "min_s2_sep of its start or inside it (s2lib.signal.integration); flagged frames keep their area, fits skip them")
+
+
+def _say(verbose: bool, text: str) -> None:
+    if verbose:
+        print(text, flush=True)
+
+
+def _raw(run: Run) -> Any:
+    return run.config.raw_data_path
+
+
+def _figures(run: Run) -> Any:
+    return run.output_dir / "figures"
+
+
+def _override(section: Any, given: Any) -> Any:
+    """``section`` (a frozen config dataclass) with the fields of ``given`` (same type, or a mapping) applied."""
+    if given is None:
+        return section
+    if isinstance(given, Mapping):
+        return dataclasses.replace(section, **dict(given))
+    return given
+
+
+# --------------------------------------------------------------------------- [1/4]..[4/4] timing
+def _failed_timing(info: SetInfo, message: str) -> dict[str, Any]:
+    return {"set_name": info.name, "status": "failed", "message": message, "files_failed": []}
+
+
+def _estimate(info: SetInfo, kw: dict[str, Any]) -> dict[str, Any]:
+    if not info.ok:
+        return _failed_timing(info, f"{info.name}: cannot be processed: {'; '.join(info.issues)}")
+    try:
+        return estimate_set_timing(info, **kw)
+    except DataError as err:
+        return _failed_timing(info, str(err))
+
+
+def prepare_run(run: Run, *, max_frames_s1: int | None = None, max_frames_s2: int | None = None,
+                threshold_s1: float | None = None, threshold_s2: float | None = None,
+                n_sigma_start: float | None = None, n_sigma_end: float | None = None,
+                flag_plot: bool = False, jobs: int = 1, verbose: bool = True) -> Run:
+    """Estimate every set's S1 time and recoil S2 window and store them (seed API; see :mod:`s2lib.signal.timing`).
+
+    Args:
+        run: the run (``runs.build_run``).
+        max_frames_s1, max_frames_s2: frames sampled per set for S1 / S2 (None: ``pipeline.preparation``).
+        threshold_s1, threshold_s2: detection thresholds, mV (None: from the configuration).
+        n_sigma_start, n_sigma_end: window = [start − n_sigma_start·σ_start, end + n_sigma_end·σ_end]
+            (None: ``pipeline.integration.integration_config``, default 4, which contains ≥ 98 % of the
+            simulated recoil S2s; the lab's 1.0/0.5 cut their edges).
+        flag_plot: save the timing-vs-field figure and each set's S1 / S2-start histograms.
+        jobs: sets estimated in parallel processes.
+        verbose: print the ``[i/4]`` lines and a progress bar.
+
+    Returns:
+        ``run`` itself (frozen); the timing is on disk: ``<set>/timing.json`` and ``run_info.json``.
+    """
+    from tqdm import tqdm   # plain text bar on stderr: tqdm.auto warns in kernels without ipywidgets
+
+    cfg = run.config
+    prep = cfg.preparation
+    kw = dict(el_gap_cm=cfg.experiment.el_gap, n_pedestal=cfg.integration.n_pedestal,
+              max_frames_s1=prep.max_frames_s1 if max_frames_s1 is None else int(max_frames_s1),
+              max_frames_s2=prep.max_frames_s2 if max_frames_s2 is None else int(max_frames_s2),
+              threshold_s1=prep.threshold_s1 if threshold_s1 is None else float(threshold_s1),
+              threshold_s2=prep.threshold_s2 if threshold_s2 is None else float(threshold_s2),
+              s2_duration_cuts=tuple(prep.s2_duration_cuts),
+              n_sigma_start=float(cfg.integration.n_sigma_start if n_sigma_start is None else n_sigma_start),
+              n_sigma_end=float(cfg.integration.n_sigma_end if n_sigma_end is None else n_sigma_end))
+    _say(verbose, f"[1/4] Gas density: {run.gas_density_cm3:.3e} cm⁻³")
+    _say(verbose, f"[2/4] Loaded {len(run.sets)} sets")
+    _say(verbose, "[3/4] Preparing sets (S1 estimation, fields, transport)...")
+    for s in run.sets:
+        _say(verbose, f"      {s.name}: E_drift = {s.drift_field_V_cm:.1f} V/cm, E_EL = {s.el_field_V_cm:.0f} V/cm, "
+                      f"v_d = {s.drift_velocity_mm_us:.3f} mm/µs, t_drift = {s.drift_time_us:.2f} µs, "
+                      f"{s.n_files} files" + (f" [{'; '.join(s.issues)}]" if s.issues else ""))
+    _say(verbose, "[4/4] Estimating S2 timing windows...")
+    docs: dict[str, dict[str, Any]] = {}
+    if jobs > 1 and len(run.sets) > 1:
+        pool = _eng.worker_pool(int(jobs))
+        futures = {s.name: pool.submit(_estimate, s, kw) for s in run.sets}
+        for name, fut in tqdm(futures.items(), desc="Timing", unit="set", disable=not verbose):
+            docs[name] = fut.result()
+    else:
+        with tqdm(total=sum(s.n_files for s in run.sets), desc="Timing", unit="file", disable=not verbose,
+                  dynamic_ncols=True) as bar:
+            for s in run.sets:
+                docs[s.name] = _estimate(s, {**kw, "progress": bar.update})
+    samples = {k: d.pop("samples", None) for k, d in docs.items()}
+    for s in run.sets:
+        d = docs[s.name]
+        store_timing_samples(run.set_output_dir(s.name), samples[s.name], raw_root=_raw(run))
+        store_timing(run.set_output_dir(s.name), d, raw_root=_raw(run))
+        if d["status"] == "ok":
+            w = d["window_us"]
+            _say(verbose, f"      {s.name}: t_S1 = {d['t_s1_us']:.3f} ± {d['t_s1_spread_us']:.3f} µs, S2 "
+                          f"{d['t_s2_start_us']:.2f}..{d['t_s2_end_us']:.2f} µs (σ {d['t_s2_start_spread_us']:.2f}/"
+                          f"{d['t_s2_end_spread_us']:.2f}), window [{w[0]:.2f}, {w[1]:.2f}] µs, "
+                          f"{d['n_s2']}/{d['n_frames_s2']} frames")
+        else:
+            _say(verbose, f"      {s.name}: TIMING FAILED: {d['message']}")
+    info = run.run_info()
+    info["timing"] = docs
+    write_json_atomic(run.output_dir / "run_info.json", info, raw_root=_raw(run))
+    if flag_plot:
+        _plot_timing(run, docs, samples)
+    return run
+
+
+def _plot_timing(run: Run, docs: Mapping[str, dict[str, Any]], samples: Mapping[str, Any]) -> None:
+    from . import plotting
+
+    ok = [s for s in run.sets if docs[s.name]["status"] == "ok"]
+    if not ok:
+        return
+    col = {k: [docs[s.name][k] for s in ok] for k in ("t_s1_us", "t_s1_spread_us", "t_s2_start_us",
+                                                        "t_s2_start_spread_us", "t_s2_end_us", "t_s2_end_spread_us")}
+    figs = [plotting.plot_timing_vs_field([s.drift_field_V_cm for s in ok], *col.values(), title=f"Run {run.run_id}",
+                                          out_dir=_figures(run), name=f"{run.run_id}_timing_vs_field")]
+    for s in ok:
+        d = docs[s.name]
+        for key, label in (("t_s1_us", "S1"), ("t_s2_start_us", "S2 start")):
+            spread = d[key.replace("_us", "_spread_us")]
+            figs.append(plotting.plot_timing_hist(samples[s.name][key], d[key], spread, label=label, title=s.name,
+                                                  out_dir=_figures(run),
+                                                  name=f"{s.name}_{label.replace(' ', '_')}_time_hist"))
+    for fig in figs:
+        plotting.close(fig)
+
+
+# --------------------------------------------------------------------------- the pass over the data
+def _timings(run: Run) -> dict[str, dict[str, Any]]:
+    out = {}
+    for s in run.sets:
+        try:
+            out[s.name] = load_timing(run.set_output_dir(s.name))
+        except DataError as err:
+            out[s.name] = _failed_timing(s, f"{s.name}: no timing ({err}); run prepare_run first")
+    return out
+
+
+PILEUP_N_SIGMA = 2.0
+"""A cluster starting earlier than ``t_S2,start − PILEUP_N_SIGMA·σ_start`` is not the recoil S2's head (2.3 % of
+recoil S2s start earlier, Gaussian); with area ≥ min_xray_area it flags the frame as X-ray pile-up."""
+
+
+def _pileup_end(t: Mapping[str, Any]) -> float | None:
+    start, spread = t.get("t_s2_start_us"), t.get("t_s2_start_spread_us")
+    if start is None or spread is None:
+        return None
+    return float(start) - PILEUP_N_SIGMA * float(spread)
+
+
+def _xray_params(xc: Any) -> _eng.XrayParams:
+    return _eng.XrayParams(threshold_mV=xc.bs_threshold, min_s1_sep_us=xc.min_s1_sep, min_s2_sep_us=xc.min_s2_sep,
+                           min_area=xc.min_xray_area, max_sum_s1=xc.max_area_s1, max_sum_s2=xc.max_area_s2)
+
+
+@dataclass
+class _Pass:
+    """Results of one read of the data: per set a SetResult or a failure message."""
+
+    results: dict[str, _eng.SetResult | str]
+    timings: dict[str, dict[str, Any]]
+    xray: _eng.XrayParams
+    n_pedestal: int
+    do_xray: bool
+    seconds: float
+    failed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)   # sets without usable frames
+
+
+def _run_pass(run: Run, *, do_recoil: bool, do_xray: bool, jobs: int, strict: bool, verbose: bool,
+              integration_config: Any = None, xray_config: Any = None) -> _Pass:
+    ic = _override(run.config.integration, integration_config)
+    xc = _override(run.config.xray, xray_config)
+    timings = _timings(run)
+    xp = _xray_params(xc)
+    plans, results = [], {}
+    failed: dict[str, list[dict[str, Any]]] = {}
+    for s in run.sets:
+        t = timings[s.name]
+        if t.get("status") != "ok":
+            results[s.name] = t.get("message") or f"{s.name}: timing failed"
+            continue
+        plans.append(_eng.SetPlan(s.name, tuple(str(p) for p in s.files), float(t["t_s1_us"]),
+                                  tuple(t["window_us"]), int(ic.n_pedestal), do_recoil, do_xray, xp,
+                                  _pileup_end(t)))
+    limits = [m for m in ((ic.max_frames if do_recoil else None), (xc.max_frames if do_xray else None))]
+    max_frames = None if any(m is None for m in limits) else max(limits)
+    started = time.perf_counter()
+    for plan, res in zip(plans, _eng.run_sets(plans, jobs=jobs, strict=strict, max_frames=max_frames,
+                                             progress=verbose)):
+        if res.n_frames == 0:
+            why = "; ".join(f"{f['file']}: {f['reason']}" for f in res.files_failed[:3]) or "no files"
+            results[plan.name] = f"{plan.name}: no usable frames ({len(res.files_failed)} of {res.n_files} files failed: {why})"
+            failed[plan.name] = res.files_failed
+        else:
+            results[plan.name] = res
+    return _Pass(results, timings, xp, int(ic.n_pedestal), do_xray, time.perf_counter() - started, failed)
+
+
+def _files_failed(res: Any) -> list[dict[str, Any]]:
+    return res.files_failed if isinstance(res, _eng.SetResult) else []
+
+
+def _store_xray(run: Run, info: SetInfo, res: _eng.SetResult | str, p: _Pass, limit: int | None) -> XRays:
+    folder = run.set_output_dir(info.name)
+    t = p.timings[info.name]
+    params = {**dataclasses.asdict(p.xray), "smoothing": f"{_eng.XRAY_BLOCK_US * 1e3:g}-ns block averages",
+              "xray_window_us": t.get("xray_window_us"), "t_s1_us": t.get("t_s1_us"), "n_pedestal": p.n_pedestal}
+    if isinstance(res, str):
+        doc = {"outcome": "failed", "message": res, "n_events": 0, "rejection_reasons": reason_counts([]),
+               "params": params, "files_failed": p.failed.get(info.name, []), "files_partial": []}
+        store_xrays(folder, np.empty(0), np.empty((0, 2), np.int64), doc, raw_root=_raw(run))
+        return XRays(folder, np.empty(0), np.empty((0, 2), np.int64), doc)
+    n = res.n_frames if limit is None else min(limit, res.n_frames)
+    reason = res.xray_reason[:n]
+    acc = reason == XRayReason.ACCEPTED
+    areas, ids = res.xray_area[:n][acc], res.event_ids[:n][acc]
+    doc = {"outcome": "ok", "message": "", "n_events": int(n), "rejection_reasons": reason_counts(reason),
+           "params": params, "files_failed": res.files_failed, "n_files_failed": len(res.files_failed),
+           "files_partial": res.files_partial,
+           "n_files": res.n_files, "dt_us": res.dt_us, "method": "xray_classification"}
+    store_xrays(folder, areas, ids, doc, raw_root=_raw(run))
+    return XRays(folder, areas, ids, doc)
+
+
+def run_xray_classification(run: Run, *, config: Any = None, jobs: int = 1, strict: bool = False,
+                            verbose: bool = True) -> dict[str, XRays]:
+    """Classify every frame of every set for an isolated X-ray S2 between S1 and the recoil S2 (seed API).
+
+    Uses the timing of :func:`prepare_run` (X-ray window ``[t_S1, window start]``) and the configuration's
+    ``pipeline.xray_classification`` (or ``config``: an ``XrayConfig`` or a mapping of its fields) for the
+    threshold, separations, excessive-signal vetoes and minimum area. Stores ``xray_areas.npy``,
+    ``xray_event_ids.npy`` and ``xray_results.json`` (``n_events``, ``n_accepted``, ``rejection_reasons``,
+    ``params``, ``files_failed``) per set. Returns set name → ``store.XRays``.
+    """
+    _say(verbose, "[1/2] Classifying X-ray candidates between S1 and the recoil S2...")
+    p = _run_pass(run, do_recoil=False, do_xray=True, jobs=jobs, strict=strict, verbose=verbose,
+                  xray_config=config)
+    _say(verbose, "[2/2] Storing X-ray results...")
+    limit = _override(run.config.xray, config).max_frames
+    out = {s.name: _store_xray(run, s, p.results[s.name], p, limit) for s in run.sets}
+    for name, x in out.items():
+        r = x.results
+        _say(verbose, f"      {name}: " + (f"{x.areas.size} accepted of {r['n_events']} frames"
+                                          if r["outcome"] == "ok" else f"FAILED: {r['message']}"))
+    return out
+
+
+def _s2areas(run: Run, info: SetInfo, res: _eng.SetResult | str, p: _Pass, limit: int | None) -> S2Areas:
+    t = p.timings[info.name]
+    params: dict[str, Any] = {"estimator": _ESTIMATOR, "window_us": t.get("window_us"), "n_pedestal": p.n_pedestal,
+                              "t_s1_us": t.get("t_s1_us"), "t_s2_start_us": t.get("t_s2_start_us"),
+                              "t_s2_end_us": t.get("t_s2_end_us"), "not_used": {
+                                  "ma_window": "a moving average does not change a window sum",
+                                  "bs_threshold": "clipping biases areas upward"}}
+    folder = run.set_output_dir(info.name)
+    if isinstance(res, str):
+        params.update(status="failed", message=res, n_frames=0, files_failed=p.failed.get(info.name, []),
+                      files_partial=[])
+        return S2Areas(folder, np.empty(0), method="failed", params=params, event_ids=np.empty((0, 2), np.int64))
+    n = res.n_frames if limit is None else min(limit, res.n_frames)
+    flags = res.flags[:n] if res.flags.shape[0] == res.n_frames else None
+    params.update(status="ok", message="", n_frames=int(n), n_files=res.n_files, dt_us=res.dt_us,
+                  files_failed=res.files_failed, n_files_failed=len(res.files_failed),
+                  files_partial=res.files_partial, n_files_partial=len(res.files_partial))
+    if flags is not None:
+        params.update(n_vetoed=int(np.count_nonzero(flags)), flag_bits=dict(_eng.FLAG_BITS),
+                      veto=_VETO if p.do_xray else "none (X-ray classification not run in this pass)")
+    sideband = res.sideband[:n] if res.sideband.shape[0] == res.n_frames else None
+    return S2Areas(folder, res.areas[:n], method=RECOIL_METHOD, params=params, event_ids=res.event_ids[:n],
+                   flags=flags, sideband=sideband)
+
+
+def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config: Any = None, fit_config: Any = None,
+                        jobs: int = 1, strict: bool = False, with_xrays: bool = False, fit: bool = True,
+                        verbose: bool = True) -> dict[str, S2Areas]:
+    """Recoil S2 area (mV·µs) of every frame of every set, fitted and stored (seed API).
+
+    ``[1/3]`` integrates with the windows from ``timing.json`` (:mod:`s2lib.signal.integration`), ``[2/3]`` fits each
+    set with ``fitting.fit_run_s2`` (``fit_config``: a FitConfig or mapping; default the run's
+    ``pipeline.fitting``), ``[3/3]`` stores ``s2_areas.npy`` + ``s2_event_ids.npy`` + ``s2_results.json`` per
+    set and, with ``flag_plot``, saves each set's histogram with its fit and the S2-vs-drift-field summary
+    under ``figures/``. ``with_xrays`` classifies X-rays in the same read and stores them too; ``fit=False``
+    skips ``[2/3]`` (areas stored without a fit, e.g. when a separate fitting stage follows).
+    ``integration_config``: an ``IntegrationConfig`` or mapping (``n_pedestal``, ``max_frames``).
+
+    Returns:
+        set name → ``S2Areas`` (failed sets: ``method == "failed"``, ``params["message"]`` says why).
+    """
+    from s2lib.stats.fitting import FitConfig
+    from s2lib.analysis.fit_stage import fit_run_s2
+
+    _say(verbose, "[1/3] Integrating S2 areas using estimated windows from timing...")
+    p = _run_pass(run, do_recoil=True, do_xray=with_xrays, jobs=jobs, strict=strict, verbose=verbose,
+                  integration_config=integration_config)
+    limit = _override(run.config.integration, integration_config).max_frames
+    areas = {s.name: _s2areas(run, s, p.results[s.name], p, limit) for s in run.sets}
+    good = {k: v for k, v in areas.items() if v.method != "failed"}
+    for k, v in areas.items():
+        if v.method == "failed":
+            _say(verbose, f"      {k}: FAILED: {v.params['message']}")
+    _say(verbose, "[2/3] Fitting S2 area histograms (fit_run_s2)..." if fit else "[2/3] Fitting skipped (fit=False)")
+    cfg = fit_config if isinstance(fit_config, FitConfig) else FitConfig.from_mapping(
+        fit_config if fit_config is not None else run.config.section("fitting"))
+    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    with sink:
+        pileup = xray_pileup_inputs(run, p) if good and fit else {}
+        fitted = fit_run_s2(good, fit_config=cfg, flag_plot=False, xrays=pileup) if good and fit else {}
+    out = {s.name: fitted.get(s.name, areas[s.name]) for s in run.sets}
+    _say(verbose, "[3/3] Storing results and generating plots...")
+    for s in run.sets:
+        store_s2area(out[s.name], run.set_output_dir(s.name), raw_root=_raw(run))
+        if with_xrays:
+            _store_xray(run, s, p.results[s.name], p, run.config.xray.max_frames)
+    if flag_plot and fitted:
+        _plot_fits(run, fitted, cfg)
+    return out
+
+
+def xray_pileup_inputs(run: Run, p: _Pass | None = None) -> dict[str, tuple[float, float]]:
+    """Per set the X-ray area (mean, σ) of its EL field (:func:`s2lib.stats.estimators.xray_by_el_field`), from the
+    pass ``p`` or the stored ``xray_areas.npy``: the ``xrays`` argument of :func:`s2lib.analysis.fit_stage.fit_run_s2`."""
+    from s2lib.stats.estimators import xray_by_el_field
+
+    def areas(name: str) -> np.ndarray:
+        res = p.results.get(name) if p is not None and p.do_xray else None
+        if isinstance(res, _eng.SetResult):
+            return res.xray_area[res.xray_accepted]
+        try:
+            return load_xrays(run.set_output_dir(name)).areas
+        except DataError:
+            return np.empty(0)
+    return xray_by_el_field([(s.name, float(s.el_field_V_cm), areas(s.name)) for s in run.sets])
+
+
+def _plot_fits(run: Run, fitted: Mapping[str, S2Areas], cfg: Any) -> None:
+    from . import plotting
+
+    figs = [plotting.plot_hist_fit(s2, bin_cuts=cfg.bin_cuts, title=name, out_dir=_figures(run),
+                                   name=f"{name}_s2_hist_fit") for name, s2 in fitted.items()]
+    figs.append(plotting.plot_s2_vs_drift(run, fitted, out_dir=_figures(run)))
+    for fig in figs:
+        plotting.close(fig)
+
+
+@dataclass
+class IntegrationSummary:
+    """Outcome of :func:`run_integration_pass`: per-set rows (:func:`integration_summary_table`), totals,
+    the sets that failed with their messages, the wall time of the whole pass (timing included, s) and of the
+    timing estimate alone (0 when ``timing.json`` existed)."""
+
+    run_id: str
+    sets: list[dict[str, Any]]
+    n_frames: int
+    n_files_failed: int
+    failed_sets: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    prepared: bool = False
+    timing_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """No set failed."""
+        return not self.failed_sets
+
+
+def run_integration_pass(run: Run, *, jobs: int = 1, strict: bool = False, flag_plot: bool = False, fit: bool = True,
+                         verbose: bool = True) -> IntegrationSummary:
+    """The combined stage of ``s2book run``: timing (``prepare_run`` when a set has no ``timing.json``), then X-ray
+    classification and recoil integration in one read of the data, fits (unless ``fit=False``), artifacts and
+    (``flag_plot``) figures. ``strict``: a corrupt file raises ``WfmError`` instead of being reported."""
+    started = time.perf_counter()
+    missing = [s.name for s in run.sets if not (run.set_output_dir(s.name) / "timing.json").is_file()]
+    if missing:
+        prepare_run(run, jobs=jobs, flag_plot=flag_plot, verbose=verbose)
+    timing_seconds = time.perf_counter() - started
+    out = run_ion_integration(run, flag_plot, jobs=jobs, strict=strict, with_xrays=True, fit=fit, verbose=verbose)
+    rows = integration_summary_table(run)
+    failed = {k: v.params.get("message", "") for k, v in out.items() if v.method == "failed"}
+    return IntegrationSummary(run.run_id, rows, sum(r["n_frames"] for r in rows),
+                              sum(r["n_files_failed"] for r in rows), failed, time.perf_counter() - started,
+                              bool(missing), timing_seconds if missing else 0.0)
+
+
+# --------------------------------------------------------------------------- helpers for the notebooks
+def load_timing_table(run: Run) -> list[dict[str, Any]]:
+    """One row per set from ``timing.json``: status, message, fields, S1 time, S2 start/end/duration with spreads,
+    integration and X-ray windows (µs), frames used."""
+    keys = ("status", "message", "t_s1_us", "t_s1_spread_us", "t_s2_start_us", "t_s2_start_spread_us", "t_s2_end_us",
+            "t_s2_end_spread_us", "s2_duration_us", "s2_duration_spread_us", "window_us", "xray_window_us", "n_s1",
+            "n_s2", "n_frames_s2", "drift_time_model_us", "s2_start_model_offset_us")
+    timings = _timings(run)
+    return [{"set_name": s.name, "drift_field_V_cm": s.drift_field_V_cm, **{k: timings[s.name].get(k) for k in keys}}
+            for s in run.sets]
+
+
+def timing_samples(run: Run, set_name: str) -> dict[str, np.ndarray]:
+    """The per-frame times behind a set's timing (µs): ``{"t_s1_us", "t_s2_start_us", "t_s2_end_us"}`` (for
+    ``plotting.plot_timing_hist``; empty arrays when none were stored)."""
+    return load_timing_samples(run.set_output_dir(set_name))
+
+
+def integration_summary_table(run: Run) -> list[dict[str, Any]]:
+    """One row per set from the stored artifacts: frames, files failed, frames vetoed as X-ray pile-up
+    (``n_vetoed``; None for folders without flags), mean area, fit mean ± 1σ and ci95,
+    fit success, X-ray counts per reason and accepted X-rays (None where an artifact is missing)."""
+    rows = []
+    for s in run.sets:
+        row: dict[str, Any] = {"set_name": s.name, "drift_field_V_cm": s.drift_field_V_cm, "status": "missing",
+                               "n_frames": 0, "n_files_failed": 0, "mean_area": None, "fit_mean": None,
+                               "fit_mean_err": None, "fit_ci95": None, "fit_sigma": None, "fit_success": False,
+                               "n_vetoed": None, "xray_accepted": None, "xray_reasons": None, "message": ""}
+        try:
+            s2 = load_s2area(run.set_output_dir(s.name))
+            prm = s2.params
+            fit = s2.fit_result
+            row.update(status=prm.get("status", "ok"), message=prm.get("message", ""), n_frames=int(s2.areas.size),
+                       n_files_failed=int(prm.get("n_files_failed", 0)), n_vetoed=s2.n_vetoed if
+                       s2.flags is not None else None,
+                       mean_area=float(np.mean(s2.areas)) if s2.areas.size else None, fit_mean=s2.mean,
+                       fit_ci95=s2.ci95, fit_sigma=s2.sigma, fit_success=s2.fit_success,
+                       fit_mean_err=getattr(fit, "mean_err", None) if fit is not None else None)
+        except DataError as err:
+            row["message"] = str(err)
+        try:
+            xr = load_xrays(run.set_output_dir(s.name))
+            row.update(xray_accepted=int(xr.areas.size), xray_reasons=xr.results.get("rejection_reasons"))
+        except DataError:
+            pass
+        rows.append(row)
+    return rows
+
+
+def validation_frames(run: Run, set_name: str, n: int = 4, seed: int = 0) -> dict[str, Any]:
+    """A few random frames of a set for ``plotting.plot_waveform_validation``, from the files that can be read
+    (bad files are passed over and named under ``"skipped"``): see :func:`s2lib.analysis.badfiles.validation_frames`."""
+    from .badfiles import validation_frames as pick
+
+    return pick(run, set_name, n=n, seed=seed)

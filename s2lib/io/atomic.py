@@ -1,0 +1,182 @@
+"""Atomic artifact writers and checked readers: every file the package writes goes through here.
+
+Each writer encodes the whole content first, writes it to a temporary file in the target folder, flushes and
+fsyncs it, renames it over the target (``os.replace``) and fsyncs the folder, so a reader sees either the old or
+the new file, never a partial one. No writer writes below a run's raw data folder (``raw_root``): the raw data
+are read-only (DESIGN.md). JSON is written with NaN/inf as ``null`` (:func:`json_sanitize`). Split from
+:mod:`s2lib.io.store` (the artifact formats and the commit protocol), which re-exports every name here.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from s2lib.errors import DataError
+
+__all__ = ["json_sanitize", "ensure_not_in_raw", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
+           "write_npy_atomic", "write_csv_atomic", "read_json", "read_npy", "PathLike"]
+
+PathLike = str | os.PathLike
+
+# --------------------------------------------------------------------------- JSON sanitising
+def json_sanitize(obj: Any) -> Any:
+    """Plain-JSON copy of ``obj``: numpy scalars/arrays → Python numbers/lists, NaN/±inf → None,
+    Path → str, tuples/sets → lists, mapping keys → str, objects with ``to_dict()`` → that dict.
+
+    Floats keep full precision (``json`` writes the shortest repr that round-trips). Anything else raises
+    TypeError, before any file is touched.
+    """
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.ndarray):
+        return [json_sanitize(v) for v in obj.tolist()] if obj.ndim else json_sanitize(obj.item())
+    if isinstance(obj, Mapping):
+        return {str(k): json_sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [json_sanitize(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    to_dict = getattr(obj, "to_dict", None)
+    if callable(to_dict):
+        return json_sanitize(to_dict())
+    raise TypeError(f"cannot store a {type(obj).__name__} in JSON")
+
+
+# --------------------------------------------------------------------------- atomic writers
+def ensure_not_in_raw(path: PathLike, raw_root: PathLike | None) -> None:
+    """Raise DataError when ``path`` is ``raw_root`` or lies below it (the raw tree is never written)."""
+    if raw_root is None:
+        return
+    p = Path(path).expanduser().resolve()
+    r = Path(raw_root).expanduser().resolve()
+    if p == r or r in p.parents:
+        raise DataError(f"refusing to write {p}: it is inside the raw data folder {r}")
+
+
+def write_bytes_atomic(path: PathLike, data: bytes, *, raw_root: PathLike | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, flush, fsync, ``os.replace``.
+
+    The parent folder is created if needed. On any error the temp file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    ensure_not_in_raw(path, raw_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: PathLike, text: str, *, encoding: str = "utf-8",
+                      raw_root: PathLike | None = None) -> Path:
+    """Atomic text write (see :func:`write_bytes_atomic`)."""
+    return write_bytes_atomic(path, text.encode(encoding), raw_root=raw_root)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(json_sanitize(obj), sort_keys=True, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def write_json_atomic(path: PathLike, obj: Any, *, raw_root: PathLike | None = None) -> Path:
+    """Atomic JSON write: sorted keys, indent 2, NaN/inf → null. Serialised fully before the file is opened,
+    so an object that fails to encode leaves the previous file intact."""
+    return write_bytes_atomic(path, _json_bytes(obj), raw_root=raw_root)
+
+
+def _npy_bytes(array: Any) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def write_npy_atomic(path: PathLike, array: Any, *, raw_root: PathLike | None = None) -> Path:
+    """Atomic ``.npy`` write (no pickles)."""
+    return write_bytes_atomic(path, _npy_bytes(array), raw_root=raw_root)
+
+
+def _csv_cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return repr(float(v))                      # shortest round-trip repr: full precision
+    if isinstance(v, (np.integer, np.bool_)):
+        return str(v.item())
+    return str(v)
+
+
+def write_csv_atomic(path: PathLike, rows: Iterable[Mapping[str, Any]], columns: list[str], *,
+                     raw_root: PathLike | None = None) -> Path:
+    """Atomic CSV write with a header of ``columns``; keys not in ``columns`` are ignored, missing or None
+    values are empty cells, floats at full precision."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(c)) for c in columns])
+    return write_text_atomic(path, buf.getvalue(), raw_root=raw_root)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_json(path: PathLike) -> Any:
+    """Parse a JSON file; DataError naming the file when it is unreadable or not JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: unreadable JSON ({exc})") from exc
+
+
+def read_npy(path: PathLike) -> tuple[np.ndarray, str]:
+    """Load an ``.npy`` file (no pickles) and return it with the SHA-256 of its bytes; DataError naming the
+    file when it is truncated or corrupt."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: corrupt or truncated .npy file ({exc})") from exc
+    return arr, _sha256(data)

@@ -1,0 +1,1 @@
+"""The report runner (papermill), its stage cache, run locks, the book assembly and the fault-injection checks."""

@@ -1,0 +1,1 @@
+"""The run simulator: WFM files with known truth (signal model, truth document)."""

@@ -1,0 +1,475 @@
+"""Default estimators of the mean recoil S2 area and the mean X-ray S2 area: no tuning, ranges from the data.
+
+Why these estimators
+--------------------
+N_e = A_ion/g_S2 is a *mean*, so the number wanted is the mean of the recoil S2 area distribution, not the
+mode or the centre of a Gaussian drawn through a skewed peak. Three things sit in the same histogram and
+bias a single-peak fit (issue 8: −2 … −5 % from empty windows, +15 % from a fixed range): frames whose window
+holds no recoil S2 (their area is the empty-window noise, centred near 0), the skew of the recoil peak
+(per-event recombination fluctuations), and X-ray S2s that start inside the recoil window (+A_x on that frame).
+
+Recoil: mixture likelihood with a measured empty-window component (``model="recoil_mixture"``)
+    Binned extended Poisson likelihood (Baker–Cousins deviance, as :mod:`s2lib.stats.fitting`) of::
+
+        A = E  (fraction f_empty),   A = S + E  (1 − f_empty)(1 − p_pileup),   A = S + X + E  ((1 − f_empty) p_pileup)
+
+    * ``E``, the empty-window area, is **measured**: the engine integrates every frame over a *sideband* of
+      the same length in the signal-free region before S1, right after the pedestal samples
+      (:mod:`s2lib.signal.integration`). Signal frames carry the same E (the convolution ``S + E``).
+      With window and sideband of the same frames (the pipeline's case) the fitted variable is the per-frame
+      difference ``D = A − A_sb``: the frame's pedestal error × window length, which dominates E with the
+      lab's ``n_pedestal`` of 100, cancels exactly, and the rest of an empty window (white noise of two
+      windows, stray photons) is a narrow normal peak centred at 0 (equal lengths, the same stray-photon rate:
+      the assumption the sideband rests on in any case; a free centre would trade one-to-one with the recoil
+      mean when there are few empty frames) with a free width ``sigma_e`` (:class:`s2lib.stats._mixture.PairedLattice`). With a sideband not paired frame by frame, the sideband
+      histogram itself is the E distribution (no width tuned, whatever shape the data have). Why the
+      difference: on the demo book's 50 V set (E width 0.45 vs a 0.70 mV·µs peak) the template likelihood had
+      a second minimum (a narrow peak with three times the empty frames, +11 %, pull 5.8) that the narrow
+      D peak removes (−5 %, pull −2.5).
+    * ``S`` is a gamma distribution of mean ``mu`` and σ/μ ``cv``. Gamma because its maximum-likelihood mean
+      equals the sample mean whatever the true shape (its score equation for the mean is Σ(xᵢ − μ) = 0), so
+      a skewed peak of any form gives its mean, not its mode; toys with compound Poisson shapes
+      (:mod:`s2lib.stats.toys`) confirm it. The reported mean is ``mu``.
+    * ``X`` is the X-ray area of the same set (normal, mean and width from :func:`fit_xray`); only its
+      fraction ``p_pileup`` is free. Without X-ray information the component is left out.
+
+    Uncertainty: HESSE 1σ of ``mu`` and, in quadrature, the error of the sideband mean scaled by
+    1/(1 − f_empty) (the E template is taken as known in the likelihood; its mean is what it shifts). When
+    window and sideband are paired frame by frame, both hold that frame's pedestal error × length, so the
+    sideband mean moves with the data: the added variance is ``(var_E − 2·cov(A, E_sb))/N``, which is
+    negative when the shared pedestal error dominates E (the likelihood, taking the template as exact, counts
+    that common noise once in the data; in ``mean(A) − mean(E_sb)`` it cancels). The total is kept ≥ half the
+    HESSE error. ``details["mean_err_sideband"]`` is the signed square root of that term. Toys with paired
+    pedestal errors (:mod:`s2lib.stats.toys`) check the result.
+
+X-rays: normal peak + low-area junk + double pile-up (``model="xray_mixture"``)
+    The accepted X-ray areas contain single photons and low-area clusters just above the acceptance cut
+    (an exponential falling from the lower edge) and rare pile-up of two X-rays (normal at 2·mu). The X-ray
+    S2 (≈ 560 electrons, Fano-limited, ~100 photoelectrons) is close to symmetric, and the ML mean of a
+    normal is again the sample mean of its events; mean = ``mu``.
+
+Ranges from the data
+--------------------
+Unless ``bin_cuts`` is given, each set gets its own range: from below the lowest 0.2 % of data and sideband
+to median + ``RECOIL_K_HI`` robust σ (1.4826·MAD); X-rays: the peak located by the mode of the area-weighted
+log-area histogram (junk of single photons can be most of the candidates) ± ``XRAY_K_LO``/``XRAY_K_HI``
+robust σ; Freedman–Diaconis bins (20-400). Everything outside is modelled (each component is normalised over the real line; the fit uses the
+bins inside), so a range cut does not bias the mean. When the user fixes ``bin_cuts`` and more than
+``EDGE_FRACTION`` of the fitted signal lies beyond its upper edge, the fit fails with a reason naming the key.
+
+Honest success
+--------------
+``fit_success`` needs: a valid MIGRAD minimum with a positive-definite covariance; the mean and width away
+from their limits; an error on the mean not below ``ERROR_RATIO_MIN`` × the error the signal frames alone
+would give (``sqrt(σ_S² + σ_E²)/sqrt(N_signal)``: the issue's 500× too small error); and the goodness-of-fit
+p-value ≥ ``gof_p_min`` (default 1e-3; ndf counts the parameters not pinned at a limit; with ndf ≤ 0, i.e.
+too few events for a test, ``p_value`` is NaN and no verdict on the fit quality is made). A fit that passes everything but the p-value is a *poor fit*:
+``details["quality"] = "poor"``, its numbers and errors are kept for display, ``fit_success`` is False and the
+reason says ``poor fit: p = …``. Failed fits: ``quality = "failed"``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import stats
+
+from . import _fit_models as fm
+from . import _mixture as mx
+from ._fit_config import FitConfig
+from .fit_result import Z95, FitResult, _as_config, poisson_deviance
+
+__all__ = ["fit_recoil", "fit_xray", "xray_by_el_field", "RECOIL_K_HI", "XRAY_K_HI", "EDGE_FRACTION", "ERROR_RATIO_MIN",
+           "MIXTURE_MODELS"]
+
+RECOIL_K_HI = 10.0
+"""Upper range edge of a recoil set: median + 10 robust σ (beyond a CV-0.25 gamma's 99.99 % point)."""
+XRAY_K_HI = 8.0
+"""Upper range edge of an X-ray set: peak median + 8 robust σ (:func:`s2lib.stats._mixture.xray_peak`)."""
+XRAY_K_LO = 6.0
+"""Lower range edge of an X-ray set: peak median − 6 robust σ, or the lowest area if higher (the junk below
+is left out; what remains of it in the range is the exponential component)."""
+EDGE_FRACTION = 0.005
+"""A fit with a fixed ``bin_cuts`` fails when more than this fraction of its signal lies beyond the edge."""
+ERROR_RATIO_MIN = 0.5
+"""The error on the mean must be at least this × the signal-frames-only error σ/√N (module docstring)."""
+MIXTURE_MODELS = ("recoil_mixture", "xray_mixture")
+
+
+def _clean(values: ArrayLike) -> tuple[NDArray[np.float64], int]:
+    x = np.asarray(values, dtype=float).ravel()
+    bad = ~np.isfinite(x)
+    return x[~bad], int(bad.sum())
+
+
+def _edges(x: NDArray[np.float64], cfg: FitConfig, auto: tuple[float, float], spread: float) -> NDArray[np.float64]:
+    lo, hi = cfg.bin_cuts if cfg.bin_cuts is not None else auto
+    inside = int(np.count_nonzero((x >= lo) & (x <= hi)))
+    nb = cfg.nbins if cfg.nbins is not None else mx.auto_bins(inside, spread, hi - lo)
+    return np.linspace(lo, hi, nb + 1)
+
+
+def _minimise(dev: Any, names: tuple[str, ...], starts: list[dict[str, float]],
+              limits: dict[str, tuple[float, float]]) -> tuple[Any, list[str], NDArray[np.float64] | None, int]:
+    """Lowest clean minimum over all the starts (else the lowest deviance): (Minuit, reasons, covariance, n
+    starts). Starts are run until two of them reach the same clean minimum (deviance within 0.01) or all are
+    used: with a peak not far above the empty-window width the likelihood can have a second minimum (a narrow
+    recoil peak with more empty frames) that a single start may settle in."""
+    best = None
+    n = 0
+    clean: list[float] = []
+    for st in starts:
+        n += 1
+        mn, err = fm.minimise(dev, names, st, limits)
+        reasons, cov = fm.judge_minimum(mn, names, err)
+        reasons = [r for r in reasons if not _limit_ok(r)]
+        if not reasons:
+            if any(abs(mn.fval - f) < 0.01 for f in clean):
+                if mn.fval < best[0].fval or best[1]:
+                    best = (mn, reasons, cov)
+                break                   # two starts agree on the lowest clean minimum found so far
+            clean.append(mn.fval)
+        if best is None or (bool(best[1]), best[0].fval) > (bool(reasons), mn.fval):
+            best = (mn, reasons, cov)
+    assert best is not None
+    mn, reasons, cov = best
+    pinned = [k for k in _NUISANCE if k in names and _at_limit(mn, k)]
+    if pinned and not any(not _limit_ok(r) for r in reasons):
+        # a component at zero yield: fix it (and its shape) so that HESSE of the others is not distorted by
+        # the boundary (toys: errors 2-10x too small for ~80-event X-ray sets otherwise)
+        if "n_junk" in pinned:
+            pinned.append("slope")
+        for k in set(pinned):
+            mn.fixed[k] = True
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                mn.migrad(iterate=5)
+                mn.hesse()
+            except (RuntimeError, ValueError, FloatingPointError) as exc:
+                return mn, [f"minimisation error: {type(exc).__name__}: {exc}"], None, n
+        reasons, cov = _judge_free(mn, names)
+    return mn, reasons, cov, n
+
+
+_NUISANCE = ("f_empty", "p_pileup", "n_junk", "n_double")
+
+
+def _at_limit(mn: Any, k: str) -> bool:
+    lo, hi = mn.limits[k]
+    v, e = float(mn.values[k]), float(mn.errors[k])
+    return min(v - lo, hi - v) < 0.5 * e or min(v - lo, hi - v) <= 1e-9 * max(1.0, abs(v))
+
+
+def _judge_free(mn: Any, names: tuple[str, ...]) -> tuple[list[str], NDArray[np.float64] | None]:
+    """Verdict after fixing pinned components: valid minimum, positive-definite covariance of the free
+    parameters (fixed ones keep zero rows), mean and width away from their limits."""
+    reasons = [] if mn.valid else ["MIGRAD did not reach a valid minimum"]
+    cov = None if mn.covariance is None else np.array(mn.covariance, dtype=float)
+    free = [i for i, k in enumerate(names) if not mn.fixed[k]]
+    if cov is None or not np.all(np.isfinite(cov)):
+        reasons.append("covariance matrix not finite")
+        cov = None
+    else:
+        try:
+            np.linalg.cholesky(cov[np.ix_(free, free)])
+        except np.linalg.LinAlgError:
+            reasons.append("covariance matrix not positive definite")
+            cov = None
+    for k in names:
+        if not mn.fixed[k] and _at_limit(mn, k) and k not in _NUISANCE and k not in ("n", "slope",
+                                                                                          "sigma_e", "mu_e"):
+            reasons.append(f"parameter {k} = {float(mn.values[k]):.4g} at a limit {tuple(mn.limits[k])}")
+    return reasons, cov
+
+
+_FREE_AT_LIMIT = ("parameter f_empty", "parameter p_pileup", "parameter n_junk", "parameter slope",
+                  "parameter n_double", "parameter n ", "parameter sigma_e", "parameter mu_e")
+
+
+def _limit_ok(reason: str) -> bool:
+    """Fractions and nuisance yields may sit at 0 (an empty component); only mean/width at a limit fail."""
+    return reason.startswith(_FREE_AT_LIMIT)
+
+
+def _n_free(mn: Any, names: tuple[str, ...]) -> int:
+    """Parameters not pinned at a limit (a component whose yield sits at 0 takes no degree of freedom)."""
+    n = 0
+    for k in names:
+        lo, hi = mn.limits[k]
+        v, e = float(mn.values[k]), float(mn.errors[k])
+        n += not (min(v - lo, hi - v) < 0.5 * e)
+    return n
+
+
+def _gof(counts: NDArray[np.float64], nu: NDArray[np.float64], n_par: int, min_expected: float
+         ) -> tuple[float, int, float, int]:
+    n_grp, nu_grp = fm.merge_for_gof(counts, nu, min_expected)
+    chi2 = poisson_deviance(n_grp, nu_grp)
+    ndf = int(n_grp.size) - n_par
+    return chi2, ndf, float(stats.chi2.sf(chi2, ndf)) if ndf > 0 else math.nan, int(n_grp.size)
+
+
+def _verdict(reasons: list[str], p_value: float, p_min: float) -> tuple[bool, str, str]:
+    if reasons:
+        return False, "failed", "; ".join(reasons)
+    if math.isfinite(p_value) and p_value < p_min:
+        return False, "poor", f"poor fit: goodness-of-fit p = {p_value:.2g} < gof_p_min = {p_min:g}"
+    return True, "ok", ""
+
+
+def _is_paired(areas: ArrayLike, sideband: ArrayLike) -> bool:
+    """Window and sideband areas of the same frames (equal length, finite pairs for most frames)."""
+    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+    return a.size == b.size and a.size > 0 and np.mean(np.isfinite(a) & np.isfinite(b)) > 0.5
+
+
+def _paired_cov(areas: ArrayLike, sideband: ArrayLike) -> float:
+    """Covariance of window and sideband areas of the same frames (both carry the frame's pedestal error ×
+    window length); 0 when they are not paired frame by frame."""
+    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+    if a.size != b.size or a.size < 3:
+        return 0.0
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return 0.0
+    a, b = a[ok], b[ok]
+    # robust against the signal's own spread: the pedestal error is common, the signal is independent of it
+    return float(np.cov(a, b)[0, 1])
+
+
+def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = None, *,
+               xray: tuple[float, float] | None = None, label: str = "") -> FitResult:
+    """Mean recoil S2 area of one set by the recoil mixture likelihood (module docstring).
+
+    Parameters
+    ----------
+    areas : array_like
+        Recoil-window areas of the usable frames, mV·µs (NaN dropped).
+    sideband : array_like
+        Areas of the same frames (or any frames of the set) over an equally long signal-free sideband, mV·µs.
+    config : FitConfig or mapping, optional
+        ``bin_cuts``/``nbins`` (None: from the data), ``upper_limit`` (limit of ``mu``), ``min_events``,
+        ``gof_min_expected``, ``gof_p_min``, ``bg_threshold`` (reported fraction below it).
+    xray : (mean, sigma), optional
+        X-ray area of the set, mV·µs: enables the pile-up component.
+    label : str
+        Stored in the result.
+
+    Returns
+    -------
+    FitResult
+        ``model == "recoil_mixture"``; ``mean``/``mean_err`` the recoil mean and its 1σ error; ``sigma`` the
+        recoil S2 width cv·mu; ``details``: ``quality``, ``f_empty``, ``p_pileup``, ``sideband_mean``,
+        ``error_ratio``, ``components`` (expected counts per bin). Never raises for bad data.
+    """
+    cfg = _as_config(config)
+    x, n_nan = _clean(areas)
+    sb, _ = _clean(sideband)
+    model = "recoil_mixture"
+    base: dict[str, Any] = dict(model=model, label=label, n_nan=n_nan, config=cfg.to_dict())
+    if x.size < cfg.min_events or sb.size < cfg.min_events:
+        return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} frames, {sb.size} "
+                         f"sideband values (min_events = {cfg.min_events})", details={"quality": "failed"})
+    paired = _is_paired(areas, sideband)
+    if paired:                      # per-frame sideband subtraction: the pedestal error × length cancels
+        a_all, s_all = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+        ok = np.isfinite(a_all) & np.isfinite(s_all)
+        x, sb = a_all[ok] - s_all[ok], s_all[ok]
+        model_e = "paired"
+    else:
+        model_e = "template"
+    med, spread = mx.robust_stats(x)
+    if not spread > 0:
+        return FitResult(**base, n_in_range=int(x.size), reason=f"no spread: all {x.size} areas equal "
+                         f"({med:g} mV·µs)", details={"quality": "failed"})
+    lo_hi = mx.robust_range(x, None if paired else sb, k_hi=RECOIL_K_HI)
+    edges = _edges(x, cfg, lo_hi, spread)
+    if paired and cfg.bin_cuts is None and edges[0] < 0 < edges[-1]:
+        # the empty-window peak of D can be far narrower than a bin: centre a bin on 0 so that it cannot
+        # straddle a bin edge (the range grows by less than one bin)
+        w = float(edges[1] - edges[0])
+        lo0 = -(math.floor(-float(edges[0]) / w) + 0.5) * w
+        edges = lo0 + w * np.arange(int(math.ceil((float(edges[-1]) - lo0) / w)) + 1)
+    lo, hi = float(edges[0]), float(edges[-1])
+    inside = (x >= lo) & (x <= hi)
+    counts, _ = np.histogram(x[inside], bins=edges)
+    base.update(n_in_range=int(inside.sum()), n_outside=int((~inside).sum()), bin_edges=edges,
+                counts=counts.astype(np.int64))
+    lat = mx.PairedLattice(edges, xray) if paired else mx.RecoilLattice(edges, sb, xray)
+    names = mx.RECOIL_PARAMS if xray is not None else mx.RECOIL_PARAMS[:-1]
+    if paired:
+        names = (*names, "sigma_e")
+    n_obs = counts.astype(float)
+    mu_e, var_e = float(np.mean(sb)), float(np.var(sb, ddof=1))
+    cov_ab = _paired_cov(areas, sideband)
+
+    def expected(par: Any) -> NDArray[np.float64]:
+        return mx.total(lat.expected(dict(zip(names, par))))
+
+    def dev(par: Any) -> float:
+        return poisson_deviance(n_obs, expected(par))
+
+    # starting values: empty fraction from the frames below the sideband median (half of the empty ones)
+    med_e, s_e = mx.robust_stats(sb)
+    if paired:                      # the empty peak of D sits at 0, its width is that of the frame-by-frame
+        med_e = 0.0                 # noise left after the subtraction: start at 2 lattice cells or 5 % of D
+        s_e = max(0.05 * spread, 2 * (edges[1] - edges[0]))
+        mu_e, var_e, cov_ab = 0.0, 0.0, 0.0
+    f0 = float(np.clip(2.0 * np.mean(x < med_e) - 0.02, 0.01, 0.8))
+    xm = x[inside]
+    mu0 = max((float(np.mean(xm)) - mu_e) / (1 - f0), 0.5 * max(s_e, 1e-3), 1e-3)
+    sig = xm[xm > med_e + 2 * s_e]
+    sig = sig if sig.size > 10 else xm
+    cv0 = float(np.clip(math.sqrt(max(float(np.var(sig)) - var_e, (0.2 * mu0) ** 2)) / mu0, 0.05, 1.5))
+    mu_hi = cfg.upper_limit if cfg.upper_limit is not None else max(2.0 * (hi - lo), 4.0 * mu0)
+    limits = {"n": (0.0, math.inf), "f_empty": (0.0, 0.999), "mu": (1e-4 * max(hi - lo, 1e-3), mu_hi),
+              "cv": (0.005, 3.0), "p_pileup": (0.0, 0.5)}
+    st = {"n": float(x.size), "f_empty": f0, "mu": min(mu0, 0.9 * mu_hi), "cv": cv0, "p_pileup": 0.01}
+    starts = [st, {**st, "f_empty": 0.5 * f0 + 0.005, "cv": 0.5 * cv0 + 0.01},
+              {**st, "f_empty": min(2 * f0, 0.9), "mu": 1.3 * st["mu"], "cv": min(2 * cv0, 2.5)},
+              {**st, "f_empty": 0.02, "cv": max(cv0, 0.35)}]
+    if paired:
+        w = float(edges[1] - edges[0])
+        limits.update(sigma_e=(0.01 * w, 0.5 * spread))
+        starts = [{**s, "sigma_e": s_e} for s in starts] + [{**st, "sigma_e": 4 * s_e, "f_empty": 0.02}]
+    starts = [{k: v for k, v in s.items() if k in names} for s in starts]
+    lims = {k: limits[k] for k in names}
+    mn, reasons, cov, n_starts = _minimise(dev, names, starts, lims)
+    values = {k: float(mn.values[k]) for k in names}
+    errors = {k: float(mn.errors[k]) for k in names}
+    parts = lat.expected(values)
+    nu = mx.total(parts)
+    chi2, ndf, p_value, n_grp = _gof(n_obs, nu, _n_free(mn, names), cfg.gof_min_expected)
+    f = values["f_empty"]
+    n_sig = values["n"] * (1 - f)
+    var_sb = (var_e - 2.0 * cov_ab) / sb.size / max(1 - f, 1e-6) ** 2
+    err_sb = math.copysign(math.sqrt(abs(var_sb)), var_sb)
+    mean_err = math.sqrt(max(errors["mu"] ** 2 + var_sb, 0.25 * errors["mu"] ** 2)) if cov is not None else math.nan
+    sigma = values["cv"] * values["mu"]
+    if paired:
+        var_e = values["sigma_e"] ** 2
+    ref = math.sqrt(sigma ** 2 + var_e) / math.sqrt(max(n_sig, 1.0))
+    ratio = mean_err / ref if ref > 0 else math.nan
+    if cov is not None and not ratio >= ERROR_RATIO_MIN:
+        reasons.append(f"error on the mean {mean_err:.2g} implausibly small: {ratio:.2g} × σ/√N = {ref:.2g}")
+    if n_sig < cfg.min_events:
+        reasons.append(f"only {n_sig:.0f} signal frames fitted (min_events = {cfg.min_events})")
+    if cfg.bin_cuts is not None:
+        beyond = lat.mass_above(values, hi)
+        if beyond > EDGE_FRACTION:
+            reasons.append(f"{100 * beyond:.2g} % of the fitted signal lies above bin_cuts[1] = {hi:g} mV·µs: "
+                           "raise bin_cuts (or remove it to take the range from the data)")
+    ok, quality, reason = _verdict(reasons, p_value, cfg.gof_p_min)
+    keep_err = quality != "failed"
+    details = {"quality": quality, "mean_definition": "mean of the gamma recoil S2 component (mixture fit)",
+               "empty_model": model_e,
+               "f_empty": f, "f_empty_err": errors["f_empty"], "p_pileup": values.get("p_pileup", 0.0),
+               "sideband_mean": mu_e, "sideband_sigma": math.sqrt(var_e), "n_sideband": int(sb.size),
+               "mean_err_sideband": err_sb, "error_ratio": ratio, "n_signal": n_sig,
+               "xray_for_pileup": list(xray) if xray is not None else None, "deviance": dev(list(values.values())),
+               "gof_bins": n_grp, "n_starts": n_starts, "edm": float(mn.fmin.edm) if mn.fmin else None,
+               "fraction_below_bg_threshold": float(np.mean(x <= cfg.bg_threshold)),
+               "components": {k: v.tolist() for k, v in parts.items()}}
+    return FitResult(**base, mean=values["mu"], mean_err=mean_err if keep_err else math.nan,
+                     ci95=Z95 * mean_err if keep_err else math.nan, sigma=sigma,
+                     sigma_err=errors["cv"] * values["mu"] if keep_err else math.nan, params=values,
+                     errors=errors if keep_err else {k: math.nan for k in names},
+                     covariance=cov if keep_err else None, fit_success=ok, reason=reason, chi2=chi2, ndf=ndf,
+                     p_value=p_value, details=details)
+
+
+def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "") -> FitResult:
+    """Mean X-ray S2 area A_x of accepted X-ray candidates (module docstring), ``model == "xray_mixture"``.
+
+    ``config`` as for :func:`fit_recoil` (``bin_cuts``/``nbins`` None: from the data). ``sigma`` is the peak
+    width; ``details`` holds ``quality``, the junk and double-pile-up yields and ``components``.
+    """
+    cfg = _as_config(config)
+    x, n_nan = _clean(areas)
+    base: dict[str, Any] = dict(model="xray_mixture", label=label, n_nan=n_nan, config=cfg.to_dict())
+    if x.size < cfg.min_events:
+        return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} < min_events = "
+                         f"{cfg.min_events}", details={"quality": "failed"})
+    med, spread = mx.xray_peak(x)
+    if not spread > 0:
+        return FitResult(**base, n_in_range=int(x.size), reason=f"no spread: all {x.size} areas equal "
+                         f"({med:g} mV·µs)", details={"quality": "failed"})
+    auto = (max(float(np.min(x)), med - XRAY_K_LO * spread), min(med + XRAY_K_HI * spread, float(np.max(x))))
+    edges = _edges(x, cfg, auto, spread)
+    lo, hi = float(edges[0]), float(edges[-1])
+    inside = (x >= lo) & (x <= hi)
+    counts, _ = np.histogram(x[inside], bins=edges)
+    base.update(n_in_range=int(inside.sum()), n_outside=int((~inside).sum()), bin_edges=edges,
+                counts=counts.astype(np.int64))
+    names = mx.XRAY_PARAMS
+    n_obs = counts.astype(float)
+    n_in = float(inside.sum())
+
+    def dev(par: Any) -> float:
+        return poisson_deviance(n_obs, mx.total(mx.xray_expected(dict(zip(names, par)), edges)))
+
+    core = x[inside & (np.abs(x - med) < 3 * spread)]
+    n_junk0 = max(float(np.sum(x[inside] < med - 3 * spread)), 0.02 * n_in)
+    span = hi - lo
+    st = {"n": max(float(core.size), 0.5 * n_in), "mu": med, "sigma": max(spread, span / 200),
+          "n_junk": n_junk0, "slope": 3.0 / max(med - lo, span / 20), "n_double": 0.01 * n_in}
+    mu_hi = cfg.upper_limit if cfg.upper_limit is not None else hi
+    mu_lo = lo if mu_hi > lo else mu_hi - span
+    st["mu"] = float(np.clip(st["mu"], mu_lo + 1e-3 * span, mu_hi - 1e-3 * span))
+    limits = {"n": (0.0, math.inf), "mu": (mu_lo, mu_hi), "sigma": (span / 2000, span),
+              "n_junk": (0.0, math.inf), "slope": (0.05 / span, 200.0 / span), "n_double": (0.0, math.inf)}
+    starts = [st, {**st, "slope": 0.3 * st["slope"], "n_junk": 2 * n_junk0},
+              {**st, "sigma": 0.6 * st["sigma"], "n_junk": 0.5 * n_junk0}]
+    mn, reasons, cov, n_starts = _minimise(dev, names, starts, limits)
+    values = {k: float(mn.values[k]) for k in names}
+    errors = {k: float(mn.errors[k]) for k in names}
+    parts = mx.xray_expected(values, edges)
+    nu = mx.total(parts)
+    chi2, ndf, p_value, n_grp = _gof(n_obs, nu, _n_free(mn, names), cfg.gof_min_expected)
+    mean_err = errors["mu"] if cov is not None else math.nan
+    ref = values["sigma"] / math.sqrt(max(values["n"], 1.0))
+    ratio = mean_err / ref if ref > 0 else math.nan
+    if cov is not None and not ratio >= ERROR_RATIO_MIN:
+        reasons.append(f"error on the mean {mean_err:.2g} implausibly small: {ratio:.2g} × σ/√N = {ref:.2g}")
+    if values["n"] < cfg.min_events:
+        reasons.append(f"only {values['n']:.0f} X-rays in the peak (min_events = {cfg.min_events})")
+    if cfg.bin_cuts is not None:
+        beyond = float(stats.norm.sf(hi, values["mu"], values["sigma"]))
+        if beyond > EDGE_FRACTION:
+            reasons.append(f"{100 * beyond:.2g} % of the fitted X-ray peak lies above bin_cuts[1] = {hi:g} "
+                           "mV·µs: raise bin_cuts (or remove it to take the range from the data)")
+    ok, quality, reason = _verdict(reasons, p_value, cfg.gof_p_min)
+    keep_err = quality != "failed"
+    details = {"quality": quality, "mean_definition": "mean of the normal X-ray peak (mixture fit)",
+               "n_junk": values["n_junk"], "n_double": values["n_double"], "error_ratio": ratio,
+               "gof_bins": n_grp, "n_starts": n_starts, "edm": float(mn.fmin.edm) if mn.fmin else None,
+               "components": {k: v.tolist() for k, v in parts.items()}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return FitResult(**base, mean=values["mu"], mean_err=mean_err if keep_err else math.nan,
+                         ci95=Z95 * mean_err if keep_err else math.nan, sigma=values["sigma"],
+                         sigma_err=errors["sigma"] if keep_err else math.nan, params=values,
+                         errors=errors if keep_err else {k: math.nan for k in names},
+                         covariance=cov if keep_err else None, fit_success=ok, reason=reason, chi2=chi2,
+                         ndf=ndf, p_value=p_value, details=details)
+
+
+def xray_by_el_field(items: Any) -> dict[str, tuple[float, float]]:
+    """Per set the X-ray area (mean, σ) for the recoil fit's pile-up component: the accepted X-ray areas of
+    all sets at the same EL field (``items``: ``(set name, EL field V/cm, areas)``) through :func:`fit_xray`;
+    sets whose field has no usable X-ray estimate are left out (no pile-up term)."""
+    pooled: dict[float, list[NDArray[np.float64]]] = {}
+    for _name, el, areas in items:
+        a = np.asarray(areas, dtype=float)
+        if a.size:
+            pooled.setdefault(round(float(el), 1), []).append(a)
+    by_el = {}
+    for el, parts in pooled.items():
+        fit = fit_xray(np.concatenate(parts))
+        if fit.quality != "failed" and np.isfinite(fit.mean) and np.isfinite(fit.sigma):
+            by_el[el] = (float(fit.mean), float(fit.sigma))
+    return {name: by_el[round(float(el), 1)] for name, el, _a in items if round(float(el), 1) in by_el}

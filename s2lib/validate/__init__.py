@@ -1,0 +1,1 @@
+"""Validation: closure of the whole chain against simulator truth, estimator coverage, the Validation chapter."""
