@@ -195,11 +195,12 @@ def test_status_explains_reasons(lab, frozen_s2lib, capfd):
     text = template.read_text()
     last = text.rindex("\n```\n")
     template.write_text(text[:last] + "\nprint('changed')" + text[last:])
-    (frozen_s2lib / "physics.py").write_text((frozen_s2lib / "physics.py").read_text() + "\n# edit\n")
+    physics = frozen_s2lib / "physics" / "physics.py"
+    physics.write_text(physics.read_text() + "\n# edit\n")
     capfd.readouterr()
     lab.status()
     out = capfd.readouterr().out
-    assert "calibration: will run: notebook template changed; s2lib source changed (physics.py)" in out
+    assert "calibration: will run: notebook template changed; s2lib source changed (physics/physics.py)" in out
 
 
 def test_manifest_records_provenance(ran):
