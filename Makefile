@@ -54,4 +54,4 @@ mutation: setup
 	nice -n 10 $(BIN)/python scripts/mutation.py --sample $(MUTATION_SAMPLE) --seed 13
 
 clean:
-	rm -rf _build demo book/runs .pytest_cache
+	rm -rf _build demo book/runs .pytest_cache build

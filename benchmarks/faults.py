@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from s2lib.analysis import pipeline  # noqa: E402
-from s2lib.report._cache import repo_root  # noqa: E402
+from s2lib.report.project import packaged_templates  # noqa: E402
 from s2lib.config.config import load_config  # noqa: E402
 from s2lib.report.faultinject import (
     FILE_FAULTS, check_loadable, copy_run, drop_dac_caps_cmd, descendants, frame_areas, inject, run_problems,
@@ -215,7 +215,7 @@ class Bench:
             row["tracebacks"] += sum((o + e).count("Traceback") for o, e in outs)
         status = subprocess.run([sys.executable, "-c", "import sys; from s2lib.report.report import report_status; "
                                  "sys.exit(report_status([sys.argv[1]], root=sys.argv[2], template_dir=sys.argv[3]))",
-                                 str(config), str(root / "book"), str(repo_root() / "notebooks")],
+                                 str(config), str(root / "book"), str(packaged_templates())],
                                 capture_output=True, text=True)
         integration = [ln for ln in status.stdout.splitlines() if "integration:" in ln]
         self.rows[label]["status up to date"] = int(integration == ["  integration: up to date"])

@@ -15,19 +15,20 @@ from typing import Any
 
 import click
 
-from .errors import ConfigError, S2BookError
+from .errors import ConfigError, ProjectError, S2BookError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 75
 EXIT_CODES = {EXIT_OK: "success (every selected stage ok or up to date)",
               EXIT_FAILED: "a run, stage or command failed (the error line says which and why)",
-              EXIT_USAGE: "usage or configuration error (unknown option, bad key or value in a run YAML)",
+              EXIT_USAGE: "usage or configuration error (unknown option, bad key or value in a run YAML, "
+                          "no book project)",
               EXIT_BUSY: "busy: another s2book run holds the lock of a run (use --wait)"}
 """Documented exit statuses of ``s2book`` (README, ``s2book --help``); 75 is EX_TEMPFAIL of sysexits.h."""
 
 
 def _fail(err: Exception) -> None:
     click.echo(f"s2book: error: {err}", err=True)
-    sys.exit(EXIT_USAGE if isinstance(err, ConfigError) else EXIT_FAILED)
+    sys.exit(EXIT_USAGE if isinstance(err, (ConfigError, ProjectError)) else EXIT_FAILED)
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -35,6 +36,24 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
     """``warnings.showwarning`` for the command line: ``s2book: warning: <message>`` on one line, no source."""
     text = " ".join(str(message).split())
     print(f"s2book: warning: {text}", file=sys.stderr if file is None else file, flush=True)
+
+
+def _book_option(command: Any) -> Any:
+    """The ``--book DIR`` option of the commands that act on a book project."""
+    return click.option("--book", "book", type=click.Path(path_type=Path), default=None,
+                        help="The book project (default: the current folder, or the nearest parent folder "
+                             "holding _config.yml and _toc.yml).")(command)
+
+
+def _project(book: Path | None) -> Path:
+    """The book project of a command (:func:`s2lib.report.project.find_project`); exit 2 with a one-line error."""
+    from s2lib.report.project import find_project
+
+    try:
+        return find_project(book)
+    except ProjectError as err:
+        _fail(err)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 _EPILOG = "\b\nExit status:\n" + "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
@@ -98,7 +117,28 @@ def simulate(outdir: Path, profile: str, seed: int, force: bool, alpha: str | No
 
 
 @main.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite the project files DIRECTORY already has (they are listed "
+              "otherwise); other files are never touched.")
+@click.option("--templates", is_flag=True, help="Also copy the notebook templates into DIRECTORY/notebooks/, "
+              "to edit them for this book only.")
+def init(directory: Path, force: bool, templates: bool) -> None:
+    """Create a book project in DIRECTORY: _config.yml, _toc.yml, the chapters, runs/ and a README."""
+    from s2lib.report.project import init_project
+
+    try:
+        written = init_project(directory, force=force, templates=templates)
+    except ProjectError as err:
+        _fail(err)
+    root = directory.expanduser().resolve()
+    click.echo(f"book project created in {root} ({len(written)} files); next steps: {root / 'README.md'}")
+    click.echo(f"  cd {directory} && s2book demo          # the whole chain on a simulated run")
+    click.echo(f"  put run configurations into {directory / 'runs'}/, then s2book run runs/*.yaml && s2book build")
+
+
+@main.command()
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@_book_option
 @click.option("--stages", default=None,
               help="Comma-separated stages to run (integration,alpha,fitting,calibration,summary; alpha only for "
                    "runs with multi_isotope.enabled).")
@@ -115,14 +155,15 @@ def simulate(outdir: Path, profile: str, seed: int, force: bool, alpha: str | No
 @click.option("--dask-address", default=None, metavar="ADDR",
               help="Join the Dask scheduler at ADDR (tcp://host:8786), e.g. one started by dask-jobqueue on "
               "SLURM/HTCondor; its workers must see the raw folder at the same path. Implies --executor dask.")
-def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, keep_going: bool, strict: bool,
-        wait: bool, executor: str | None, dask_address: str | None) -> None:
+def run(configs: tuple[Path, ...], book: Path | None, stages: str | None, jobs: int, force: bool,
+        keep_going: bool, strict: bool, wait: bool, executor: str | None, dask_address: str | None) -> None:
     """Execute the report notebooks of each run CONFIG with papermill, skipping what is up to date.
 
     One runner per run: the run's output folder holds a lock (.s2book.lock: pid, host, start time). Leftover
     temporary files of an interrupted run are removed when the next run starts. The integration stage reads
     only the raw files that are new or changed since its last pass (per-file cache in <set>/.filecache/) and
-    prints, per set, "[<run_id>] <set>: <N> files read, <M> reused".
+    prints, per set, "[<run_id>] <set>: <N> files read, <M> reused". The executed notebooks go to the book
+    project's book/runs/<run_id>/.
     """
     import os
 
@@ -135,9 +176,10 @@ def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, k
         os.environ[ENV_EXECUTOR] = executor or "dask"
     if dask_address:
         os.environ[ENV_ADDRESS] = dask_address
+    root = _project(book)
     try:
         code = run_reports(list(configs), stages=_split(stages), jobs=jobs, force=force, keep_going=keep_going,
-                           wait=wait, strict=strict)
+                           wait=wait, strict=strict, root=root)
     except S2BookError as err:
         _fail(err)
     except OSError as err:              # e.g. the disk filled up while the manifest was written
@@ -147,12 +189,13 @@ def run(configs: tuple[Path, ...], stages: str | None, jobs: int, force: bool, k
 
 @main.command()
 @click.argument("configs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-def status(configs: tuple[Path, ...]) -> None:
+@_book_option
+def status(configs: tuple[Path, ...], book: Path | None) -> None:
     """Tell, per run and stage, whether it is up to date or why it would run, and whether a run is in progress."""
     from s2lib.report.report import report_status
 
     try:
-        code = report_status(list(configs))
+        code = report_status(list(configs), root=_project(book))
     except S2BookError as err:
         _fail(err)
     sys.exit(code)
@@ -161,12 +204,14 @@ def status(configs: tuple[Path, ...]) -> None:
 @main.command()
 @click.option("--no-pdf", is_flag=True, help="Build the HTML site only.")
 @click.option("--allow-stale", is_flag=True, help="Build even if a run's notebooks are stale or failed (they are marked).")
-def build(no_pdf: bool, allow_stale: bool) -> None:
-    """Build the book (HTML, and PDF through XeLaTeX) from the executed runs."""
+@_book_option
+def build(no_pdf: bool, allow_stale: bool, book: Path | None) -> None:
+    """Build the book (HTML, and PDF through XeLaTeX) from the executed runs, into the project's _build/."""
     from s2lib.report.book import build_book
 
+    root = _project(book)
     try:
-        code = build_book(pdf=not no_pdf, allow_stale=allow_stale)
+        code = build_book(pdf=not no_pdf, allow_stale=allow_stale, root=root)
     except S2BookError as err:
         _fail(err)
     sys.exit(code)
@@ -175,12 +220,14 @@ def build(no_pdf: bool, allow_stale: bool) -> None:
 @main.command()
 @click.option("--no-pdf", is_flag=True, help="Skip the PDF.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
-def demo(no_pdf: bool, jobs: int) -> None:
-    """Simulate the demo run, run its notebooks, build the book and print where it is."""
+@_book_option
+def demo(no_pdf: bool, jobs: int, book: Path | None) -> None:
+    """Simulate the demo run into the project's demo/, run its notebooks, build the book and print where it is."""
     from s2lib.report.book import run_demo
 
+    root = _project(book)
     try:
-        code = run_demo(pdf=not no_pdf, jobs=jobs)
+        code = run_demo(pdf=not no_pdf, jobs=jobs, root=root)
     except S2BookError as err:
         _fail(err)
     sys.exit(code)
@@ -193,16 +240,16 @@ def demo(no_pdf: bool, jobs: int) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: validation/ in the book project).")
 @click.option("--keep-data", is_flag=True, help="Keep the simulated raw files of every point (large).")
-def validate(quick: bool, jobs: int, out_dir: Path | None, keep_data: bool) -> None:
+@_book_option
+def validate(quick: bool, jobs: int, out_dir: Path | None, keep_data: bool, book: Path | None) -> None:
     """Closure tests: simulate a matrix of runs, analyse each with the default configuration, compare with truth.
 
     Writes validation.json, validation.csv, validation.md and figures into the output folder; the book's
     Validation chapter is built from them. Exit status 0 only when every point and every pull width passes.
     """
-    from s2lib.report._cache import repo_root
     from s2lib.validate.validate import run_validation
 
-    out = out_dir if out_dir is not None else repo_root() / "validation"
+    out = out_dir if out_dir is not None else _project(book) / "validation"
     try:
         doc = run_validation(out, quick=quick, jobs=jobs, keep_data=keep_data)
     except S2BookError as err:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["S2BookError", "WfmError", "ConfigError", "DataError", "StageError"]
+__all__ = ["S2BookError", "WfmError", "ConfigError", "DataError", "StageError", "ProjectError"]
 
 
 class S2BookError(Exception):
@@ -62,3 +62,8 @@ class StageError(S2BookError):
         if self.notebook is not None:
             text += f" (partial notebook: {self.notebook})"
         super().__init__(text)
+
+
+class ProjectError(S2BookError):
+    """No usable book project: the folder given (``--book``) or searched (the current folder and its parents)
+    lacks the marker files, or ``s2book init`` would overwrite an existing project's files."""

@@ -1,7 +1,7 @@
 """Book build from executed mini runs: HTML (and PDF when xelatex exists), figures, glue, stale guard.
 
-The book root is a temporary copy of the repository's _config.yml, _toc.yml and hand-written chapters, so the
-real book/runs/ and _build/ are never touched. The tests of this module share one set of executed runs and run
+The book root is a new book project (`s2book init`: the packaged _config.yml, _toc.yml and chapters), so the
+repository's book/runs/ and _build/ are never touched. The tests of this module share one set of executed runs and run
 in order (the last one changes the runs).
 """
 from __future__ import annotations
@@ -18,12 +18,12 @@ import pytest
 
 import s2lib.report._cache as cache
 from s2lib.report.book import build_book
+from s2lib.report.project import init_project
 
 from test_report import Lab
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 HAS_XELATEX = shutil.which("xelatex") is not None and shutil.which("latexmk") is not None
 
 
@@ -36,9 +36,7 @@ def book_lab(tmp_path_factory):
         mp.setattr(cache, "PACKAGE_DIR", frozen)
         mp.setenv("S2BOOK_FETCH_MATHJAX", "0")
         lab = Lab(tmp / "lab")
-        for name in ("_config.yml", "_toc.yml", "book/intro.md", "book/methods.md"):
-            (lab.root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, lab.root / name)
+        init_project(lab.root)
         assert lab.run(jobs=2) == 0
         yield lab
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from s2lib.report.book import run_demo
+from s2lib.report.project import init_project
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -41,14 +41,11 @@ PAGE_DIRS_SKIPPED = {"_static", "_sources", "_images", "_sphinx_design_static", 
 
 @pytest.fixture(scope="module")
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the demo book (HTML only) in a temporary book folder; return its ``_build/html``."""
+    """Build the demo book (HTML only) in a new book project; return its ``_build/html``."""
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"Chromium is missing ({CHROMIUM}): run `make test`, which installs Debian's chromium")
     root = tmp_path_factory.mktemp("demo_book")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(REPO / name, root / name)
-    shutil.copytree(REPO / "book", root / "book", ignore=shutil.ignore_patterns("runs"))
-    shutil.copytree(REPO / "notebooks", root / "notebooks", ignore=shutil.ignore_patterns("*.py"))
+    init_project(root)                  # a new book project, as `s2book init` makes it
     assert run_demo(pdf=False, jobs=2, root=root) == 0, "s2book demo failed (see the output above)"
     site = root / "_build" / "html"
     assert (site / "index.html").is_file()

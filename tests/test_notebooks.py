@@ -1,4 +1,4 @@
-"""Execute the real report notebooks (notebooks/*.ipynb) with papermill through the real runner
+"""Execute the real report notebooks (notebooks/*.md, MyST Markdown notebooks) with papermill through the real runner
 (:func:`s2lib.report.report.run_reports`, book root in a temporary folder) and check their numbers against the
 simulation's truth, their figures and their glue keys.
 

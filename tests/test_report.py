@@ -42,7 +42,7 @@ class Lab:
         self.tmp = tmp
         self.root = tmp / "root"
         self.templates = tmp / "templates"
-        shutil.copytree(MINI, self.templates, ignore=shutil.ignore_patterns("*.py"))
+        shutil.copytree(MINI, self.templates)
         self.configs = {}
         for run_id in ("runA", "runB"):
             folder = tmp / run_id
@@ -191,10 +191,12 @@ def test_status_explains_reasons(lab, frozen_s2lib, capfd):
     assert "integration: will run: raw files changed: 1 file touched" in run_b
     assert "fitting: will run: upstream stage integration runs first" in run_b
 
-    nb = nbformat.read(str(lab.templates / "calibration.ipynb"), as_version=4)
-    nb.cells[-1].source += "\nprint('changed')"
-    nbformat.write(nb, str(lab.templates / "calibration.ipynb"))
-    (frozen_s2lib / "physics" / "physics.py").write_text((frozen_s2lib / "physics" / "physics.py").read_text() + "\n# edit\n")
+    template = lab.templates / "calibration.md"          # a MyST notebook: edited as text
+    text = template.read_text()
+    last = text.rindex("\n```\n")
+    template.write_text(text[:last] + "\nprint('changed')" + text[last:])
+    physics = frozen_s2lib / "physics" / "physics.py"
+    physics.write_text(physics.read_text() + "\n# edit\n")
     capfd.readouterr()
     lab.status()
     out = capfd.readouterr().out

@@ -205,7 +205,6 @@ def test_quick_validation_closes_against_the_truth(quick) -> None:
 
 
 # ------------------------------------------------------------------------------------------ book chapter
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
@@ -215,12 +214,11 @@ def test_validation_chapter_in_the_book(quick, tmp_path: Path, monkeypatch: pyte
     import shutil
 
     from s2lib.report.book import build_book, generate_sources
+    from s2lib.report.project import init_project
 
     out, _, _ = quick
     root = tmp_path / "book"
-    for name in ("_config.yml", "_toc.yml", "book/intro.md", "book/methods.md"):
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, root / name)
+    init_project(root)
     toc, _ = generate_sources(root)
     assert "validation" not in toc.read_text()                       # no results: no chapter
     shutil.copytree(out, root / "validation", ignore=shutil.ignore_patterns("runs"))

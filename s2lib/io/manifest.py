@@ -33,7 +33,6 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import nbformat
 
 
 FILE_CACHE_DIR = ".filecache"
@@ -50,7 +49,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 #: Packages whose versions enter the ``env`` part of every cache key and the manifest.
 PACKAGES = ("s2book", "numpy", "scipy", "matplotlib", "papermill", "nbclient", "nbformat", "ipykernel",
-            "jupyter-book", "myst-nb")
+            "jupytext", "jupyter-book", "myst-nb")
 #: Files of an output folder that are never artifacts of a stage.
 _NOT_ARTIFACTS = ("manifest.json", ".s2book.lock")
 _HASH_CHUNK = 1 << 20
@@ -75,9 +74,11 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def template_fingerprint(path: str | Path) -> str:
-    """sha256 of a notebook's code and Markdown cell sources, in order (outputs and metadata stripped)."""
-    nb = nbformat.read(str(path), as_version=4)
+def template_fingerprint(nb: Any) -> str:
+    """sha256 of a template notebook's code and Markdown cell sources, in order (outputs and metadata stripped).
+
+    ``nb`` is the template as an nbformat v4 notebook (read by :func:`s2lib.report._notebook_files.read_template`).
+    """
     cells = [[cell.cell_type, cell.source.strip()] for cell in nb.cells if cell.cell_type in ("code", "markdown")]
     return sha256_text(canonical_json(cells))
 

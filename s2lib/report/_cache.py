@@ -12,11 +12,13 @@ from typing import Any, Mapping, Sequence
 
 from s2lib.io import manifest as mf
 from s2lib.errors import S2BookError
+from ._notebook_files import read_template
+from .project import template_path
 
 __all__ = [
     "Stage", "STAGES", "PER_RUN_STAGES", "STAGE_NAMES", "run_stages", "SUMMARY", "SUMMARY_DIR", "RunSpec", "StagePlan",
     "Fingerprints", "load_run_spec", "validate_stages", "plan_stage", "plan_run", "plan_summary",
-    "summary_inputs", "repo_root", "PACKAGE_DIR",
+    "summary_inputs", "PACKAGE_DIR",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent   # the s2lib package (this file is s2lib/report/_cache.py)
@@ -27,7 +29,7 @@ SUMMARY_DIR = "_summary"
 
 @dataclass(frozen=True)
 class Stage:
-    """One report stage: a template notebook ``<templates>/<name>.ipynb`` executed per run (or once, fan-in).
+    """One report stage: a template notebook ``<templates>/<name>.md`` executed per run (or once, fan-in).
 
     Attributes:
         name: stage name, also the template's and the executed notebook's file stem.
@@ -86,11 +88,6 @@ def run_stages(spec: "RunSpec") -> tuple[Stage, ...]:
     return tuple(s for s in PER_RUN_STAGES if s.applies(spec.parameters))
 
 
-def repo_root() -> Path:
-    """The checkout holding ``s2lib`` (where ``_config.yml``, ``notebooks/`` and ``book/`` live)."""
-    return PACKAGE_DIR.parent
-
-
 @dataclass(frozen=True)
 class RunSpec:
     """What the runner needs of one validated run configuration."""
@@ -139,12 +136,12 @@ class Fingerprints:
     _tpl: dict[str, str] = field(default_factory=dict)
 
     def template(self, stage: str) -> str:
-        """Fingerprint of ``<templates>/<stage>.ipynb``; S2BookError when the template is missing."""
+        """Fingerprint of ``<templates>/<stage>.md``; S2BookError when the template is missing."""
         if stage not in self._tpl:
-            path = self.templates / f"{stage}.ipynb"
+            path = template_path(self.templates, stage)
             if not path.is_file():
                 raise S2BookError(f"stage {stage}: notebook template not found: {path}")
-            self._tpl[stage] = mf.template_fingerprint(path)
+            self._tpl[stage] = mf.template_fingerprint(read_template(path))
         return self._tpl[stage]
 
 

@@ -1,5 +1,6 @@
-"""Executed-notebook files of the report runner: template parameters, the finished notebook's tags and
-metadata (written atomically), and the failing cell of a failed execution. Internal to :mod:`s2lib.report.report`."""
+"""Notebook files of the report runner: reading a template (MyST Markdown through jupytext), its parameter
+names, the finished notebook's tags and metadata (written atomically), and the failing cell of a failed
+execution. Internal to :mod:`s2lib.report`."""
 from __future__ import annotations
 
 import re
@@ -8,16 +9,41 @@ from typing import Any, Mapping
 
 import nbformat
 
+from s2lib.errors import S2BookError
+
 _REMOVE_TAGS = ("parameters", "injected-parameters")
 _HIDE_TAGS = ("remove-cell", "remove-input", "hide-input", "hide-cell", "papermill-error-cell-tag")
 
 
+def read_template(path: str | Path) -> nbformat.NotebookNode:
+    """A stage template as an nbformat v4 notebook: a MyST Markdown notebook (jupytext ``md:myst``, the only
+    format of the templates) read with :func:`jupytext.read`.
+
+    Raises:
+        S2BookError: the file is missing, not ``.md``, or not a notebook jupytext can read (the message names it).
+    """
+    import jupytext
+
+    path = Path(path)
+    if path.suffix != ".md":
+        raise S2BookError(f"{path}: a notebook template must be a MyST Markdown notebook (.md)")
+    try:
+        return jupytext.read(path, fmt="md:myst")
+    except OSError as err:
+        raise S2BookError(f"{path}: cannot read the notebook template: {err.strerror or err}") from err
+    except Exception as err:  # noqa: BLE001 - jupytext's parse errors have no common base class
+        raise S2BookError(f"{path}: not a MyST Markdown notebook: {type(err).__name__}: {err}") from err
+
+
+def parameters_cells(nb: nbformat.NotebookNode) -> list[Any]:
+    """The cells tagged ``parameters`` (papermill injects its values after the first)."""
+    return [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
+
+
 def _parameter_names(template: Path) -> set[str]:
     """Names assigned in the template's ``parameters``-tagged cell."""
-    nb = nbformat.read(str(template), as_version=4)
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            return set(re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=", cell.source, flags=re.M))
+    for cell in parameters_cells(read_template(template))[:1]:
+        return set(re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=", cell.source, flags=re.M))
     return set()
 
 
@@ -32,6 +58,8 @@ def _finalise(src: Path, dest: Path, meta: Mapping[str, Any]) -> None:
         elif cell.cell_type == "code" and not any(t in tags for t in _HIDE_TAGS):
             tags.append("hide-input")
     nb.metadata["s2book"] = dict(meta)
+    if "template" in meta and "papermill" in nb.metadata:   # papermill recorded the template notebook itself
+        nb.metadata["papermill"]["input_path"] = meta["template"]
     from s2lib.io.store import write_text_atomic
 
     text = nbformat.writes(nb)

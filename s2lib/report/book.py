@@ -21,10 +21,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +29,10 @@ import yaml
 
 from s2lib.io import manifest as mf
 from s2lib.validate._book_validation import validation_page
-from ._cache import PER_RUN_STAGES, SUMMARY, repo_root
-from s2lib.errors import S2BookError
+from ._cache import PER_RUN_STAGES, SUMMARY
+from ._jb_build import _VENDOR, config_variant, fetch_mathjax, run_jupyter_book
+from s2lib.errors import ProjectError, S2BookError
+from .project import find_project, missing_markers
 
 __all__ = ["build_book", "run_demo", "fetch_mathjax", "generate_sources", "KEY_LABELS", "BANNER_TAG",
            "DEMO_SEED"]
@@ -53,8 +51,6 @@ KEY_LABELS = {
     "emp_a": "Empirical model $A$",
     "emp_b": "Empirical model $B$",
 }
-_WARNING = re.compile(r"(WARNING|ERROR):")
-_VENDOR = Path(".s2book") / "vendor"
 
 
 def _say(text: str) -> None:
@@ -286,7 +282,7 @@ def _toc(root: Path, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def generate_sources(root: str | Path | None = None, allow_stale: bool = False) -> tuple[Path, dict[Path, list[str]]]:
     """Check the runs, set banners, write overview/provenance pages and the TOC; return (toc path, problems)."""
-    root = Path(root).resolve() if root is not None else repo_root()
+    root = Path(root).resolve() if root is not None else find_project()
     runs = _runs_present(root)
     problems = _problems(root, runs)
     if problems and not allow_stale:
@@ -310,74 +306,17 @@ def generate_sources(root: str | Path | None = None, allow_stale: bool = False) 
     return toc, problems
 
 
-# ---------------------------------------------------------------- Jupyter Book
-
-def _jupyter_book() -> str:
-    exe = Path(sys.executable).with_name("jupyter-book")
-    found = str(exe) if exe.is_file() else shutil.which("jupyter-book")
-    if not found:
-        raise S2BookError("jupyter-book not found (install the report toolchain: pip install -r requirements-report.txt)")
-    return found
-
-
-def _config_variant(root: Path, name: str, extra: dict[str, Any]) -> Path:
-    """``_build/_config.<name>.yml``: ``_config.yml`` with ``extra`` merged into ``sphinx.config``."""
-    cfg = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
-    cfg.setdefault("sphinx", {}).setdefault("config", {}).update(extra)
-    path = root / "_build" / f"_config.{name}.yml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return path
-
-
-def _run_jb(root: Path, toc: Path, config: Path, builder: str, log: Path) -> int:
-    cmd = [_jupyter_book(), "build", str(root), "--toc", str(toc), "--config", str(config), "--builder", builder,
-           "-W", "--keep-going"]
-    t0 = time.monotonic()
-    done = subprocess.run(cmd, cwd=str(root), capture_output=True, text=True)
-    log.write_text(done.stdout + "\n" + done.stderr, encoding="utf-8")
-    warnings = [line for line in (done.stdout + done.stderr).splitlines() if _WARNING.search(line)]
-    if done.returncode != 0 or warnings:
-        _say(f"s2book build: {builder} build failed (exit {done.returncode}); log: {log}")
-        for line in (warnings or (done.stdout + done.stderr).strip().splitlines()[-15:])[:30]:
-            _say(f"  {line}")
-        return 1
-    _say(f"s2book build: {builder} done in {time.monotonic() - t0:.1f} s")
-    return 0
-
-
-def fetch_mathjax(root: str | Path | None = None) -> Path | None:
-    """Install MathJax 3 (npm) into the git-ignored ``.s2book/vendor/mathjax`` for offline HTML; None when npm fails.
-
-    Only the combined ``tex-mml-chtml.js`` and its CHTML web fonts are kept (about 2 MB instead of 24 MB).
-    """
-    root = Path(root).resolve() if root is not None else repo_root()
-    target = root / _VENDOR / "mathjax"
-    if (target / "tex-mml-chtml.js").is_file():
-        return target
-    npm = shutil.which("npm")
-    if not npm:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", tmp, "mathjax@3"],
-                              capture_output=True, text=True)
-        es5 = Path(tmp) / "node_modules" / "mathjax" / "es5"
-        if done.returncode != 0 or not (es5 / "tex-mml-chtml.js").is_file():
-            return None
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(es5 / "tex-mml-chtml.js", target / "tex-mml-chtml.js")
-        shutil.copytree(es5 / "output" / "chtml" / "fonts", target / "output" / "chtml" / "fonts", dirs_exist_ok=True)
-    return target
-
-
 def build_book(pdf: bool = True, allow_stale: bool = False, *, root: str | Path | None = None) -> int:
-    """Build the HTML site (``_build/html``) and, unless ``pdf`` is False, the PDF (``_build/latex/book.pdf``).
+    """Build the HTML site (``_build/html``) and, unless ``pdf`` is False, the PDF (``_build/latex/book.pdf``) of
+    the book project ``root`` (default: :func:`s2lib.report.project.find_project` from the current folder).
 
     Returns 0 on success; 1 when a page is stale/failed (unless ``allow_stale``) or Jupyter Book / LaTeX
     reported an error or a warning (missing glue key, missing figure, broken reference...).
     """
-    root = Path(root).resolve() if root is not None else repo_root()
-    if not (root / "_config.yml").is_file():
-        raise S2BookError(f"no _config.yml in {root}: not a book folder")
+    root = Path(root).resolve() if root is not None else find_project()
+    missing = missing_markers(root)
+    if missing:
+        raise ProjectError(f"{root}: not a book project: missing {', '.join(missing)}")
     toc, problems = generate_sources(root, allow_stale)
     if problems and not allow_stale:
         _say("s2book build: refusing to build: these pages are stale or failed "
@@ -393,7 +332,7 @@ def build_book(pdf: bool = True, allow_stale: bool = False, *, root: str | Path 
     if (root / _VENDOR / "mathjax" / "tex-mml-chtml.js").is_file():
         extra = {"html_static_path": [_VENDOR.as_posix()], "mathjax_path": "mathjax/tex-mml-chtml.js"}
     logs = root / "_build"
-    if _run_jb(root, toc, _config_variant(root, "html", extra), "html", logs / "html-build.log"):
+    if run_jupyter_book(root, toc, config_variant(root, "html", extra), "html", logs / "html-build.log"):
         return 1
     _say(f"HTML: {root / '_build' / 'html' / 'index.html'}")
     if not pdf:
@@ -401,8 +340,8 @@ def build_book(pdf: bool = True, allow_stale: bool = False, *, root: str | Path 
     if not shutil.which("xelatex"):
         _say("s2book build: xelatex not found: install the Debian TeX set of notes/toolchain.md (or use --no-pdf)")
         return 1
-    pdf_cfg = _config_variant(root, "pdf", {"nb_remove_code_source": True})
-    if _run_jb(root, toc, pdf_cfg, "pdflatex", logs / "pdf-build.log"):
+    pdf_cfg = config_variant(root, "pdf", {"nb_remove_code_source": True})
+    if run_jupyter_book(root, toc, pdf_cfg, "pdflatex", logs / "pdf-build.log"):
         return 1
     book_pdf = root / "_build" / "latex" / "book.pdf"
     if not book_pdf.is_file():
@@ -416,7 +355,7 @@ def run_demo(pdf: bool = True, jobs: int = 2, *, root: str | Path | None = None)
     """Simulate the demo run into ``<root>/demo`` (once), run its notebooks, build the book, print the paths."""
     from .report import run_reports
 
-    root = Path(root).resolve() if root is not None else repo_root()
+    root = Path(root).resolve() if root is not None else find_project()
     demo = root / "demo"
     config = demo / "run.yaml"
     if not config.is_file():

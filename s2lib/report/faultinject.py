@@ -227,12 +227,12 @@ sys.exit(run_reports([sys.argv[1]], stages=sys.argv[4].split(","), root=sys.argv
 def runner_cmd(config: Path, root: Path, *, stages: tuple[str, ...] = ("integration",), force: bool = False,
                wait: bool = False) -> list[str]:
     """Command line of ``s2book run`` on ``config`` with the executed notebooks under ``root/book`` (not the
-    checkout's), the checkout's templates, the given stages, ``--force`` and ``--wait``."""
+    checkout's), the installed templates, the given stages, ``--force`` and ``--wait``."""
     import sys
 
-    from ._cache import repo_root
+    from .project import packaged_templates
 
-    return [sys.executable, "-c", _RUNNER, str(config), str(root), str(repo_root() / "notebooks"), ",".join(stages),
+    return [sys.executable, "-c", _RUNNER, str(config), str(root), str(packaged_templates()), ",".join(stages),
             "force" if force else "-", "wait" if wait else "-"]
 
 

@@ -1,14 +1,16 @@
 """Execute the report notebooks of each run with papermill, skipping what is up to date.
 
 Stages (:data:`STAGES`): ``integration``, ``fitting``, ``calibration`` per run, then ``summary`` once across the
-runs. A stage is the template ``notebooks/<stage>.ipynb``; papermill executes it with the parameters
-``config_path`` and ``output_dir`` (absolute paths; ``run_id`` and ``stage`` too when the template's
-``parameters`` cell names them; the summary gets ``config_paths``, ``run_ids``, ``output_dirs``, ``output_dir``),
-the kernel ``python3``, a per-cell timeout and the run's output folder as working directory. One runner per run:
-each run's output folder is locked first (:mod:`s2lib.report.runlock`; busy: exit 75, or wait), then the temporary
-files a killed runner left there are removed; the summary's folder is locked (waiting) just before it runs. Executed notebooks
-land in ``book/runs/<run_id>/<stage>.ipynb`` (``book/runs/summary.ipynb``), written to a temporary name and
-renamed on success; a failed execution is kept as ``<stage>.failed.ipynb``.
+runs. A stage is the template ``<templates>/<stage>.md``, a MyST Markdown notebook (read with jupytext; the
+templates are the book project's ``notebooks/`` or the installed package's, :mod:`s2lib.report.project`); papermill
+executes it (:mod:`s2lib.report._stage_run`) with the parameters ``config_path`` and ``output_dir`` (absolute paths;
+``run_id``, ``stage``, ``jobs``, ``strict`` too when the template's ``parameters`` cell names them; the summary
+gets ``config_paths``, ``run_ids``, ``output_dirs``, ``output_dir``), the kernel ``python3``, a per-cell timeout
+and the run's output folder as working directory. One runner per run: each run's output folder is locked first
+(:mod:`s2lib.report.runlock`; busy: exit 75, or wait), then the temporary files a killed runner left there are removed;
+the summary's folder is locked (waiting) just before it runs. Executed notebooks land in the book project's
+``book/runs/<run_id>/<stage>.ipynb`` (``book/runs/summary.ipynb``), written to a temporary name and renamed on
+success; a failed execution is kept as ``<stage>.failed.ipynb``.
 
 Every stage has a cache key (:mod:`s2lib.io.manifest`, :mod:`s2lib.report._cache`); the run's ``manifest.json``
 (``<output_base>/<run_id>/``) records key parts, timings, artifacts with sha256, errors, versions, git state.
@@ -20,9 +22,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -30,46 +30,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-
 from s2lib.io import manifest as mf
-from ._notebook_files import _cell_started, _failure_info, _finalise, _parameter_names
 from ._cache import (PER_RUN_STAGES, STAGE_NAMES, STAGES, SUMMARY, SUMMARY_DIR, Fingerprints, RunSpec, Stage,
-                     StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, repo_root, run_stages,
-                     validate_stages)
+                     StagePlan, load_run_spec, plan_run, plan_stage, plan_summary, run_stages, validate_stages)
+from ._stage_run import KERNEL_NAME, Layout, _execute, _say, run_parameters, summary_parameters
 from s2lib.analysis.badfiles import bad_file_line, strict_reasons
 from s2lib.analysis.filecache import pass_lines, status_lines
 from s2lib.errors import ConfigError, S2BookError, StageError
+from .project import packaged_templates, template_path
 from .runlock import EXIT_BUSY, RunBusyError, describe_holder, lock_holder, lock_runs
 
 __all__ = [
     "STAGES", "STAGE_NAMES", "Stage", "RunSpec", "StagePlan", "KERNEL_NAME", "DEFAULT_CELL_TIMEOUT",
-    "Layout", "run_reports", "report_status", "check_run", "check_summary", "load_run_spec",
+    "Layout", "run_reports", "report_status", "check_run", "check_summary", "load_run_spec", "run_parameters",
+    "summary_parameters",
 ]
 
-KERNEL_NAME = "python3"
 #: Per-cell execution timeout in seconds (override with ``cell_timeout=`` or ``S2BOOK_CELL_TIMEOUT``).
 DEFAULT_CELL_TIMEOUT = 1800
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                 "VECLIB_MAXIMUM_THREADS")
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where templates are read and executed notebooks written (``root`` is the book's source folder)."""
-
-    root: Path
-    templates: Path
-    book: Path
-
-    @classmethod
-    def make(cls, root: str | Path | None = None, template_dir: str | Path | None = None) -> "Layout":
-        base = Path(root).resolve() if root is not None else repo_root()
-        return cls(base, Path(template_dir).resolve() if template_dir else base / "notebooks", base / "book")
-
-    def notebook(self, run_id: str, stage: str, failed: bool = False) -> Path:
-        """``book/runs/<run_id>/<stage>[.failed].ipynb`` (``book/runs/summary.ipynb`` for the summary)."""
-        folder = self.book / "runs" if stage == SUMMARY else self.book / "runs" / run_id
-        return folder / f"{stage}{'.failed' if failed else ''}.ipynb"
 
 
 @dataclass
@@ -98,91 +78,6 @@ def _workers_for(spec: RunSpec, default: int) -> int:
     """Processes a run's integration pass may use: the CLI's share of ``--jobs``, or more if the run's
     configuration asks for more (its ``jobs`` key)."""
     return max(default, spec.jobs if isinstance(spec.jobs, int) and spec.jobs > 0 else 1)
-
-
-def _say(who: str, text: str) -> None:
-    print(f"[{who}] {text}", flush=True)
-
-
-def _papermill(template: Path, out: Path, params: dict[str, Any], cwd: Path, timeout: int, progress: bool) -> None:
-    import papermill as pm
-    from traitlets.config import Config
-
-    sockets = tempfile.mkdtemp(prefix="s2k-")
-    try:
-        # IPC sockets in a private folder instead of TCP ports: no port race between parallel kernels.
-        config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "k")}})
-        pm.execute_notebook(str(template), str(out), parameters=params, kernel_name=KERNEL_NAME,
-                            progress_bar=progress, cwd=str(cwd), config=config, execution_timeout=timeout,
-                            start_timeout=120, log_output=False)
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
-
-
-def _execute(*, who: str, stage: str, layout: Layout, output_dir: Path, params: dict[str, Any], plan: StagePlan,
-             old: Mapping[str, Any] | None, timeout: int, progress: bool, meta: dict[str, Any],
-             git: Mapping[str, Any]) -> tuple[dict[str, Any], StageError | None]:
-    """Execute one stage; return its manifest entry and the StageError when it failed."""
-    template = layout.templates / f"{stage}.ipynb"
-    final, failed = layout.notebook(who, stage), layout.notebook(who, stage, failed=True)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    running = final.with_name(f".{stage}.running.ipynb")
-    wanted = _parameter_names(template)
-    params = {k: v for k, v in params.items() if k in wanted or k in ("config_path", "output_dir")}
-    before = mf.snapshot_tree(output_dir)
-    started, t0 = mf.now_iso(), time.monotonic()
-    _say(who, f"{stage}: running ({'; '.join(plan.reasons)})")
-    error: BaseException | None = None
-    for attempt in (1, 2):
-        try:
-            _papermill(template, running, params, output_dir, timeout, progress)
-            error = None
-            break
-        except Exception as err:  # noqa: BLE001 - every failure is reported with its cell below
-            error = err
-            if attempt == 1 and not _cell_started(running) and "PapermillExecutionError" not in type(err).__name__:
-                _say(who, f"{stage}: kernel did not start ({type(err).__name__}: {err}); retrying once")
-                continue
-            break
-    duration = time.monotonic() - t0
-    after = mf.snapshot_tree(output_dir)
-    previous = (old or {}).get("artifacts") or {}
-    names = {k for k, v in after.items() if before.get(k) != v} | {k for k in previous if k in after}
-    entry: dict[str, Any] = {
-        "status": "ok" if error is None else "failed", "key": plan.key, "parts": plan.parts,
-        "started": started, "ended": mf.now_iso(), "duration_s": round(duration, 3),
-        "template": str(template), "notebook": str(final if error is None else failed), "git": dict(git),
-        "artifacts": mf.hash_artifacts(output_dir, names, known=previous), "error": None,
-    }
-    meta = {**meta, "stage": stage, "key": plan.key, "status": entry["status"], "ended": entry["ended"]}
-    if error is None:
-        try:
-            _finalise(running, final, meta)
-        except OSError as err:          # e.g. a full disk: the stage did not finish
-            error = err
-            entry.update(status="failed", notebook=str(failed))
-    if error is None:
-        running.unlink(missing_ok=True)
-        failed.unlink(missing_ok=True)
-        _say(who, f"{stage}: ok ({duration:.1f} s, {len(entry['artifacts'])} artifacts)")
-        return entry, None
-    info = _failure_info(error, running)
-    entry["error"] = info
-    if running.is_file():
-        try:
-            _finalise(running, failed, meta)
-        except (OSError, ValueError):   # full disk, or a notebook papermill could not finish writing
-            pass
-        running.unlink(missing_ok=True)
-    final.unlink(missing_ok=True)
-    where = f"(In [{info['execution_count']}]) " if info.get("execution_count") else ""
-    message = f"{info['ename']}: {info['evalue']}"
-    if info.get("source"):
-        message += f" {where}in `{info['source']}`"
-    err = StageError(who, stage, message, cell=info.get("cell"), notebook=failed if failed.is_file() else None)
-    _say(who, f"{stage}: FAILED: {err}")
-    return entry, err
 
 
 def _pointer(layout: Layout, run_id: str, manifest_path: Path, config: Path | None) -> None:
@@ -233,9 +128,7 @@ def _run_one(job: _Job) -> _Outcome:
             continue
         if not plan.reasons:
             plan.reasons.append("forced")
-        params = {"config_path": str(spec.config_path), "output_dir": str(spec.output_dir),
-                  "run_id": spec.run_id, "stage": stage.name, "jobs": _workers_for(spec, job.workers),
-                  "strict": job.strict}
+        params = run_parameters(spec, stage.name, _workers_for(spec, job.workers), job.strict)
         meta = {"run_id": spec.run_id, "manifest": str(man_path), "config": str(spec.config_path)}
         started = time.time()
         entry, err = _execute(who=spec.run_id, stage=stage.name, layout=layout, output_dir=spec.output_dir,
@@ -332,8 +225,7 @@ def _run_summary(specs: list[RunSpec], layout: Layout, force: bool, timeout: int
         _say(SUMMARY, "summary: up to date (skipped)")
         outcome.skipped.append(SUMMARY)
         return outcome
-    params = {"config_paths": [str(s.config_path) for s in specs], "run_ids": [s.run_id for s in specs],
-              "output_dirs": [str(s.output_dir) for s in specs], "output_dir": str(out_dir), "stage": SUMMARY}
+    params = summary_parameters(specs, out_dir)
     entry, err = _execute(who=SUMMARY, stage=SUMMARY, layout=layout, output_dir=out_dir, params=params,
                           plan=plan if plan.reasons else StagePlan(SUMMARY, SUMMARY, ["forced"], plan.parts, plan.key),
                           old=stages.get(SUMMARY), timeout=timeout, progress=progress,
@@ -359,9 +251,10 @@ def run_reports(configs: Sequence[str | Path], stages: Sequence[str] | None = No
         force: re-run the selected stages even when up to date.
         keep_going: after a failure, still start the remaining runs (without it, running ones finish and no new
             run starts). The summary never runs when a run failed.
-        root: book source folder (default: the checkout holding s2lib); executed notebooks go to
-            ``<root>/book/runs/``.
-        template_dir: folder of the stage templates (default ``<root>/notebooks``).
+        root: the book project (default: :func:`s2lib.report.project.find_project` from the current folder); executed
+            notebooks go to ``<root>/book/runs/``.
+        template_dir: folder of the stage templates (default: the project's ``notebooks/`` if it has one, else
+            the installed templates).
         cell_timeout: per-cell timeout in seconds (default ``S2BOOK_CELL_TIMEOUT`` or 1800).
         wait: when another runner holds a run's lock (:mod:`s2lib.report.runlock`), wait for it instead of exiting 75.
         strict: a bad raw file fails the integration stage instead of being skipped and reported (also the
@@ -438,7 +331,7 @@ def report_status(configs: Sequence[str | Path], *, root: str | Path | None = No
                 stale_runs.append(spec.run_id)
         for line in _file_status(spec):
             print(f"  {line}")
-    if (layout.templates / f"{SUMMARY}.ipynb").is_file():
+    if template_path(layout.templates, SUMMARY).is_file():
         smf = mf.read_manifest(_summary_dir(specs) / "manifest.json")
         plan = plan_summary(specs, mans, smf, fp, runs_will_run=sorted(set(stale_runs)))
         print(f"{SUMMARY}: " + ("up to date" if plan.up_to_date else "will run: " + "; ".join(plan.reasons)))
@@ -469,7 +362,7 @@ def check_run(manifest_path: str | Path) -> dict[str, list[str]]:
         spec = load_run_spec(man["config"]["path"])
     except S2BookError as err:
         return {s.name: [f"configuration not usable: {err}"] for s in recorded}
-    fp = Fingerprints(Path(man.get("templates") or Layout.make().templates))
+    fp = Fingerprints(Path(man.get("templates") or packaged_templates()))
     try:
         plans = plan_run(spec, man, fp)
     except S2BookError as err:
@@ -485,7 +378,7 @@ def check_summary(manifest_path: str | Path) -> list[str]:
     runs = ((man.get("config") or {}).get("parameters") or {}).get("runs") or {}
     try:
         specs = _load_specs(list(runs.values()))
-        fp = Fingerprints(Path(man.get("templates") or Layout.make().templates))
+        fp = Fingerprints(Path(man.get("templates") or packaged_templates()))
         run_mans = {s.run_id: mf.read_manifest(s.output_dir / "manifest.json") for s in specs}
         stale = [s.run_id for s in specs if any(check_run(s.output_dir / "manifest.json").values())]
         return plan_summary(specs, run_mans, man, fp, runs_will_run=stale).reasons
