@@ -21,7 +21,7 @@ _LAZY = {
     "fit_recoil": "stats.estimators",
     "fit_xray": "stats.estimators",
     "FitConfig": "stats.fitting",
-    "prepare_run": "analysis.pipeline",
+    "prepare_run": "analysis.timing_stage",
     "run_xray_classification": "analysis.pipeline",
     "run_ion_integration": "analysis.pipeline",
     "run_integration_pass": "analysis.pipeline",

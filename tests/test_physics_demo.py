@@ -18,7 +18,7 @@ import json
 import numpy as np
 import pytest
 
-from s2lib.analysis import pipeline
+from s2lib.analysis import pipeline, timing_stage
 from s2lib.config.runs import build_run, load_config
 from s2lib.sim.simulate import simulate_run
 from s2lib.io.store import load_s2area, load_timing
@@ -32,7 +32,7 @@ def demo(request, tmp_path_factory):
     from s2lib.analysis.calibrate_stage import calibrate_and_analyze
     out = simulate_run(tmp_path_factory.mktemp("demo"), profile="demo", seed=request.param, progress=False)
     run = build_run(load_config(out / "run.yaml"))
-    pipeline.prepare_run(run, verbose=False, jobs=2)
+    timing_stage.prepare_run(run, verbose=False, jobs=2)
     pipeline.run_integration_pass(run, jobs=2, fit=False, verbose=False)
     from s2lib.analysis.fit_stage import fit_run_s2
     areas = {s.name: load_s2area(run.set_output_dir(s.name)) for s in run.sets}

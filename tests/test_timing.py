@@ -1,4 +1,4 @@
-"""S1/S2 timing windows (s2lib.signal.timing, pipeline.prepare_run) against the simulator's per-frame truth."""
+"""S1/S2 timing windows (s2lib.signal.timing, timing_stage.prepare_run) against the simulator's per-frame truth."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from s2lib.analysis import pipeline
+from s2lib.analysis import pipeline, timing_stage
 from s2lib.config.runs import build_run, load_config
 from s2lib.sim.simulate import simulate_run
 from s2lib.io.store import load_timing
@@ -25,7 +25,7 @@ def _run(config: Path, out: Path):
 def prepared(tiny_run, tmp_path_factory):
     outdir, config, truth = tiny_run
     run = _run(config, tmp_path_factory.mktemp("timing_out"))
-    pipeline.prepare_run(run, verbose=False)
+    timing_stage.prepare_run(run, verbose=False)
     return run, outdir, truth
 
 
@@ -84,21 +84,21 @@ def test_timing_stored_per_set_and_in_run_info(prepared):
         assert info["timing"][s.name]["window_us"] == t["window_us"]
         for key in ("t_s1", "t_s1_std", "t_s2_start", "t_s2_start_std", "t_s2_end", "t_s2_end_std"):
             assert np.isfinite(t[key])            # the lab's metadata names are there too
-        samples = pipeline.timing_samples(run, s.name)        # per-frame values behind the robust estimates
+        samples = timing_stage.timing_samples(run, s.name)        # per-frame values behind the robust estimates
         assert t["n_s1"] <= samples["t_s1_us"].size <= t["n_frames_s1"]    # every finite S1; n_s1 after the clip
         # The robust estimate clips outliers before its median, so it may differ from the plain median of all
         # samples by at most the statistical error of a median: 3 x 1.2533 sigma / sqrt(n) (Gaussian core).
         tol = 3 * 1.2533 * t["t_s2_start_std"] / np.sqrt(t["n_s2"])
         assert samples["t_s2_start_us"].size == t["n_s2"] and np.isclose(np.median(samples["t_s2_start_us"]),
                                                                         t["t_s2_start_us"], atol=tol)
-    rows = pipeline.load_timing_table(run)
+    rows = timing_stage.load_timing_table(run)
     assert [r["set_name"] for r in rows] == list(run.set_names) and all(r["status"] == "ok" for r in rows)
 
 
 def test_progress_lines(tiny_run, tmp_path, capsys):
     _, config, _ = tiny_run
     run = _run(config, tmp_path)
-    pipeline.prepare_run(run, max_frames_s1=20, max_frames_s2=20)
+    timing_stage.prepare_run(run, max_frames_s1=20, max_frames_s2=20)
     out = capsys.readouterr().out
     for line in ("[1/4] Gas density: 4.877e+19 cm⁻³", f"[2/4] Loaded {len(run.sets)} sets",
                  "[3/4] Preparing sets (S1 estimation, fields, transport)...", "[4/4] Estimating S2 timing windows..."):
@@ -146,7 +146,7 @@ def test_set_whose_files_disagree_on_dt_fails_naming_the_file(tiny_run, other_ra
     assert target.name in str(err.value) and "dt" in str(err.value)
     cfg = dataclasses.replace(load_config(config), raw_data_path=raw, output_base=tmp_path / "out")
     run = build_run(cfg)
-    pipeline.prepare_run(run, verbose=False)
+    timing_stage.prepare_run(run, verbose=False)
     t = load_timing(run.set_output_dir(name))
     assert t["status"] == "failed" and target.name in t["message"]
     others = [load_timing(run.set_output_dir(s.name))["status"] for s in run.sets if s.name != name]
@@ -165,7 +165,7 @@ def test_set_without_s2_is_marked_failed(tiny_run, tmp_path):
     (raw / first.name).symlink_to(first)
     (raw / "FieldScan_Gate0800_Anode2700").symlink_to(bg / "raw" / "FieldScan_Gate0800_Anode2700")
     run = build_run(dataclasses.replace(load_config(config), raw_data_path=raw, output_base=tmp_path / "out"))
-    pipeline.prepare_run(run, verbose=False)
+    timing_stage.prepare_run(run, verbose=False)
     t = load_timing(run.set_output_dir("FieldScan_Gate0800_Anode2700"))
     assert t["status"] == "failed" and "no S2 found" in t["message"]
     areas = pipeline.run_ion_integration(run, fit=False, verbose=False)

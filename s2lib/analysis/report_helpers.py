@@ -194,7 +194,7 @@ def set_rows(run: Any) -> list[dict[str, Any]]:
 
 
 def timing_rows(table: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of :func:`s2lib.analysis.pipeline.load_timing_table` for display: times in µs after the trigger,
+    """Rows of :func:`s2lib.analysis.timing_stage.load_timing_table` for display: times in µs after the trigger,
     ``centre ± spread`` where the spread is the robust standard deviation of the per-frame times."""
     out = []
     for t in table:
