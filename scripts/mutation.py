@@ -38,7 +38,7 @@ MODULE_PATHS = {"waveform": "signal/waveform", "frames": "signal/frames", "xray"
                 "_fit_models": "stats/_fit_models", "calibration": "calib/calibration",
                 "calibrate_stage": "analysis/calibrate_stage", "recombination": "calib/recombination", "recomb_table": "calib/recomb_table",
                 "physics": "physics/physics", "store": "io/store", "atomic": "io/atomic",
-                "estimators": "stats/estimators", "_mixture": "stats/_mixture"}
+                "estimators": "stats/estimators", "_fit_judge": "stats/_fit_judge", "_mixture": "stats/_mixture"}
 MODULES = list(MODULE_PATHS)
 # integration.py: only the pure per-file kernels are scored; these functions are I/O, the process pool and
 # environment handling, tested by the pipeline tests (too slow to run per mutant).

@@ -13,6 +13,7 @@ import pytest
 from scipy import integrate, stats
 
 from s2lib.stats import _mixture as mx
+from s2lib.stats import _fit_judge as fj
 from s2lib.stats import estimators as est
 from s2lib.stats.fitting import FitConfig
 from s2lib.stats.toys import RecoilToy, XrayToy, draw_recoil, draw_xray
@@ -330,15 +331,15 @@ def test_paired_cov_and_is_paired_by_hand():
 
 def test_gof_and_verdict_by_hand():
     counts = np.array([10.0, 20.0, 30.0])
-    chi2, ndf, p, n = est._gof(counts, counts.copy(), 1, 5.0)
+    chi2, ndf, p, n = fj._gof(counts, counts.copy(), 1, 5.0)
     assert chi2 == pytest.approx(0.0, abs=1e-12) and ndf == 2 and p == pytest.approx(1.0) and n == 3
-    chi2, ndf, p, n = est._gof(counts, np.array([10.0, 20.0, 30.0]), 3, 5.0)
+    chi2, ndf, p, n = fj._gof(counts, np.array([10.0, 20.0, 30.0]), 3, 5.0)
     assert ndf == 0 and math.isnan(p)
-    assert est._verdict([], 0.5, 1e-3) == (True, "ok", "")
-    assert est._verdict(["a", "b"], 0.5, 1e-3) == (False, "failed", "a; b")
-    ok, q, why = est._verdict([], 1e-5, 1e-3)
+    assert fj._verdict([], 0.5, 1e-3) == (True, "ok", "")
+    assert fj._verdict(["a", "b"], 0.5, 1e-3) == (False, "failed", "a; b")
+    ok, q, why = fj._verdict([], 1e-5, 1e-3)
     assert (ok, q) == (False, "poor") and why == "poor fit: goodness-of-fit p = 1e-05 < gof_p_min = 0.001"
-    assert est._verdict([], math.nan, 1e-3) == (True, "ok", "")
+    assert fj._verdict([], math.nan, 1e-3) == (True, "ok", "")
 
 
 def test_xray_by_el_field_pools_sets_of_one_field():
@@ -364,11 +365,11 @@ def test_judge_free_refuses_a_covariance_that_is_not_positive_definite():
                          fixed={"n": False, "mu": False, "n_junk": False}, values={"n": 100.0, "mu": 2.0, "n_junk": 5.0},
                          errors={"n": 10.0, "mu": 0.1, "n_junk": 2.0},
                          limits={"n": (0.0, math.inf), "mu": (0.0, 10.0), "n_junk": (0.0, math.inf)})
-    reasons, cov = est._judge_free(mn, names)
+    reasons, cov = fj._judge_free(mn, names)
     assert reasons == ["covariance matrix not positive definite"] and cov is None
     mn.fixed["n_junk"] = True                # the fixed row is left out of the check: [[1, 0], [0, 1]]
-    reasons, cov = est._judge_free(mn, names)
+    reasons, cov = fj._judge_free(mn, names)
     assert reasons == [] and cov is not None
     mn.values["mu"], mn.valid = 0.01, False  # mean within half an error of its limit; MIGRAD invalid
-    reasons, _ = est._judge_free(mn, names)
+    reasons, _ = fj._judge_free(mn, names)
     assert reasons == ["MIGRAD did not reach a valid minimum", "parameter mu = 0.01 at a limit (0.0, 10.0)"]
