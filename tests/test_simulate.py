@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from s2lib.sim import _sim_model as M
+from s2lib.sim import _sim_render as R
 from s2lib.physics import physics
 from s2lib.config import runs
 from s2lib.io import wfm
@@ -35,11 +36,11 @@ def _digest(folder: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------------------ pure model
 def test_spe_kernel_has_unit_area_and_plausible_shape() -> None:
     for dt in (1e-3, 2e-4):
-        k = M.spe_kernel(dt, 1.5, 4.0)
+        k = R.spe_kernel(dt, 1.5, 4.0)
         assert k.sum() * dt == pytest.approx(1.0, rel=1e-12)
         peak_mV = 0.02 * k.max()
         assert 2.0 < peak_mV < 4.0  # domain.md 8: SPE amplitude 2-5 mV
-    k = M.spe_kernel(1e-4, 1.5, 4.0)
+    k = R.spe_kernel(1e-4, 1.5, 4.0)
     above = np.flatnonzero(k >= k.max() / 2)
     assert 4.5 < (above[-1] - above[0]) * 0.1 < 7.5  # FWHM ≈ 6 ns
 
@@ -49,15 +50,15 @@ def test_noiseless_integral_equals_sum_of_pe_areas() -> None:
     setm = set_models(prof)[0]
     ev = M.draw_file_events(prof, setm, np.random.default_rng(3), 12)
     dt = prof.dt_us
-    kernel = M.spe_kernel(dt, prof.spe_rise_ns, prof.spe_decay_ns)
-    buf = M.render_pe(12, prof.n_points, dt, prof.t0_us, ev.pe_frame, ev.pe_time_us, ev.pe_area, kernel,
+    kernel = R.spe_kernel(dt, prof.spe_rise_ns, prof.spe_decay_ns)
+    buf = R.render_pe(12, prof.n_points, dt, prof.t0_us, ev.pe_frame, ev.pe_time_us, ev.pe_area, kernel,
                       dtype=np.float64)
     t_end = prof.t0_us + prof.n_points * dt
     inside = (ev.pe_time_us >= prof.t0_us) & (ev.pe_time_us < t_end)
     assert buf.sum() * dt == pytest.approx(ev.pe_area[inside].sum(), rel=1e-10)
     # per frame, the main S2 alone: Σ signal·dt over the frame = truth area (no PE near the frame end)
     main = ev.pe_component == M.COMP_MAIN_S2
-    buf = M.render_pe(12, prof.n_points, dt, prof.t0_us, ev.pe_frame[main], ev.pe_time_us[main], ev.pe_area[main],
+    buf = R.render_pe(12, prof.n_points, dt, prof.t0_us, ev.pe_frame[main], ev.pe_time_us[main], ev.pe_area[main],
                       kernel, dtype=np.float64)
     frame_integrals = buf[:, :prof.n_points].sum(axis=1) * dt
     truth = ev.truth["s2_area_mV_us"]
@@ -176,7 +177,7 @@ def test_files_read_back_and_equal_the_generator(tiny_run: Path) -> None:
                 assert h.scale_V == pytest.approx(4e-4) and h.offset_V == pytest.approx(-0.0398)
                 assert np.all(np.diff(h.gmt_sec + h.gmt_fract) > 0)
                 raw = np.array(w.raw)
-            expected, _ = M.simulate_file(prof, setm, 7, file_index)
+            expected, _ = R.simulate_file(prof, setm, 7, file_index)
             np.testing.assert_array_equal(raw, expected)
 
 
@@ -212,8 +213,8 @@ def test_files_do_not_depend_on_other_sets() -> None:
     prof_all = resolve_profile("tiny", n_files=1, frames_per_file=4)
     prof_one = resolve_profile("tiny", n_files=1, frames_per_file=4, set_gates=[400])
     setm = [s for s in set_models(prof_all) if s.gate_V == 400][0]
-    raw_a, _ = M.simulate_file(prof_all, setm, 1, 0)
-    raw_b, _ = M.simulate_file(prof_one, set_models(prof_one)[0], 1, 0)
+    raw_a, _ = R.simulate_file(prof_all, setm, 1, 0)
+    raw_b, _ = R.simulate_file(prof_one, set_models(prof_one)[0], 1, 0)
     np.testing.assert_array_equal(raw_a, raw_b)
 
 

@@ -42,6 +42,7 @@ from s2lib.io.store import json_sanitize, write_bytes_atomic, write_text_atomic
 from s2lib.physics import physics
 
 from . import _sim_model as M
+from . import _sim_render as R
 from . import _sim_truth as T
 from .profile import SimulationProfile
 from .simulate import _prepare_outdir, _set_start_s, resolve_profile, run_config_dict, set_models
@@ -113,7 +114,7 @@ def _simulate_set(p: SimulationProfile, setm: M.SetModel, set_index: int, out: P
 
     def writer(frames: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarray, dict[str, float]]:
         ev = draw_tagged_events(p, models, np.asarray(frames["isotope"]), rng)
-        raw = M.digitise_events(p, ev, rng)
+        raw = R.digitise_events(p, ev, rng)
         rec = dict(ev.truth)
         rec["file_index"] = np.full(ev.n_frames, frames["file_index"], np.int64)
         rec["frame_index"] = np.arange(ev.n_frames, dtype=np.int64)

@@ -35,6 +35,7 @@ import yaml
 from s2lib.physics import physics
 from s2lib import __version__
 from . import _sim_model as M
+from . import _sim_render as R
 from . import _sim_truth as T
 from ._sim_truth import TRUTH_DEFINITIONS
 from .profile import PROFILES, STANDARD_GATES_V, SimulationProfile  # noqa: F401 (re-exported)
@@ -164,7 +165,7 @@ def _set_start_s(p: SimulationProfile, set_index: int) -> float:
 def _timestamps(p: SimulationProfile, set_index: int, file_index: int, seed: int, setm: M.SetModel
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-frame GMT seconds, fractions and TT offsets (monotonic over the files of a set and over the sets)."""
-    rng = np.random.default_rng(M.file_seed_sequence(seed, setm.gate_V, setm.anode_V, file_index, 2))
+    rng = np.random.default_rng(R.file_seed_sequence(seed, setm.gate_V, setm.anode_V, file_index, 2))
     gaps = (0.5 + rng.random(p.frames_per_file)) / p.trigger_rate_Hz
     t = _set_start_s(p, set_index) + file_index * _file_stride_s(p) + np.cumsum(gaps)
     sec = np.floor(t)
@@ -241,7 +242,7 @@ def simulate_run(outdir: str | os.PathLike[str], *, profile: str | SimulationPro
             bar = tqdm(total=prof.n_files, desc=f"[{set_index + 1}/{len(models)}] {setm.name}", unit="file",
                        file=sys.stderr, leave=True)
         for file_index in files:
-            raw, events = M.simulate_file(prof, setm, seed, file_index)
+            raw, events = R.simulate_file(prof, setm, seed, file_index)
             gsec, gfrac, tt = _timestamps(prof, set_index, file_index, seed, setm)
             path = set_dir / file_name(prof, setm, set_index, file_index)
             write_wfm(path, raw, dt_s=1.0 / prof.sampling_rate_Hz, t0_s=prof.t0_us * 1e-6,
