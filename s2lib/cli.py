@@ -71,7 +71,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the header facts and checks as one JSON object.")
 def inspect(file: Path, as_json: bool) -> None:
     """Print the header facts of a Tektronix WFM FILE (frames, points, sampling, scale, timestamps)."""
-    from s2lib.io.wfm import format_summary, inspect_summary
+    from s2lib.io.wfm_inspect import format_summary, inspect_summary
 
     try:
         summary = inspect_summary(file)

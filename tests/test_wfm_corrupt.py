@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from s2lib.errors import WfmError
-from s2lib.io.wfm import format_summary, inspect_summary, open_wfm, read_header, verify_checksum, write_wfm
+from s2lib.io.wfm import open_wfm, read_header, verify_checksum, write_wfm
+from s2lib.io.wfm_inspect import format_summary, inspect_summary
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "wfm" / "samples"
 SOURCES = ["FF5MhzX100From5Series.wfm", "analog_waveform.wfm", "data_test_waveform.wfm", "golden_analog.wfm",

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from s2lib.errors import WfmError
-from s2lib.io.wfm import format_summary, inspect_summary, open_wfm, read_header, verify_checksum
+from s2lib.io.wfm import open_wfm, read_header, verify_checksum
+from s2lib.io.wfm_inspect import format_summary, inspect_summary
 
 REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE = REPO.parent / "shared" / "checks" / "wfm_conformance.py"

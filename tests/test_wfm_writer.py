@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from s2lib.errors import WfmError
-from s2lib.io.wfm import inspect_summary, open_wfm, read_header, verify_checksum, write_wfm
+from s2lib.io.wfm import open_wfm, read_header, verify_checksum, write_wfm
+from s2lib.io.wfm_inspect import inspect_summary
 
 REPO = Path(__file__).resolve().parents[1]
 INTEROP = Path(__file__).with_name("wfm_interop_tm.py")
