@@ -14,7 +14,7 @@ from s2lib.analysis import pipeline, timing_stage
 from s2lib.config.runs import build_run, load_config
 from s2lib.sim.simulate import simulate_run
 from s2lib.io.store import load_timing
-from s2lib.signal.timing import SAMPLE_MIN_FILES, check_consistent, read_layouts, sample_plan
+from s2lib.signal.timing_plan import SAMPLE_MIN_FILES, check_consistent, read_layouts, sample_plan
 
 
 def _run(config: Path, out: Path):

@@ -21,7 +21,7 @@ tried again, and reported again, every pass). The per-set arrays are concatenate
 file order exactly as in a pass from scratch, so an incremental result is bit-identical to it.
 
 The timing windows are part of the key, so they must not move when files are appended: the timing estimate
-samples the *first* frames of a set in file order (:func:`s2lib.signal.timing.sample_plan`), so once a set holds more
+samples the *first* frames of a set in file order (:func:`s2lib.signal.timing_plan.sample_plan`), so once a set holds more
 than that sample, appending files changes neither the windows nor the keys of the files already read.
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ __all__ = ["CACHE_DIR", "ENGINE_MODULES", "engine_hash", "file_identity", "file_
 CACHE_DIR = FILE_CACHE_DIR
 """Folder of the per-file cache inside a set's output folder."""
 ENGINE_MODULES = ("s2lib.signal.integration", "s2lib.signal.waveform", "s2lib.signal.frames", "s2lib.signal.xray",
-                  "s2lib.signal.timing", "s2lib.io.wfm", "s2lib.io._wfm_layout")
+                  "s2lib.signal.timing", "s2lib.signal.timing_plan", "s2lib.io.wfm", "s2lib.io._wfm_layout")
 """Modules whose source enters every key: the engine, its kernels and the WFM reader."""
 _ARRAYS = ("areas", "xray_reason", "xray_area", "flags", "sideband")
 _RECORD = np.dtype([("areas", "<f8"), ("xray_reason", "i1"), ("xray_area", "<f8"), ("flags", "u1"),

@@ -117,7 +117,7 @@ SCHEMA: tuple[Option, ...] = (
        minimum=0.0, strict=True, help="Daughter recoil energy; null: Q·4/A of the isotope (Th228 96.8, "
        "Ra224 103.4)."),
     _o("preparation", "max_frames_s1", "pipeline.preparation.max_frames_s1", "int", 200, "frames",
-       "Frames per set used to estimate the S1 time: the first frames in file order (s2lib.signal.timing.sample_plan), "
+       "Frames per set used to estimate the S1 time: the first frames in file order (s2lib.signal.timing_plan.sample_plan), "
        "so the cost is bounded and appending files changes nothing. 200 puts the median within 1.25/√200 = "
        "0.09 robust σ (lab: 1000).", minimum=1),
     _o("preparation", "max_frames_s2", "pipeline.preparation.max_frames_s2", "int", 200, "frames",

@@ -30,7 +30,7 @@ trigger, voltages mV.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -41,12 +41,12 @@ from s2lib.errors import DataError, WfmError
 from s2lib.io.store import read_npy, write_npy_atomic
 from .waveform import detect_s1, detect_s2, robust_center_spread
 from .frames import pedestal_mV, raw_gain_baseline, sample_index
-from s2lib.io.wfm import open_wfm, read_header
+from s2lib.io.wfm import open_wfm
+from .timing_plan import FileLayout, check_consistent, read_layouts, sample_plan
 
 __all__ = ["TIMING_SAMPLES_FILE", "store_timing_samples", "load_timing_samples",
     "S1_BLOCK_US", "S2_BLOCK_US", "S2_MA_BLOCKS", "S2_MERGE_GAP_US", "SEARCH_MARGIN_US", "NARROW_AFTER", "MIN_S2_FRAMES",
-    "DEFAULT_N_SIGMA_START", "DEFAULT_N_SIGMA_END", "PEDESTAL_ITERATIONS", "FileLayout", "read_layouts", "check_consistent",
-    "sample_plan", "SAMPLE_MIN_FILES", "el_transit_us", "block_sums", "block_signal", "estimate_set_timing",
+    "DEFAULT_N_SIGMA_START", "DEFAULT_N_SIGMA_END", "PEDESTAL_ITERATIONS", "el_transit_us", "block_sums", "block_signal", "estimate_set_timing",
 ]
 
 S1_BLOCK_US = 0.05
@@ -79,89 +79,6 @@ _SAMPLES_KEPT = 1000       # per-frame values kept for the notebooks' histograms
 TIMING_SAMPLES_FILE = "timing_samples.npy"
 """Per set: the per-frame S1, S2 start and S2 end times behind timing.json, (3, n) float64, NaN-padded."""
 _SAMPLE_KEYS = ("t_s1_us", "t_s2_start_us", "t_s2_end_us")
-
-
-@dataclass(frozen=True)
-class FileLayout:
-    """Frame layout of one file from its header (times µs, voltages mV)."""
-
-    path: Path
-    n_frames: int
-    n_points: int
-    dt_us: float
-    t0_us: float
-    scale_mV: float
-    offset_mV: float
-
-    @property
-    def t_end_us(self) -> float:
-        """Time just after the last sample of a frame, µs."""
-        return self.t0_us + self.n_points * self.dt_us
-
-
-def read_layouts(files: Sequence[Path]) -> tuple[list[tuple[int, FileLayout]], list[dict[str, str]]]:
-    """Header facts of every file: ``([(file index, layout), ...], [{"file", "reason"}, ...] unreadable)``."""
-    good: list[tuple[int, FileLayout]] = []
-    failed: list[dict[str, str]] = []
-    for i, path in enumerate(files):
-        try:
-            h = read_header(path, allow_partial=True)   # a truncated file's complete frames are usable
-        except WfmError as err:
-            failed.append({"file": Path(path).name, "index": i, "field": err.field, "reason": str(err)})
-            continue
-        good.append((i, FileLayout(Path(path), h.n_frames, h.n_points, h.dt_us, h.t0_us, h.scale_V * 1e3,
-                                   h.offset_V * 1e3)))
-    return good, failed
-
-
-def check_consistent(layouts: Sequence[tuple[int, FileLayout]], set_name: str) -> FileLayout:
-    """The set's common layout (its first readable file); DataError naming the first file whose ``dt`` or
-    points per frame differ from it."""
-    if not layouts:
-        raise DataError(f"{set_name}: no readable .wfm file")
-    ref = layouts[0][1]
-    for _, lay in layouts[1:]:
-        if not math.isclose(lay.dt_us, ref.dt_us, rel_tol=1e-9):
-            raise DataError(f"{set_name}: {lay.path.name} has dt = {lay.dt_us:.6g} µs but {ref.path.name} has "
-                            f"{ref.dt_us:.6g} µs: the files of a set must share their sampling interval")
-        if lay.n_points != ref.n_points:
-            raise DataError(f"{set_name}: {lay.path.name} has {lay.n_points} points per frame but "
-                            f"{ref.path.name} has {ref.n_points}: the files of a set must share their frame layout")
-    return ref
-
-
-SAMPLE_MIN_FILES = 4
-"""The timing sample spans at least this many files when the set has them (at most
-``ceil(max_frames / SAMPLE_MIN_FILES)`` frames per file), so one odd file cannot dominate the estimate."""
-
-
-def sample_plan(n_frames: Sequence[int], max_frames: int) -> list[tuple[int, np.ndarray]]:
-    """Frames to sample: ``[(position in n_frames, frame indices), ...]`` with at most ``max_frames`` frames.
-
-    The *first* files of the set in acquisition (natural name) order are taken, up to
-    ``ceil(max_frames / SAMPLE_MIN_FILES)`` frames from each, spread evenly inside the file, until
-    ``max_frames`` frames are planned. Two properties follow:
-
-    - bounded cost: the estimate reads at most ``max_frames`` frames per set however long the run;
-    - stability: files appended to a set (data taking goes on) never change the sample once the set holds
-      ``max_frames`` frames, so the windows, and with them the per-file cache keys of the files already read
-      (:mod:`s2lib.analysis.filecache`), stay the same; only the new files are read. (The earlier plan spread the
-      sample over the whole set, so every new file moved it and forced a full re-read.)
-    """
-    n_frames = [int(n) for n in n_frames]
-    if sum(n_frames) == 0 or max_frames <= 0:
-        return []
-    per_file = math.ceil(max_frames / SAMPLE_MIN_FILES)
-    plan, left = [], int(max_frames)
-    for i, n in enumerate(n_frames):
-        k = min(per_file, n, left)
-        if k <= 0:
-            continue
-        plan.append((i, np.unique(np.round(np.linspace(0, n - 1, k)).astype(int))))
-        left -= k
-        if left <= 0:
-            break
-    return plan
 
 
 def el_transit_us(reduced_el_field_Td: float, el_gap_cm: float) -> float:

@@ -303,7 +303,7 @@ def run_config_dict(p: SimulationProfile, seed: int, models: list[M.SetModel]) -
         "pipeline": {
             # the lab template's keys with the lab's values (domain.md 5.3); dt and exclude_index are left
             # out: deprecated (the sampling interval comes from each file's header), they only warn
-            # max_frames_s1/s2: s2book's bounded timing sample (the lab wrote 1000; s2lib.signal.timing.sample_plan)
+            # max_frames_s1/s2: s2book's bounded timing sample (the lab wrote 1000; s2lib.signal.timing_plan.sample_plan)
             "preparation": {"max_frames_s1": 200, "max_frames_s2": 200, "threshold_s1": 1.0, "threshold_s2": 0.8,
                             "s2_duration_cuts": [1.0, 35.0]},
             "integration": {"max_frames": None,
