@@ -7,6 +7,7 @@ import math
 import pytest
 
 from s2lib.analysis import report_helpers as rh
+from s2lib.analysis import summary_rows as sr
 
 
 @pytest.mark.parametrize("value, error, text", [
@@ -132,7 +133,7 @@ def _recomb() -> list[dict]:
 
 def test_key_numbers_one_and_two_runs() -> None:
     one = [{"run_id": "R1", "calibration": _calibration(), "recomb": _recomb()}]
-    rows, glue = rh.key_numbers(one)
+    rows, glue = sr.key_numbers(one)
     assert glue["n_runs"] == "1"
     assert glue["gs2"] == "(3.59 ± 0.14)×10⁻³ mV·µs/e⁻ at E_EL = 2375 V/cm (fit of this run)"
     assert glue["ax_mean"] == "2.01 ± 0.08 mV·µs at E_EL = 2375 V/cm"
@@ -142,11 +143,11 @@ def test_key_numbers_one_and_two_runs() -> None:
     assert glue["recomb_range"].startswith("0.924 ± 0.006 … 0.816 ± 0.006 (E_drift = 71.4–857 V/cm")
     assert rows[0]["Sets used"] == 3
     two = one + [{"run_id": "R2", "calibration": _calibration(success=False), "recomb": _recomb()}]
-    _, glue2 = rh.key_numbers(two)
+    _, glue2 = sr.key_numbers(two)
     assert glue2["n_runs"] == "2"
     parts = glue2["ti_a"].split("; ")
     assert parts[0].startswith("R1: 412 ± 35 V/cm") and parts[1].startswith("R2: 412 ± 35 V/cm (fit not ok: at limit)")
-    series = rh.summary_recombination_series(two)
+    series = sr.summary_recombination_series(two)
     assert list(series) == ["R1", "R2"] and series["R1"][0] == [71.4, 285.7, 857.1]
 
 
