@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from s2lib.stats import _fit_models as fm
+from s2lib.stats import _fit_minuit as mi
 from s2lib.stats.fitting import FitConfig, fit_histogram
 
 
@@ -27,11 +28,11 @@ def _minimum(valid=True, flags=(), cov=None, values=None, errors=None, limits=No
 def test_judge_minimum_names_the_migrad_flags():
     mn = _minimum(valid=False, flags=("has_reached_call_limit", "hesse_failed"), cov=np.eye(1),
                   values={"mu": 2.0}, errors={"mu": 0.1}, limits={"mu": (0.0, 10.0)})
-    reasons, cov = fm.judge_minimum(mn, ("mu",), "")
+    reasons, cov = mi.judge_minimum(mn, ("mu",), "")
     assert reasons == ["MIGRAD did not reach a valid minimum (has_reached_call_limit, hesse_failed)"]
     np.testing.assert_array_equal(cov, np.eye(1))
     mn = SimpleNamespace(fmin=None, covariance=None, values={}, errors={}, limits={})
-    reasons, cov = fm.judge_minimum(mn, (), "boom")
+    reasons, cov = mi.judge_minimum(mn, (), "boom")
     assert reasons == ["boom", "MIGRAD did not reach a valid minimum",
                        "covariance matrix not finite or not positive definite"] and cov is None
 
@@ -44,7 +45,7 @@ def test_judge_minimum_names_the_migrad_flags():
 ])
 def test_judge_minimum_flags_parameters_at_a_limit(v, e, limit_hit):
     mn = _minimum(cov=np.eye(1), values={"mu": v}, errors={"mu": e}, limits={"mu": (0.0, 10.0)})
-    reasons, cov = fm.judge_minimum(mn, ("mu",), "")
+    reasons, cov = mi.judge_minimum(mn, ("mu",), "")
     if limit_hit is None:
         assert reasons == [] and cov is not None
     else:
@@ -54,7 +55,7 @@ def test_judge_minimum_flags_parameters_at_a_limit(v, e, limit_hit):
 def test_judge_minimum_refuses_a_covariance_that_is_not_positive_definite():
     mn = _minimum(cov=np.array([[1.0, 2.0], [2.0, 1.0]]), values={"a": 5.0, "b": 5.0}, errors={"a": 1, "b": 1},
                   limits={"a": (0, 10), "b": (0, 10)})
-    reasons, cov = fm.judge_minimum(mn, ("a", "b"), "")
+    reasons, cov = mi.judge_minimum(mn, ("a", "b"), "")
     assert reasons == ["covariance matrix not finite or not positive definite"] and cov is None
 
 

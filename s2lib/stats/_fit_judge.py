@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from scipy import stats
 
 from . import _fit_models as fm
+from . import _fit_minuit as mi
 from .fit_result import poisson_deviance
 
 
@@ -29,8 +30,8 @@ def _minimise(dev: Any, names: tuple[str, ...], starts: list[dict[str, float]],
     clean: list[float] = []
     for st in starts:
         n += 1
-        mn, err = fm.minimise(dev, names, st, limits)
-        reasons, cov = fm.judge_minimum(mn, names, err)
+        mn, err = mi.minimise(dev, names, st, limits)
+        reasons, cov = mi.judge_minimum(mn, names, err)
         reasons = [r for r in reasons if not _limit_ok(r)]
         if not reasons:
             if any(abs(mn.fval - f) < 0.01 for f in clean):

@@ -70,6 +70,7 @@ from scipy import stats
 from s2lib.errors import ConfigError
 
 from . import _fit_models as fm
+from . import _fit_minuit as mi
 from . import estimators
 from ._fit_config import ALL_MODELS, FitConfig  # noqa: F401 (ALL_MODELS re-exported)
 from .fit_result import Z95, FitResult, _as_config, poisson_deviance  # noqa: F401 (re-exported)
@@ -175,8 +176,8 @@ def _run_fit(x: NDArray[np.float64], counts: NDArray[np.int64], edges: NDArray[n
     n_starts = 0
     for st in [start, *fm.alternative_starts(model, start, limits)]:
         n_starts += 1
-        mn, error = fm.minimise(deviance, names, st, limits)
-        reasons, cov = fm.judge_minimum(mn, names, error)
+        mn, error = mi.minimise(deviance, names, st, limits)
+        reasons, cov = mi.judge_minimum(mn, names, error)
         if best is None or (bool(best[1]), best[0].fval) > (bool(reasons), mn.fval):
             best = (mn, reasons, cov)
         if not reasons:
