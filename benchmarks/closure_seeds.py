@@ -48,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=12, help="seeds per point")
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
     a = ap.parse_args(argv)
-    known = {p.name: p for p in validate.matrix()}
-    bad = [p for p in a.points if p not in known]
-    if bad:
-        ap.error(f"unknown point(s) {bad}; known: {sorted(known)}")
+    try:
+        known = {p.name: p for p in validate.points_named(a.points)}
+    except ValueError as err:
+        ap.error(str(err))
     work = a.out or Path(tempfile.mkdtemp(prefix="closure_seeds_"))
     rows: list[dict] = []
     for k in range(a.n):

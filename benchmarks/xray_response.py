@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("points", nargs="*", default=list(DEFAULT_POINTS))
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
     a = ap.parse_args(argv)
-    known = {p.name: p for p in validate.matrix()}
-    bad = [p for p in a.points if p not in known]
-    if bad:
-        ap.error(f"unknown point(s) {bad}; known: {sorted(known)}")
+    try:
+        known = {p.name: p for p in validate.points_named(a.points)}
+    except ValueError as err:
+        ap.error(str(err))
     work = a.out or Path(tempfile.mkdtemp(prefix="xray_response_"))
     for name in a.points:
         res = validate.run_point(known[name], work)

@@ -275,3 +275,11 @@ def test_toy_coverage_verdict_and_study() -> None:
                                                                                         row["coverage_err"])
     doc = summarise([], quick=False, seconds=1.0, jobs=1, coverage=study)
     assert "toy coverage" in doc["summary"] and "| xray | few | 12 (" in coverage_markdown(doc)
+
+
+def test_points_named_keeps_order_and_names_every_unknown_point() -> None:
+    from s2lib.validate import validate as v
+
+    assert [p.name for p in v.points_named(["Ra224", "baseline"])] == ["Ra224", "baseline"]
+    with pytest.raises(ValueError, match=r"\['nope', 'gain_x9'\].*known: .*'baseline'"):
+        v.points_named(["baseline", "nope", "gain_x9"])

@@ -48,7 +48,7 @@ from typing import Any
 from ._validate_rules import N_SIGMA, QUANTITIES, REL_TOL, WIDTH_RANGE, compare, pull_width
 from s2lib.errors import DataError
 
-__all__ = ["ValidationPoint", "BASELINE", "matrix", "quick_matrix", "compare", "pull_width", "comparisons", "read_estimates", "run_point",
+__all__ = ["ValidationPoint", "BASELINE", "matrix", "quick_matrix", "points_named", "compare", "pull_width", "comparisons", "read_estimates", "run_point",
            "run_validation", "REL_TOL", "N_SIGMA", "MIN_XRAYS", "WIDTH_RANGE", "QUANTITIES", "SEED"]
 
 MIN_XRAYS = 100
@@ -141,6 +141,19 @@ def matrix() -> list[ValidationPoint]:
 def quick_matrix() -> list[ValidationPoint]:
     """The ``--quick`` subset: the :data:`QUICK_NAMES` points of :func:`matrix` (well under 2 min on 2 cores)."""
     return [p for p in matrix() if p.name in QUICK_NAMES]
+
+
+def points_named(names: Sequence[str]) -> list[ValidationPoint]:
+    """The :func:`matrix` points called ``names``, in that order.
+
+    Raises:
+        ValueError: naming every unknown point and the known ones.
+    """
+    known = {p.name: p for p in matrix()}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown validation point(s) {unknown}; known: {sorted(known)}")
+    return [known[n] for n in names]
 
 
 # ------------------------------------------------------------------------------------------ statistics
