@@ -28,7 +28,7 @@ from s2lib.signal import integration as _eng
 from s2lib.errors import DataError
 from s2lib.config.runs import Run, SetInfo
 from s2lib.io.store import S2Areas, XRays, load_s2area, load_xrays, store_s2area, store_xrays
-from s2lib.io.atomic import deferred_dir_sync
+from s2lib.io.atomic import group_commit
 from s2lib.signal.executors import resolve_executor
 from s2lib.signal.xray import XRayReason, reason_counts
 
@@ -230,7 +230,7 @@ def run_ion_integration(run: Run, flag_plot: bool = False, *, integration_config
         fitted = fit_run_s2(good, fit_config=cfg, flag_plot=False, xrays=pileup) if good and fit else {}
     out = {s.name: fitted.get(s.name, areas[s.name]) for s in run.sets}
     _say(verbose, "[3/3] Storing results and generating plots...")
-    with deferred_dir_sync():
+    with group_commit():
         for s in run.sets:
             store_s2area(out[s.name], run.set_output_dir(s.name), raw_root=_raw(run))
             if with_xrays:
@@ -294,10 +294,12 @@ def run_integration_pass(run: Run, *, jobs: int = 1, strict: bool = False, flag_
     (``flag_plot``) figures. ``strict``: a corrupt file raises ``WfmError`` instead of being reported."""
     started = time.perf_counter()
     missing = [s.name for s in run.sets if not (run.set_output_dir(s.name) / "timing.json").is_file()]
-    if missing:
-        prepare_run(run, jobs=jobs, flag_plot=flag_plot, verbose=verbose)
-    timing_seconds = time.perf_counter() - started
-    out = run_ion_integration(run, flag_plot, jobs=jobs, strict=strict, with_xrays=True, fit=fit, verbose=verbose)
+    with group_commit():               # timing and pass artifacts reach the disk together, at the end
+        if missing:
+            prepare_run(run, jobs=jobs, flag_plot=flag_plot, verbose=verbose)
+        timing_seconds = time.perf_counter() - started
+        out = run_ion_integration(run, flag_plot, jobs=jobs, strict=strict, with_xrays=True, fit=fit,
+                                  verbose=verbose)
     rows = integration_summary_table(run)
     failed = {k: v.params.get("message", "") for k, v in out.items() if v.method == "failed"}
     return IntegrationSummary(run.run_id, rows, sum(r["n_frames"] for r in rows),

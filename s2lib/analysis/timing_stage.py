@@ -19,7 +19,7 @@ from s2lib.signal import integration as _eng
 from s2lib.errors import DataError
 from s2lib.config.runs import Run, SetInfo
 from s2lib.io.store import load_timing, store_timing, write_json_atomic
-from s2lib.io.atomic import deferred_dir_sync
+from s2lib.io.atomic import group_commit
 from s2lib.signal.timing import estimate_set_timing, load_timing_samples, store_timing_samples
 
 __all__ = ["prepare_run", "load_timing_table", "timing_samples"]
@@ -103,7 +103,7 @@ def prepare_run(run: Run, *, max_frames_s1: int | None = None, max_frames_s2: in
             for s in run.sets:
                 docs[s.name] = _estimate(s, {**kw, "progress": bar.update})
     samples = {k: d.pop("samples", None) for k, d in docs.items()}
-    with deferred_dir_sync():
+    with group_commit():
         _store_timings(run, docs, samples, verbose)
     if flag_plot:
         _plot_timing(run, docs, samples)
