@@ -119,6 +119,19 @@ def test_sample_index_exact_sample_and_clipping():
         fr.sample_index(float("nan"), 0.0, 1.0, 10)
 
 
+@settings(max_examples=300, deadline=None)
+@given(t=st.floats(allow_nan=False, width=64), t0=st.floats(-1e6, 1e6), dt=st.floats(1e-6, 1e3),
+       n=st.integers(0, 10**7))
+def test_sample_index_of_one_float_equals_the_array_path(t, t0, dt, n):
+    one = fr.sample_index(t, t0, dt, n)                                  # Python floats: the scalar path
+    arr = fr.sample_index(np.array([t, t]), t0, dt, n)                   # numpy: the array path
+    assert isinstance(one, int) and one == arr[0]
+    on_grid = t0 + (n // 3) * dt                                         # a time on a sample, and next to it
+    for u in (on_grid, np.nextafter(on_grid, -np.inf), np.nextafter(on_grid, np.inf)):
+        assert fr.sample_index(float(u), t0, dt, n) == fr.sample_index(np.array([u]), t0, dt, n)[0]
+    assert fr.sample_index(np.float64(t), t0, dt, n) == one               # np.float64 is a float: same answer
+
+
 # --------------------------------------------------------------------------- integration
 def test_integrate_window_recovers_box_and_gaussian_areas():
     box = np.zeros(N)

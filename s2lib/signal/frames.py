@@ -8,6 +8,7 @@ objects. Units: time µs, voltage mV. The *signal* is ``s = −(V − P)`` with 
 """
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -239,6 +240,9 @@ def sample_index(t_us: ArrayLike, t0_us: float, dt_us: float, n_points: int) -> 
     """
     if dt_us <= 0:
         raise ValueError("dt_us must be > 0")
+    if isinstance(t_us, _REAL) and isinstance(t0_us, _REAL) and isinstance(dt_us, _REAL) \
+            and isinstance(n_points, int):
+        return _scalar_index(float(t_us), float(t0_us), float(dt_us), n_points)
     t = np.asarray(t_us, dtype=np.float64)
     if np.isnan(t).any():
         raise ValueError("time is NaN")
@@ -246,6 +250,22 @@ def sample_index(t_us: ArrayLike, t0_us: float, dt_us: float, n_points: int) -> 
         f = np.ceil((t - t0_us) / dt_us - _TIME_EPS)
     idx = np.clip(f, 0, n_points).astype(np.int64)
     return int(idx) if idx.ndim == 0 else idx
+
+
+_REAL = (float, int)   # Python numbers and np.float64 (a float subclass); np.float32 takes the array path
+
+
+def _scalar_index(t: float, t0: float, dt: float, n_points: int) -> int:
+    """:func:`sample_index` of one Python float, in Python floats: the same IEEE float64 operations in the same
+    order as the array path (so the same index), without its ~15 µs of numpy calls (a pass makes ~700)."""
+    if t != t:
+        raise ValueError("time is NaN")
+    f = (t - t0) / dt - _TIME_EPS
+    if f != f:                         # inf − inf: the array path clips NaN to NaN and casts it; never a time
+        raise ValueError("time is NaN")
+    if math.isinf(f):
+        return n_points if f > 0 else 0
+    return min(max(math.ceil(f), 0), n_points)
 
 
 def window_slice(t_start_us: float, t_end_us: float, t0_us: float, dt_us: float, n_points: int) -> slice:
