@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from s2lib.errors import DataError
 from s2lib.io import atomic
 from s2lib.io.store import S2Areas, load_s2area, store_s2area
 
@@ -82,3 +83,18 @@ def test_store_and_load_inside_a_block_round_trip(tmp_path: Path, synced) -> Non
     np.testing.assert_array_equal(back.flags, [0, 1, 0])
     names = {"s2_areas.npy", "s2_event_ids.npy", "s2_flags.npy", "s2_sideband.npy", "s2_results.json"}
     assert sorted(i for i, d in synced if not d) == sorted(_ino(tmp_path / n) for n in names)
+
+
+def test_the_raw_folder_check_follows_a_repointed_symlink(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    raw = tmp_path / "raw"
+    raw.symlink_to(a)
+    with pytest.raises(DataError, match="inside the raw data folder"):
+        atomic.write_bytes_atomic(a / "x.bin", b"x", raw_root=raw)
+    raw.unlink()
+    raw.symlink_to(b)                                       # the same name now means another folder
+    with pytest.raises(DataError, match="inside the raw data folder"):
+        atomic.write_bytes_atomic(b / "x.bin", b"x", raw_root=raw)
+    assert atomic.write_bytes_atomic(a / "x.bin", b"x", raw_root=raw).read_bytes() == b"x"
