@@ -153,3 +153,14 @@ def test_sample_index_rejects_nan_and_bad_dt() -> None:
     assert frames.sample_index(1.0, 0.0, 0.25, 10) == 4 and isinstance(frames.sample_index(1.0, 0.0, 0.25, 10), int)
     assert frames.sample_index(1.0 + 1e-9, 0.0, 0.25, 10) == 4   # round-off tolerance: still sample 4
     assert frames.sample_index(1.01, 0.0, 0.25, 10) == 5         # first sample at or after
+
+
+@pytest.mark.parametrize("t_s1, t_s2", [(1.25, 10.0), (1.3, 9.9), (0.01, 12.6), (-3.0, 0.2)])
+def test_set_level_times_give_the_same_result_as_per_frame_arrays(t_s1: float, t_s2: float) -> None:
+    """Scalar times take a shortcut (four scalar index conversions); arrays of the same times must agree."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.0, 0.4, (12, N)) + _frames().repeat(2, axis=0)[:12]
+    one = classify_xrays(x, -0.1, DT, t_s1, t_s2, **KW)
+    per = classify_xrays(x, -0.1, DT, np.full(12, t_s1), np.full(12, t_s2), **KW)
+    for a, b in zip(one, per):
+        np.testing.assert_array_equal(a, b)

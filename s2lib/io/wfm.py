@@ -232,8 +232,8 @@ class WfmFile:
                 raw = np.empty((h.n_frames, 0), dtype=h.sample_dtype)
             else:
                 try:
-                    mm = np.memmap(h.path, dtype=np.uint8, mode="r", offset=h.curve_offset,
-                                   shape=(h.n_frames * h.frame_stride,))
+                    mm = np.memmap(os.fspath(h.path), dtype=np.uint8, mode="r", offset=h.curve_offset,
+                                   shape=(h.n_frames * h.frame_stride,))   # str: a Path is resolve()d (lstats)
                 except (ValueError, OSError) as err:  # the file shrank or vanished since the header was read
                     raise WfmError(h.path, "curve buffer", f"cannot be mapped: {err}") from err
                 raw = np.ndarray((h.n_frames, h.n_points), dtype=h.sample_dtype, buffer=mm, offset=h.data_start,

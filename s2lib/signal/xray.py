@@ -98,12 +98,18 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
     a = _frames(x)
     k, n = a.shape
     base = _per_frame(baseline, k)
-    ts1 = _per_frame(t_s1_us, k)
-    ts2 = _per_frame(t_s2_start_us, k)
-    i_s1 = sample_index(ts1, t0_us, dt_us, n)
-    i_s2 = sample_index(ts2, t0_us, dt_us, n)
-    w_lo = sample_index(ts1 + min_s1_sep_us, t0_us, dt_us, n)
-    w_hi = sample_index(ts2 - min_s2_sep_us, t0_us, dt_us, n) - 1       # last sample with t <= hi edge
+    if np.ndim(t_s1_us) == 0 and np.ndim(t_s2_start_us) == 0:          # set-level times: four scalar indices
+        s1, s2 = float(t_s1_us), float(t_s2_start_us)
+        i_s1, i_s2, w_lo, w_hi = (np.full(k, i, dtype=np.int64) for i in (
+            sample_index(s1, t0_us, dt_us, n), sample_index(s2, t0_us, dt_us, n),
+            sample_index(s1 + min_s1_sep_us, t0_us, dt_us, n), sample_index(s2 - min_s2_sep_us, t0_us, dt_us, n) - 1))
+    else:
+        ts1 = _per_frame(t_s1_us, k)
+        ts2 = _per_frame(t_s2_start_us, k)
+        i_s1 = sample_index(ts1, t0_us, dt_us, n)
+        i_s2 = sample_index(ts2, t0_us, dt_us, n)
+        w_lo = sample_index(ts1 + min_s1_sep_us, t0_us, dt_us, n)
+        w_hi = sample_index(ts2 - min_s2_sep_us, t0_us, dt_us, n) - 1   # last sample with t <= hi edge
 
     sp = _above_threshold(a, ma_window, threshold_mV, gain, base)
     in_s1 = sp.pos < i_s1[sp.rows]
