@@ -281,3 +281,16 @@ def test_classify_xrays_raw_int8_route_and_per_frame_times():
     np.testing.assert_array_equal(res.reason, res_f.reason)
     np.testing.assert_allclose(res.area[0], res_f.area[0], atol=1e-4)
     assert res.area[0] == pytest.approx(xray.sum() * DT, abs=0.06)
+
+
+@pytest.mark.parametrize("gain", [1.0, -0.4])
+def test_unsmoothed_float_hits_match_a_brute_force_threshold(gain):
+    rng = np.random.default_rng(11)
+    x = rng.normal(0.0, 1.0, (7, 300)).astype(np.float32)
+    base = rng.normal(0.0, 0.1, 7)
+    sp = wf._above_threshold(x[:, 10:290], 1, 0.8, gain, base)           # a strided view, as the engine passes
+    s = gain * (x[:, 10:290].astype(np.float64) - base[:, None])
+    rows, cols = np.nonzero(s > 0.8)
+    np.testing.assert_array_equal(sp.rows, rows)
+    np.testing.assert_array_equal(sp.pos, cols)
+    np.testing.assert_allclose(sp.val, s[rows, cols], rtol=1e-6)

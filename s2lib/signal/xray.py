@@ -98,11 +98,12 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
     a = _frames(x)
     k, n = a.shape
     base = _per_frame(baseline, k)
-    if np.ndim(t_s1_us) == 0 and np.ndim(t_s2_start_us) == 0:          # set-level times: four scalar indices
+    scalar = np.ndim(t_s1_us) == 0 and np.ndim(t_s2_start_us) == 0
+    if scalar:   # set-level times: four scalar indices, compared by broadcasting (the same booleans as per frame)
         s1, s2 = float(t_s1_us), float(t_s2_start_us)
-        i_s1, i_s2, w_lo, w_hi = (np.full(k, i, dtype=np.int64) for i in (
-            sample_index(s1, t0_us, dt_us, n), sample_index(s2, t0_us, dt_us, n),
-            sample_index(s1 + min_s1_sep_us, t0_us, dt_us, n), sample_index(s2 - min_s2_sep_us, t0_us, dt_us, n) - 1))
+        i_s1, i_s2 = sample_index(s1, t0_us, dt_us, n), sample_index(s2, t0_us, dt_us, n)
+        w_lo = sample_index(s1 + min_s1_sep_us, t0_us, dt_us, n)
+        w_hi = sample_index(s2 - min_s2_sep_us, t0_us, dt_us, n) - 1
     else:
         ts1 = _per_frame(t_s1_us, k)
         ts2 = _per_frame(t_s2_start_us, k)
@@ -112,13 +113,15 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
         w_hi = sample_index(ts2 - min_s2_sep_us, t0_us, dt_us, n) - 1   # last sample with t <= hi edge
 
     sp = _above_threshold(a, ma_window, threshold_mV, gain, base)
-    in_s1 = sp.pos < i_s1[sp.rows]
-    in_s2 = sp.pos >= i_s2[sp.rows]
+    at_s1, at_s2 = (i_s1, i_s2) if scalar else (i_s1[sp.rows], i_s2[sp.rows])
+    in_s1 = sp.pos < at_s1
+    in_s2 = sp.pos >= at_s2
     s1_veto = np.bincount(sp.rows[in_s1], weights=sp.val[in_s1], minlength=k) * dt_us
     s2_veto = np.bincount(sp.rows[in_s2], weights=sp.val[in_s2], minlength=k) * dt_us
 
     cl = _clusters(sp, _gap_samples(merge_gap_us, dt_us))
-    overlaps = (cl.last >= w_lo[cl.row]) & (cl.first <= w_hi[cl.row])
+    lo_cl, hi_cl = (w_lo, w_hi) if scalar else (w_lo[cl.row], w_hi[cl.row])
+    overlaps = (cl.last >= lo_cl) & (cl.first <= hi_cl)
     best, n_cand = _largest(cl, overlaps, k)
     has = best >= 0
     first = np.where(has, cl.first[np.maximum(best, 0)], -1) if cl.row.size else np.full(k, -1)
@@ -126,8 +129,8 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
 
     pad = int(round(pad_us / dt_us))
     rows = np.flatnonzero(has)
-    lo = np.clip(first[rows] - pad, 0, n)
-    hi = np.clip(last[rows] + pad + 1, 0, n)
+    lo = np.minimum(np.maximum(first[rows] - pad, 0), n)      # np.clip of integers, without its wrapper
+    hi = np.minimum(np.maximum(last[rows] + pad + 1, 0), n)
     area = np.full(k, np.nan)
     area[rows] = gain * (_row_range_sums(a, rows, lo, hi) - (hi - lo) * base[rows]) * dt_us
 
