@@ -98,3 +98,18 @@ def test_the_raw_folder_check_follows_a_repointed_symlink(tmp_path: Path) -> Non
     with pytest.raises(DataError, match="inside the raw data folder"):
         atomic.write_bytes_atomic(b / "x.bin", b"x", raw_root=raw)
     assert atomic.write_bytes_atomic(a / "x.bin", b"x", raw_root=raw).read_bytes() == b"x"
+
+
+def test_the_raw_folder_check_sees_through_linked_folders_and_files(tmp_path: Path) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    (raw / "set").mkdir(parents=True)
+    out.mkdir()
+    (out / "set").symlink_to(raw / "set")                     # a set folder that is a link into the raw tree
+    with pytest.raises(DataError, match="inside the raw data folder"):
+        atomic.write_bytes_atomic(out / "set" / "a.npy", b"x", raw_root=raw)
+    (raw / "set" / "b.npy").write_bytes(b"raw")
+    (out / "b.npy").symlink_to(raw / "set" / "b.npy")          # a file that is a link into the raw tree
+    with pytest.raises(DataError, match="inside the raw data folder"):
+        atomic.write_bytes_atomic(out / "b.npy", b"x", raw_root=raw)
+    assert (raw / "set" / "b.npy").read_bytes() == b"raw" and not (raw / "set" / "a.npy").exists()
+    assert atomic.write_bytes_atomic(out / "c.npy", b"x", raw_root=raw).read_bytes() == b"x"

@@ -27,6 +27,7 @@ than that sample, appending files changes neither the windows nor the keys of th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -80,7 +81,9 @@ def file_identity(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
 
 
+@functools.lru_cache(maxsize=64)
 def _plan_params(plan: Any) -> dict[str, Any]:
+    """The plan without name and files (read-only: shared by the keys of all files of the set)."""
     d = dataclasses.asdict(plan)
     d.pop("name", None)
     d.pop("files", None)

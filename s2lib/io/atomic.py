@@ -65,7 +65,11 @@ def ensure_not_in_raw(path: PathLike, raw_root: PathLike | None) -> None:
     """Raise DataError when ``path`` is ``raw_root`` or lies below it (the raw tree is never written)."""
     if raw_root is None:
         return
-    p = Path(path).expanduser().resolve()
+    p = Path(path).expanduser()
+    if p.is_symlink() or not p.parent.is_dir():
+        p = p.resolve()
+    else:                      # an existing folder (resolved once per folder) and a name that is no link
+        p = _resolved_root(p.parent) / p.name
     r = _resolved_root(Path(raw_root).expanduser())
     if p == r or r in p.parents:
         raise DataError(f"refusing to write {p}: it is inside the raw data folder {r}")
@@ -76,7 +80,8 @@ _ROOTS: dict[tuple[str, int, int], Path] = {}
 
 def _resolved_root(root: Path) -> Path:
     """``root.resolve()``, remembered per (path, device, inode) of what it names now: a pass checks the same raw
-    folder before every write (a dozen per set), and resolving walks every component of the path."""
+    folder and the same set folders before every write (a dozen per set), and resolving walks (lstat) every
+    component of the path."""
     try:
         st = os.stat(root)
     except OSError:
