@@ -18,8 +18,8 @@ Per set folder (``DESIGN.md`` 3.3, ``ARCHITECTURE.md``)::
 
 Commit protocol. A store first replaces the JSON by a ``"status": "writing"`` marker, then writes the arrays,
 then writes the final JSON (``"status": "complete"`` + SHA-256 of the array files). Each file is written to a
-temporary file in the same folder, flushed, fsync'ed and renamed over the target (``os.replace``), so a reader
-sees either the old or the new file, never a partial one. A run killed at any point therefore leaves a folder
+temporary file in the same folder, flushed, fsync'ed (inside ``atomic.group_commit``: all at the block's end) and
+renamed over the target (``os.replace``), so a reader sees either the old or the new file, never a partial one. A run killed at any point therefore leaves a folder
 that :func:`load_s2area` refuses (marker, or checksum mismatch) instead of silently mixing old and new data.
 Leftover ``.*.tmp`` files are never read; ``s2book run`` removes them (under the run's lock) before it starts.
 
