@@ -3,8 +3,9 @@
 Each writer encodes the whole content first, writes it to a temporary file in the target folder, flushes and
 fsyncs it, renames it over the target (``os.replace``) and fsyncs the folder, so a reader sees either the old or
 the new file, never a partial one; :func:`group_commit` syncs the files of a whole pass together. No writer
-writes below a run's raw data folder (``raw_root``): the raw data are read-only (DESIGN.md). JSON is written with NaN/inf as ``null`` (:func:`json_sanitize`). Split from
-:mod:`s2lib.io.store` (the artifact formats and the commit protocol), which re-exports every name here.
+writes below a run's raw data folder (``raw_root``): the raw data are read-only (DESIGN.md). JSON is written
+with NaN/inf as ``null`` (:func:`json_sanitize`). Split from :mod:`s2lib.io.store` (the artifact formats and the
+commit protocol), which re-exports every name here.
 """
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ def write_bytes_atomic(path: PathLike, data: bytes, *, raw_root: PathLike | None
             pass
         raise
     if _DEFERRED is not None:
-        _DEFERRED.add(path)
+        _DEFERRED.add(Path(os.path.abspath(path)))      # synced by name at the end, whatever the cwd is then
     else:
         _fsync_path(path.parent)
     return path

@@ -17,11 +17,11 @@ Per set folder (``DESIGN.md`` 3.3, ``ARCHITECTURE.md``)::
     timing.json         S1/S2 timing windows
 
 Commit protocol. A store first replaces the JSON by a ``"status": "writing"`` marker, then writes the arrays,
-then writes the final JSON (``"status": "complete"`` + SHA-256 of the array files). Each file is written to a
-temporary file in the same folder, flushed, fsync'ed (inside ``atomic.group_commit``: all at the block's end) and
-renamed over the target (``os.replace``), so a reader sees either the old or the new file, never a partial one. A run killed at any point therefore leaves a folder
-that :func:`load_s2area` refuses (marker, or checksum mismatch) instead of silently mixing old and new data.
-Leftover ``.*.tmp`` files are never read; ``s2book run`` removes them (under the run's lock) before it starts.
+then the final JSON (``"status": "complete"`` + SHA-256 of the array files). Each file goes to a temporary file in
+the same folder, flushed, fsync'ed (inside ``atomic.group_commit``: at the block's end) and renamed over the target
+(``os.replace``), so a reader sees either the old or the new file, never a partial one. A run killed at any point
+leaves a folder that :func:`load_s2area` refuses (marker, or checksum mismatch) instead of silently mixing old and
+new data. Leftover ``.*.tmp`` files are never read; ``s2book run`` removes them (under the run's lock) first.
 
 Old formats read: the lab's ``s2_areas.npy`` alone (method ``"loaded_from_npy"``, no fit values) and its
 ``s2_results.json`` (keys method, params, mean, sigma, ci95, fit_success, set_metadata; no schema_version);
