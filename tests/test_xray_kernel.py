@@ -98,16 +98,16 @@ def test_no_cluster_anywhere() -> None:
 
 
 def test_reason_counts_names_every_reason() -> None:
-    c = reason_counts(np.array([0, 0, 3, 5, 5, 5], dtype=np.int8))
+    c = reason_counts(np.array([0, 0, 3, 5, 5, 5, 6], dtype=np.int8))
     assert c == {"accepted": 2, "excessive_s1": 0, "excessive_s2": 0, "no_signal": 1,
-                 "insufficient_separation": 0, "below_min_area": 3}
+                 "insufficient_separation": 0, "below_min_area": 3, "too_few_photons": 1}
     assert reason_counts([]) == {r.label: 0 for r in XRayReason}
     assert reason_counts([[1, 1], [2, 4]])[XRayReason(1).label] == 2
 
 
 def test_labels_are_the_lab_names() -> None:
     assert {r.label for r in XRayReason} == {"accepted", "excessive_s1", "excessive_s2", "no_signal",
-                                            "insufficient_separation", "below_min_area"}
+                                            "insufficient_separation", "below_min_area", "too_few_photons"}
     assert XRayReason.ACCEPTED.label == "accepted" and int(XRayReason.ACCEPTED) == 0
 
 
