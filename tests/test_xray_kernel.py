@@ -153,3 +153,117 @@ def test_sample_index_rejects_nan_and_bad_dt() -> None:
     assert frames.sample_index(1.0, 0.0, 0.25, 10) == 4 and isinstance(frames.sample_index(1.0, 0.0, 0.25, 10), int)
     assert frames.sample_index(1.0 + 1e-9, 0.0, 0.25, 10) == 4   # round-off tolerance: still sample 4
     assert frames.sample_index(1.01, 0.0, 0.25, 10) == 5         # first sample at or after
+
+
+# ----------------------------------------------------------------------------- whole-S2 window (span_us)
+# Block-signal layout of the engine: dt = 0.02 µs, t0 = 0, 1000 blocks (20 µs); t_S1 = 1 µs, t_S2,start = 18 µs,
+# min_s1_sep 0.5, min_s2_sep 1: W = [1.5, 17] µs = blocks 75 … 849. A photon of area q (mV·µs) is one block of
+# q/dt mV; the X-ray S2 lasts 4 µs (200 blocks).
+SDT, SN = 0.02, 1000
+SKW = dict(ma_window=1, threshold_mV=0.5, min_s1_sep_us=0.5, min_s2_sep_us=1.0, merge_gap_us=0.5, pad_us=0.1,
+           min_area=0.0, span_us=4.0)
+
+
+def _train(rng: np.random.Generator, start: int, n_photons: int, length: int = 200) -> tuple[np.ndarray, float]:
+    """A sparse S2: ``n_photons`` photons at random blocks of [start, start + length), gamma areas (mean 0.02)."""
+    x = np.zeros(SN)
+    pos = rng.choice(np.arange(start, start + length), size=n_photons, replace=False)
+    q = rng.gamma(8.0, 0.02 / 8.0, n_photons).clip(0.012)        # every photon above 0.5 mV (0.6 mV at least)
+    x[pos] = q / SDT
+    return x, float(q.sum())
+
+
+def test_sparse_photon_train_is_integrated_whole_whatever_its_pattern() -> None:
+    rng = np.random.default_rng(7)
+    rows, truth = [], []
+    for i in range(40):                       # 15-40 photons over 4 µs: gaps of 0.5-1.5 µs split any cluster
+        x, q = _train(rng, 150 + 10 * i, int(rng.integers(15, 41)))
+        rows.append(x)
+        truth.append(q)
+    res = classify_xrays(np.array(rows), 0.0, SDT, 1.0, 18.0, **SKW)
+    assert (res.reason == XRayReason.ACCEPTED).all()
+    np.testing.assert_allclose(res.area, truth, rtol=1e-9)     # noiseless: every photon, nothing else
+    legacy = classify_xrays(np.array(rows), 0.0, SDT, 1.0, 18.0, **{**SKW, "span_us": None})
+    assert np.mean(legacy.area < 0.9 * np.array(truth)) > 0.3  # the gap-joined cluster holds a fragment
+
+
+def test_whole_s2_with_noise_offset_and_strays_elsewhere() -> None:
+    rng = np.random.default_rng(11)
+    k = 300
+    x = rng.normal(0.0, 0.09, (k, SN))                          # 20-ns block noise of 0.4 mV at 1 GS/s
+    x += rng.normal(0.0, 0.03, k)[:, None]                     # the pedestal's error (200 samples): a per-frame offset
+    truth = np.empty(k)
+    for r in range(k):
+        s, q = _train(rng, 200 + int(rng.integers(0, 300)), 20)
+        x[r] += s
+        truth[r] = q
+        x[r, 760] += 1.0                                        # a stray photon 3 µs after the S2's end
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, n_pedestal=10.0, **SKW)  # pedestal: 10 blocks' worth
+    ok = res.reason == XRayReason.ACCEPTED
+    assert ok.all()
+    d = res.area - truth
+    # the offset × 4 µs (0.12 mV·µs) would dominate; the local baseline leaves the white noise and its own error
+    assert abs(d.mean()) < 0.003 and d.std() < 0.03
+    plain = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)       # without n_pedestal: the pedestal only
+    assert (plain.area - truth).std() > 2 * d.std()
+    assert (res.t_end < 760 * SDT).all()                        # the stray is not part of the candidate
+
+
+def test_stray_photons_are_too_few_and_counts_by_hand() -> None:
+    x = np.zeros((4, SN))
+    x[0, [300, 500]] = 1.0                                      # two strays 4 µs apart: at most 2 in a window
+    x[1, [300, 320, 340]] = 1.0                                 # three photons within 0.4 µs: one cluster of 3 hits
+    x[2, [300, 320, 340, 480]] = 1.0                            # the same and one more 2.8 µs later
+    x[3, 400] = 1.0
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, min_hits=3, **SKW)
+    assert res.n_hits.tolist() == [1, 3, 4, 1]
+    assert [XRayReason(r) for r in res.reason] == [XRayReason.TOO_FEW_PHOTONS, XRayReason.ACCEPTED,
+                                                    XRayReason.ACCEPTED, XRayReason.TOO_FEW_PHOTONS]
+    np.testing.assert_allclose(res.area, [0.02, 0.06, 0.08, 0.02])
+    np.testing.assert_allclose(res.t_start, [6.0, 6.0, 6.0, 8.0])
+    np.testing.assert_allclose(res.t_end, [6.0, 6.8, 9.6, 8.0])
+    # a below-min-area candidate names the area, not the photon count (the documented order)
+    low = classify_xrays(x, 0.0, SDT, 1.0, 18.0, min_hits=3, **{**SKW, "min_area": 0.03})
+    assert XRayReason(low.reason[0]) == XRayReason.BELOW_MIN_AREA
+    assert classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW).reason.tolist() == [0, 0, 0, 0]   # min_hits 0: no test
+
+
+def test_densest_window_picks_the_s2_and_its_clusters() -> None:
+    x = np.zeros((2, SN))
+    x[0, [100, 130]] = 5.0                                      # two bright strays early: Σ 10 mV
+    x[0, np.arange(400, 600, 20)] = 1.2                        # ten photons 0.4 µs apart: Σ 12 mV, one window
+    x[1, np.arange(300, 700, 40)] = 1.0                        # ten photons 0.8 µs apart over 8 µs: > 4 µs
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)
+    np.testing.assert_allclose(res.t_start, [8.0, 6.0])
+    # frame 1: the window holds 5 photons (300 … 460); their clusters are single photons: 5 hits from 6.0 to 9.2 µs
+    np.testing.assert_allclose(res.t_end, [11.6, 9.2])
+    assert res.n_hits.tolist() == [10, 5]
+    np.testing.assert_allclose(res.area, [0.24, 0.1])
+
+
+def test_s2_that_cannot_fit_in_the_window_is_not_separated() -> None:
+    x = np.zeros((4, SN))
+    x[0, np.arange(75, 275, 10)] = 1.0       # starts at the first W block, 4 µs long: centre 3.47 µs − 2 < 1.5
+    x[1, np.arange(175, 375, 10)] = 1.0      # 2 µs later: fits (centre 5.47 − 2 = 3.47 ≥ 1.5)
+    x[2, np.arange(700, 850, 10)] = 1.0      # truncated by the S2 guard band: centre 15.4 + 2 > 17
+    x[3, np.arange(75, 175, 10)] = 1.0       # truncated by the S1 guard band: its photons before 1.5 µs are lost
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)
+    S, A = XRayReason.INSUFFICIENT_SEPARATION, XRayReason.ACCEPTED
+    assert [XRayReason(r) for r in res.reason] == [S, A, S, S]
+    # the same with the lab's rule: each frame's cluster lies inside W, so all are accepted
+    assert (classify_xrays(x, 0.0, SDT, 1.0, 18.0, **{**SKW, "span_us": None}).reason == A).all()
+
+
+def test_min_photon_hits_by_hand() -> None:
+    from s2lib.signal.xray import min_photon_hits
+    # no stray in 230.2585 µs: 90 % upper limit −ln(0.1)/230.2585 = 0.01 /µs; μ = 0.05 in 5 µs; 2 windows in 10 µs
+    # 2·P(≥1) = 0.0975, 2·P(≥2) = 2(1 − e^−μ(1 + μ)) = 0.00242, 2·P(≥3) = 4.0e-5 ≤ 1e-3 → 3
+    assert min_photon_hits(0, 230.2585, 5.0, 10.0, 1e-3) == 3
+    assert min_photon_hits(0, 230.2585, 5.0, 10.0, 0.0025) == 2     # 0.00242 ≤ 0.0025
+    assert min_photon_hits(0, 230.2585, 5.0, 10.0, 0.0024) == 3
+    assert min_photon_hits(0, 230.2585, 5.0, 2.0, 0.0013) == 2      # search < span: one trial, P(≥2) = 0.00121
+    # more strays, higher threshold; nothing measured or alpha ≥ 1: no test
+    assert min_photon_hits(50, 230.2585, 5.0, 10.0, 1e-3) > min_photon_hits(5, 230.2585, 5.0, 10.0, 1e-3)
+    assert min_photon_hits(3, 0.0, 5.0, 10.0, 1e-3) == 0 and min_photon_hits(3, 10.0, 5.0, 10.0, 1.0) == 0
+    with pytest.raises(ValueError, match="alpha must be positive"):
+        min_photon_hits(3, 10.0, 5.0, 10.0, 0.0)
