@@ -7,6 +7,7 @@ module (its old lazy re-export of these names was an import cycle).
 """
 from __future__ import annotations
 
+import math
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -60,6 +61,14 @@ class XRayResult(NamedTuple):
     s2_veto: NDArray[np.float64]
     n_candidates: NDArray[np.int64]
     n_hits: NDArray[np.int64]
+
+
+SPARSE_GAP_RATIO = math.log(100.0)
+"""A photon train whose mean spacing exceeds ``merge_gap / SPARSE_GAP_RATIO`` is *sparse*: a gap longer than the
+merge gap, behind which a cut-off part of the S2 could hide from the separation test, then occurs with
+probability ``exp(−gap/spacing)`` > 1 % at the window edge. A sparse candidate must fit in W as a whole S2
+(``span_us`` centred on its mean hit time); a dense one (a bright S2) is judged by its clusters alone, since a
+part of it in a guard band would merge with it."""
 
 
 def _row_range_sums(a: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -137,7 +146,9 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
          hit in that window. A faint S2 is a sparse train of single photons that no gap-based cluster holds
          together; this integrates all of it whatever the spacing of its photons.
     4. ``insufficient_separation``: the candidate reaches outside W (closer than ``min_s1_sep`` to S1 or
-       than ``min_s2_sep`` to the S2 start, or merged with the S1 tail).
+       than ``min_s2_sep`` to the S2 start, or merged with the S1 tail); with ``span_us``, also a *sparse*
+       candidate (:data:`SPARSE_GAP_RATIO`) whose whole S2, ``span_us`` centred on its mean hit time, does not
+       fit in W (part of it may lie beyond a gap in a guard band).
     5. Area ``A = dt·Σ s_raw`` of the *unsmoothed, unclipped* signal over ``[t_start − pad, t_end + pad]``
        (unbiased for zero-mean noise); with ``n_pedestal`` given, minus the local residual baseline × length
        (:func:`_local_offset`; ``n_pedestal`` = samples the frame's pedestal was averaged over, in samples of
@@ -197,11 +208,14 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
     reason[n_hits < min_hits] = XRayReason.TOO_FEW_PHOTONS
     reason[area < min_area] = XRayReason.BELOW_MIN_AREA               # NaN compares False: stays for below
     separated = (first >= w_lo) & (last <= w_hi)
-    if span_us is not None and cl.row.size:       # the whole S2, centred on the mean hit time, must fit in W
+    if span_us is not None and cl.row.size:       # a sparse S2, centred on its mean hit time, must fit in W
         cpos = np.r_[0.0, np.cumsum(sp.pos, dtype=np.float64)]
         centre = (cpos[h1] - cpos[h0]) / np.maximum(n_hits, 1)
         half = 0.5 * span_us / dt_us
-        separated &= (centre - half >= w_lo - 0.5) & (centre + half <= w_hi + 0.5)
+        spacing = (last - first) / np.maximum(n_hits - 1, 1)
+        gap = _gap_samples(merge_gap_us, dt_us)
+        sparse = spacing * SPARSE_GAP_RATIO > (gap if gap is not None else np.inf)
+        separated &= ~sparse | ((centre - half >= w_lo - 0.5) & (centre + half <= w_hi + 0.5))
     reason[has & ~separated] = XRayReason.INSUFFICIENT_SEPARATION
     reason[~has] = XRayReason.NO_SIGNAL
     reason[s2_veto > max_area_s2] = XRayReason.EXCESSIVE_S2
