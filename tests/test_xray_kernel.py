@@ -7,6 +7,8 @@ no smoothing (ma_window = 1), threshold 0.5 mV. Areas are dt × (sum over the cl
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -267,3 +269,16 @@ def test_min_photon_hits_by_hand() -> None:
     assert min_photon_hits(3, 0.0, 5.0, 10.0, 1e-3) == 0 and min_photon_hits(3, 10.0, 5.0, 10.0, 1.0) == 0
     with pytest.raises(ValueError, match="alpha must be positive"):
         min_photon_hits(3, 10.0, 5.0, 10.0, 0.0)
+
+
+def test_only_a_sparse_train_must_fit_as_a_whole_s2() -> None:
+    from s2lib.signal.xray import SPARSE_GAP_RATIO
+    x = np.zeros((4, SN))
+    x[0, 80:200] = 1.0                        # dense (a photon per block), 2.4 µs from 1.6 µs: centre 2.8 − 2 < 1.5
+    x[1, np.arange(80, 200, 10)] = 1.0        # the same span, a photon every 0.2 µs: 0.2·ln 100 = 0.92 > 0.5 µs
+    x[2, np.arange(80, 200, 5)] = 1.0         # every 0.1 µs: 0.46 ≤ 0.5 µs: dense enough
+    x[3, np.arange(80, 206, 6)] = 1.0         # every 0.12 µs: 0.55 > 0.5 µs: sparse
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)
+    S, A = XRayReason.INSUFFICIENT_SEPARATION, XRayReason.ACCEPTED
+    assert [XRayReason(r) for r in res.reason] == [A, S, A, S]
+    assert SPARSE_GAP_RATIO == pytest.approx(math.log(100.0))
