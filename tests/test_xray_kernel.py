@@ -273,12 +273,16 @@ def test_min_photon_hits_by_hand() -> None:
 
 def test_only_a_sparse_train_must_fit_as_a_whole_s2() -> None:
     from s2lib.signal.xray import SPARSE_GAP_RATIO
-    x = np.zeros((4, SN))
-    x[0, 80:200] = 1.0                        # dense (a photon per block), 2.4 µs from 1.6 µs: centre 2.8 − 2 < 1.5
-    x[1, np.arange(80, 200, 10)] = 1.0        # the same span, a photon every 0.2 µs: 0.2·ln 100 = 0.92 > 0.5 µs
-    x[2, np.arange(80, 200, 5)] = 1.0         # every 0.1 µs: 0.46 ≤ 0.5 µs: dense enough
-    x[3, np.arange(80, 206, 6)] = 1.0         # every 0.12 µs: 0.55 > 0.5 µs: sparse
+    # sparse: the hits spread over a whole S2 (4 µs = 200 blocks) lie more than 0.5 µs/ln 100 (5.43 blocks) apart,
+    # i.e. fewer than 200/5.43 = 36.8 hits; such a candidate must fit in W as a whole 4-µs S2 (here it does not)
+    x = np.zeros((5, SN))
+    x[0, 80:200] = 1.0                            # dense (120 hits), 2.4 µs from 1.6 µs: centre 2.8 − 2 < 1.5
+    x[1, np.arange(80, 200, 10)] = 1.0            # 12 hits: sparse
+    x[2, np.arange(80, 80 + 37 * 3, 3)] = 1.0     # 37 hits: dense
+    x[3, np.arange(80, 80 + 36 * 3, 3)] = 1.0     # 36 hits: sparse
+    x[4, 80:85] = 1.0                             # a tight fragment of 5 hits is sparse too (a cut-off piece)
     res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)
     S, A = XRayReason.INSUFFICIENT_SEPARATION, XRayReason.ACCEPTED
-    assert [XRayReason(r) for r in res.reason] == [A, S, A, S]
+    assert res.n_hits.tolist() == [120, 12, 37, 36, 5]
+    assert [XRayReason(r) for r in res.reason] == [A, S, A, S, S]
     assert SPARSE_GAP_RATIO == pytest.approx(math.log(100.0))

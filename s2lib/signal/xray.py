@@ -64,9 +64,10 @@ class XRayResult(NamedTuple):
 
 
 SPARSE_GAP_RATIO = math.log(100.0)
-"""A photon train whose mean spacing exceeds ``merge_gap / SPARSE_GAP_RATIO`` is *sparse*: a gap longer than the
-merge gap, behind which a cut-off part of the S2 could hide from the separation test, then occurs with
-probability ``exp(−gap/spacing)`` > 1 % at the window edge. A sparse candidate must fit in W as a whole S2
+"""A candidate whose photons, spread over a whole S2 (``span_us / n_hits``: the spacing they would have, not
+that of the fragment seen, which may be a cut-off piece), are farther apart than ``merge_gap /
+SPARSE_GAP_RATIO`` is *sparse*: a gap longer than the merge gap, behind which a cut-off part of the S2 could
+hide from the separation test, then occurs with probability ``exp(−gap/spacing)`` > 1 % at the window edge. A sparse candidate must fit in W as a whole S2
 (``span_us`` centred on its mean hit time); a dense one (a bright S2) is judged by its clusters alone, since a
 part of it in a guard band would merge with it."""
 
@@ -212,7 +213,7 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
         cpos = np.r_[0.0, np.cumsum(sp.pos, dtype=np.float64)]
         centre = (cpos[h1] - cpos[h0]) / np.maximum(n_hits, 1)
         half = 0.5 * span_us / dt_us
-        spacing = (last - first) / np.maximum(n_hits - 1, 1)
+        spacing = (span_us / dt_us) / np.maximum(n_hits, 1)            # of its photons over a whole S2
         gap = _gap_samples(merge_gap_us, dt_us)
         sparse = spacing * SPARSE_GAP_RATIO > (gap if gap is not None else np.inf)
         separated &= ~sparse | ((centre - half >= w_lo - 0.5) & (centre + half <= w_hi + 0.5))
