@@ -194,7 +194,7 @@ def _photons(times: list[float], depth: int = 3) -> list[tuple[float, float, int
 def test_whole_s2_mode_measures_a_sparse_xray_and_counts_strays_in_the_sideband(monkeypatch) -> None:
     import s2lib.signal.xray_pass as XP
 
-    train = [0.0 + 0.25 * i for i in range(16)]                     # 16 photons over 3.75 µs, 0.25 µs apart
+    train = [0.0 + 0.6 * i for i in range(7)]                       # 7 photons over 3.6 µs, 0.6 µs apart
     frames = _frames(_photons(train), _photons([2.0, 6.0]), _photons(train) + _photons([-3.9, -3.88]))
     seen = []
 
@@ -210,12 +210,12 @@ def test_whole_s2_mode_measures_a_sparse_xray_and_counts_strays_in_the_sideband(
     assert exposure == pytest.approx(0.6) and search == pytest.approx(13.8)
     assert [XRayReason(r) for r in res.xray_reason] == [XRayReason.ACCEPTED, XRayReason.TOO_FEW_PHOTONS,
                                                          XRayReason.ACCEPTED]
-    np.testing.assert_allclose(res.xray_area[[0, 2]], 16 * 0.024, rtol=1e-6)   # the whole train (float32 blocks)
+    np.testing.assert_allclose(res.xray_area[[0, 2]], 7 * 0.024, rtol=1e-6)    # the whole train (float32 blocks)
     assert res.xray_area[1] == pytest.approx(0.024, rel=1e-6)       # two strays 4 µs apart: one per window
     seen.clear()
     legacy = I._process(_plan(), 0, frames, DT, T0, SCALE, 0.0)     # no span: the lab's rule, no count test
     assert not seen and legacy.xray_reason.tolist() == [0, 0, 0]
-    assert legacy.xray_area[0] == pytest.approx(16 * 0.024, rel=1e-6)   # 0.25 µs gaps < 0.5: one cluster too
+    assert legacy.xray_area[0] == pytest.approx(0.024, rel=1e-6)    # 0.6 µs gaps > 0.5: one photon of it
     # the real threshold on these 0.6 µs: the 90 % limit Γ⁻¹(0.9; 3)/0.6 µs = 8.9 strays/µs beats any train
     monkeypatch.undo()
     strict = I._process(_plan(xray_span_us=4.0), 0, frames, DT, T0, SCALE, 0.0)

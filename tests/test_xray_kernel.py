@@ -264,6 +264,8 @@ def test_min_photon_hits_by_hand() -> None:
     assert min_photon_hits(0, 230.2585, 5.0, 10.0, 0.0025) == 2     # 0.00242 ≤ 0.0025
     assert min_photon_hits(0, 230.2585, 5.0, 10.0, 0.0024) == 3
     assert min_photon_hits(0, 230.2585, 5.0, 2.0, 0.0013) == 2      # search < span: one trial, P(≥2) = 0.00121
+    assert min_photon_hits(0, 230.2585, 5.0, 10.0, 0.1) == 1        # 2·P(≥1) = 0.0975 ≤ 0.1: one photon suffices
+    assert min_photon_hits(0, 230.2585, 0.0, 10.0, 1e-3) == 1       # a zero-length window holds no stray
     # more strays, higher threshold; nothing measured or alpha ≥ 1: no test
     assert min_photon_hits(50, 230.2585, 5.0, 10.0, 1e-3) > min_photon_hits(5, 230.2585, 5.0, 10.0, 1e-3)
     assert min_photon_hits(3, 0.0, 5.0, 10.0, 1e-3) == 0 and min_photon_hits(3, 10.0, 5.0, 10.0, 1.0) == 0
@@ -281,8 +283,20 @@ def test_only_a_sparse_train_must_fit_as_a_whole_s2() -> None:
     x[2, np.arange(80, 80 + 37 * 3, 3)] = 1.0     # 37 hits: dense
     x[3, np.arange(80, 80 + 36 * 3, 3)] = 1.0     # 36 hits: sparse
     x[4, 80:85] = 1.0                             # a tight fragment of 5 hits is sparse too (a cut-off piece)
+    x = np.vstack([x, np.zeros(SN)])
+    x[5, 60:200] = 1.0                            # dense but reaching into the S1 guard band: its cluster decides
     res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)
     S, A = XRayReason.INSUFFICIENT_SEPARATION, XRayReason.ACCEPTED
-    assert res.n_hits.tolist() == [120, 12, 37, 36, 5]
-    assert [XRayReason(r) for r in res.reason] == [A, S, A, S, S]
+    assert res.n_hits.tolist() == [120, 12, 37, 36, 5, 140]
+    assert [XRayReason(r) for r in res.reason] == [A, S, A, S, S, S]
+    assert res.reason.dtype == np.int8
     assert SPARSE_GAP_RATIO == pytest.approx(math.log(100.0))
+
+
+def test_no_recoil_s2_in_the_slice() -> None:
+    # t_S2,start = ∞ (no recoil S2 known): no S2 veto, the inner window runs to the end of the slice
+    x = np.zeros((1, SN))
+    x[0, np.arange(700, 990, 10)] = 1.0
+    res = classify_xrays(x, 0.0, SDT, 1.0, np.inf, **{**SKW, "max_area_s2": 0.0})
+    assert res.s2_veto.tolist() == [0.0] and XRayReason(res.reason[0]) == XRayReason.ACCEPTED
+    assert res.area[0] == pytest.approx(29 * 0.02)
