@@ -11,7 +11,8 @@ runs the pipeline, and matches every accepted X-ray candidate with the simulator
   inside the selection window ``[t_S1 + min_s1_sep, window start − min_s2_sep]`` (quantiles 5/25/50/75/95 %);
   1.0 is a whole S2, below 0.5 a fragment;
 * ``junk``: accepted candidates in frames without an X-ray (stray photons with ``min_xray_area = 0``);
-* the estimator's A_x on the pooled candidates against the realised truth.
+* the estimator's A_x on the pooled candidates against the realised truth;
+* the closure comparisons of ``validate`` for A_x, g_S2 and 1 − r (bias, pull, verdict).
 
 Usage: ``python benchmarks/xray_response.py [--out DIR] [POINT ...]`` (default: the three faint points and
 the baseline). Prints one line per EL field.
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * row['fragments']:.0f} %; A_x {row['A_x']:.4f} ± {row['dA_x']:.4f} "
                   f"[{row['quality']}, p {row['p_value']:.2g}] truth {row['truth']:.4f} {row['reason'][:70]}",
                   flush=True)
+        for c in res["comparisons"]:
+            if c["quantity"] in ("A_x", "g_S2", "1-r") and c.get("measurable", True):
+                print(f"  {c['quantity']:4s} {str(c.get('set', ''))[-28:]:28s} bias {100 * c['rel_bias']:+.1f} % "
+                      f"pull {c['pull']:+.2f} {'pass' if c['passed'] else 'FAIL ' + str(c.get('reason', ''))[:60]}")
     return 0
 
 

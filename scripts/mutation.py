@@ -34,7 +34,7 @@ MUTANTS = ROOT / "mutants"
 EQUIVALENT_FILE = ROOT / "tests" / "equivalent_mutants.md"
 #: module short name -> its path below s2lib/ (the layered package, ARCHITECTURE.md)
 MODULE_PATHS = {"waveform": "signal/waveform", "frames": "signal/frames", "xray": "signal/xray",
-                "integration": "signal/integration", "fitting": "stats/fitting", "fit_result": "stats/fit_result",
+                "integration": "signal/integration", "xray_pass": "signal/xray_pass", "fitting": "stats/fitting", "fit_result": "stats/fit_result",
                 "_fit_models": "stats/_fit_models", "_fit_minuit": "stats/_fit_minuit", "calibration": "calib/calibration",
                 "calibrate_stage": "analysis/calibrate_stage", "recombination": "calib/recombination", "recomb_table": "calib/recomb_table",
                 "physics": "physics/physics", "store": "io/store", "atomic": "io/atomic",

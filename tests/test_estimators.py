@@ -122,6 +122,14 @@ def test_xray_expected_components_are_normalised_over_the_range():
     assert parts["junk"][0] == pytest.approx(200 * ex.cdf(0.55), rel=1e-9)
     assert parts["junk"][5] == pytest.approx(200 * (ex.cdf(0.80) - ex.cdf(0.75)), rel=1e-9)
     np.testing.assert_allclose(mx.total(parts), parts["signal"] + parts["double"] + parts["junk"])
+    # junk from the lowest candidate (an acceptance cut at 1.02, inside bin 10): none below it, all above
+    j = mx.xray_expected(p, edges, junk_from=1.02)["junk"]
+    ej = stats.truncexpon(b=4.0 * (4.5 - 1.02), loc=1.02, scale=1 / 4.0)
+    assert j[:10].sum() == 0.0 and j.sum() == pytest.approx(200.0, rel=1e-9)
+    assert j[10] == pytest.approx(200 * ej.cdf(1.05), rel=1e-9)
+    assert j[12] == pytest.approx(200 * (ej.cdf(1.15) - ej.cdf(1.10)), rel=1e-9)
+    # below the range it starts at the lower edge, as without it
+    np.testing.assert_allclose(mx.xray_expected(p, edges, junk_from=0.1)["junk"], parts["junk"], rtol=1e-12)
 
 
 def test_recoil_lattice_empty_component_is_the_sideband_histogram():
@@ -373,3 +381,45 @@ def test_judge_free_refuses_a_covariance_that_is_not_positive_definite():
     mn.values["mu"], mn.valid = 0.01, False  # mean within half an error of its limit; MIGRAD invalid
     reasons, _ = fj._judge_free(mn, names)
     assert reasons == ["MIGRAD did not reach a valid minimum", "parameter mu = 0.01 at a limit (0.0, 10.0)"]
+
+
+def _faint_xrays(rng: np.random.Generator, n: int, photons: float = 20.0) -> np.ndarray:
+    """Faint X-ray areas: Poisson photons of gamma areas (mean 0.02, σ/μ 0.35) plus 0.02 mV·µs of noise."""
+    k = rng.poisson(photons, n)
+    return np.array([rng.gamma(8.16, 0.02 / 8.16, m).sum() for m in k]) + rng.normal(0, 0.02, n)
+
+
+def test_fit_xray_clean_faint_sample_has_no_junk_or_double():
+    # 60 whole faint X-rays (σ/μ ≈ 0.25, right-skewed): a free junk took the low tail and a free double the
+    # high one (mean −15 %); neither is fitted without candidates where they live, and the mean is the sample mean
+    for seed in range(4):
+        x = _faint_xrays(np.random.default_rng(100 + seed), 60)
+        r = est.fit_xray(x)
+        assert r.fit_success and r.details["n_junk"] == 0.0 and r.details["n_double"] == 0.0
+        assert r.params["n_junk"] == 0.0 and r.errors["n_double"] == 0.0
+        assert abs(r.mean - x.mean()) < 0.3 * r.mean_err
+        assert r.mean_err == pytest.approx(x.std() / math.sqrt(60), rel=0.2)
+    # seed 104 draws one area 4.6 robust σ below the peak (0.106 against 0.385 ± 0.06): the junk takes it
+    x = _faint_xrays(np.random.default_rng(104), 60)
+    r = est.fit_xray(x)
+    rest = np.sort(x)[1:]
+    assert r.fit_success and r.details["n_junk"] == pytest.approx(1.0, abs=0.1)
+    assert abs(r.mean - rest.mean()) < 0.3 * r.mean_err and abs(r.mean - x.mean()) > 0.4 * r.mean_err
+
+
+def test_fit_xray_junk_and_double_enter_when_the_data_reach_them():
+    rng = np.random.default_rng(3)
+    x = _faint_xrays(rng, 200)
+    junk = np.r_[x, 0.03, 0.05, 0.06, 0.08]           # 4 strays far below the peak (> 4 robust σ)
+    r = est.fit_xray(junk)
+    assert r.fit_success and r.details["n_junk"] == pytest.approx(4, abs=2)
+    assert abs(r.mean - x.mean()) < r.mean_err
+    assert r.params["slope"] >= 4.0 / (np.median(x) - 0.03) * (1 - 1e-9)   # falls e^4 before the peak
+    bright = 2.0 * (1 + 0.15 * rng.standard_normal(500))
+    two = 4.0 + 0.42 * rng.standard_normal(20)
+    rb = est.fit_xray(np.r_[bright, two])
+    in_range = int(np.sum(two <= rb.bin_edges[-1]))        # yields count the events inside the range
+    assert in_range >= 10 and rb.details["n_double"] == pytest.approx(in_range, abs=2 * math.sqrt(in_range))
+    assert abs(rb.mean - bright.mean()) < rb.mean_err
+    narrow = 2.0 * (1 + 0.11 * rng.standard_normal(500))     # largest area ≈ 2.7 < 2·2 − 3√2·0.22: no double
+    assert float(narrow.max()) < 3.0 and est.fit_xray(narrow).details["n_double"] == 0.0

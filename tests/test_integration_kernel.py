@@ -184,3 +184,39 @@ def test_frame_limits_take_frames_in_file_order(tmp_path: Path) -> None:
     assert I._frame_limits(plan, 0) == ([], {})
     broken = _plan(files=(str(tmp_path / "missing.wfm"), *files))
     assert I._frame_limits(broken, 6) == ([0, 1, 2], {2: 2})  # unreadable: handed on to be reported
+
+
+def _photons(times: list[float], depth: int = 3) -> list[tuple[float, float, int]]:
+    """Photons as 20-ns boxes of ``depth`` counts (1.2 mV × 0.02 µs = 0.024 mV·µs each at depth 3)."""
+    return [(t, t + 0.02, depth) for t in times]
+
+
+def test_whole_s2_mode_measures_a_sparse_xray_and_counts_strays_in_the_sideband(monkeypatch) -> None:
+    import s2lib.signal.xray_pass as XP
+
+    train = [0.0 + 0.6 * i for i in range(7)]                       # 7 photons over 3.6 µs, 0.6 µs apart
+    frames = _frames(_photons(train), _photons([2.0, 6.0]), _photons(train) + _photons([-3.9, -3.88]))
+    seen = []
+
+    def fake(*args):
+        seen.append(args)
+        return 5
+    monkeypatch.setattr(XP, "min_photon_hits", fake)
+    res = I._process(_plan(xray_span_us=4.0), 0, frames, DT, T0, SCALE, 0.0)
+    # sideband: samples 1000…1199 (after the 1000 pedestal samples, up to t_S1 − 0.5 = −3.8 µs) = 10 blocks of
+    # 20 ns per frame: 0.6 µs in all, 2 stray hits (frame 2); search W = [−2.8, 11] µs = 13.8 µs
+    (n, exposure, span, search, alpha, cl), = seen
+    assert (n, span, alpha, cl) == (2, 4.0, I.XrayParams().false_rate, I.XRAY_STRAY_CL)
+    assert exposure == pytest.approx(0.6) and search == pytest.approx(13.8)
+    assert [XRayReason(r) for r in res.xray_reason] == [XRayReason.ACCEPTED, XRayReason.TOO_FEW_PHOTONS,
+                                                         XRayReason.ACCEPTED]
+    np.testing.assert_allclose(res.xray_area[[0, 2]], 7 * 0.024, rtol=1e-6)    # the whole train (float32 blocks)
+    assert res.xray_area[1] == pytest.approx(0.024, rel=1e-6)       # two strays 4 µs apart: one per window
+    seen.clear()
+    legacy = I._process(_plan(), 0, frames, DT, T0, SCALE, 0.0)     # no span: the lab's rule, no count test
+    assert not seen and legacy.xray_reason.tolist() == [0, 0, 0]
+    assert legacy.xray_area[0] == pytest.approx(0.024, rel=1e-6)    # 0.6 µs gaps > 0.5: one photon of it
+    # the real threshold on these 0.6 µs: the 90 % limit Γ⁻¹(0.9; 3)/0.6 µs = 8.9 strays/µs beats any train
+    monkeypatch.undo()
+    strict = I._process(_plan(xray_span_us=4.0), 0, frames, DT, T0, SCALE, 0.0)
+    assert strict.xray_reason.tolist() == [XRayReason.TOO_FEW_PHOTONS] * 3

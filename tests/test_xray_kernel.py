@@ -7,6 +7,8 @@ no smoothing (ma_window = 1), threshold 0.5 mV. Areas are dt × (sum over the cl
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -98,16 +100,16 @@ def test_no_cluster_anywhere() -> None:
 
 
 def test_reason_counts_names_every_reason() -> None:
-    c = reason_counts(np.array([0, 0, 3, 5, 5, 5], dtype=np.int8))
+    c = reason_counts(np.array([0, 0, 3, 5, 5, 5, 6], dtype=np.int8))
     assert c == {"accepted": 2, "excessive_s1": 0, "excessive_s2": 0, "no_signal": 1,
-                 "insufficient_separation": 0, "below_min_area": 3}
+                 "insufficient_separation": 0, "below_min_area": 3, "too_few_photons": 1}
     assert reason_counts([]) == {r.label: 0 for r in XRayReason}
     assert reason_counts([[1, 1], [2, 4]])[XRayReason(1).label] == 2
 
 
 def test_labels_are_the_lab_names() -> None:
     assert {r.label for r in XRayReason} == {"accepted", "excessive_s1", "excessive_s2", "no_signal",
-                                            "insufficient_separation", "below_min_area"}
+                                            "insufficient_separation", "below_min_area", "too_few_photons"}
     assert XRayReason.ACCEPTED.label == "accepted" and int(XRayReason.ACCEPTED) == 0
 
 
@@ -164,3 +166,148 @@ def test_set_level_times_give_the_same_result_as_per_frame_arrays(t_s1: float, t
     per = classify_xrays(x, -0.1, DT, np.full(12, t_s1), np.full(12, t_s2), **KW)
     for a, b in zip(one, per):
         np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- whole-S2 window (span_us)
+# Block-signal layout of the engine: dt = 0.02 µs, t0 = 0, 1000 blocks (20 µs); t_S1 = 1 µs, t_S2,start = 18 µs,
+# min_s1_sep 0.5, min_s2_sep 1: W = [1.5, 17] µs = blocks 75 … 849. A photon of area q (mV·µs) is one block of
+# q/dt mV; the X-ray S2 lasts 4 µs (200 blocks).
+SDT, SN = 0.02, 1000
+SKW = dict(ma_window=1, threshold_mV=0.5, min_s1_sep_us=0.5, min_s2_sep_us=1.0, merge_gap_us=0.5, pad_us=0.1,
+           min_area=0.0, span_us=4.0)
+
+
+def _train(rng: np.random.Generator, start: int, n_photons: int, length: int = 200) -> tuple[np.ndarray, float]:
+    """A sparse S2: ``n_photons`` photons at random blocks of [start, start + length), gamma areas (mean 0.02)."""
+    x = np.zeros(SN)
+    pos = rng.choice(np.arange(start, start + length), size=n_photons, replace=False)
+    q = rng.gamma(8.0, 0.02 / 8.0, n_photons).clip(0.012)        # every photon above 0.5 mV (0.6 mV at least)
+    x[pos] = q / SDT
+    return x, float(q.sum())
+
+
+def test_sparse_photon_train_is_integrated_whole_whatever_its_pattern() -> None:
+    rng = np.random.default_rng(7)
+    rows, truth = [], []
+    for i in range(40):                       # 15-40 photons over 4 µs: gaps of 0.5-1.5 µs split any cluster
+        x, q = _train(rng, 150 + 10 * i, int(rng.integers(15, 41)))
+        rows.append(x)
+        truth.append(q)
+    res = classify_xrays(np.array(rows), 0.0, SDT, 1.0, 18.0, **SKW)
+    assert (res.reason == XRayReason.ACCEPTED).all()
+    np.testing.assert_allclose(res.area, truth, rtol=1e-9)     # noiseless: every photon, nothing else
+    legacy = classify_xrays(np.array(rows), 0.0, SDT, 1.0, 18.0, **{**SKW, "span_us": None})
+    assert np.mean(legacy.area < 0.9 * np.array(truth)) > 0.3  # the gap-joined cluster holds a fragment
+
+
+def test_whole_s2_with_noise_offset_and_strays_elsewhere() -> None:
+    rng = np.random.default_rng(11)
+    k = 300
+    x = rng.normal(0.0, 0.09, (k, SN))                          # 20-ns block noise of 0.4 mV at 1 GS/s
+    x += rng.normal(0.0, 0.03, k)[:, None]                     # the pedestal's error (200 samples): a per-frame offset
+    truth = np.empty(k)
+    for r in range(k):
+        s, q = _train(rng, 200 + int(rng.integers(0, 300)), 20)
+        x[r] += s
+        truth[r] = q
+        x[r, 760] += 1.0                                        # a stray photon 3 µs after the S2's end
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, n_pedestal=10.0, **SKW)  # pedestal: 10 blocks' worth
+    ok = res.reason == XRayReason.ACCEPTED
+    assert ok.all()
+    d = res.area - truth
+    # the offset × 4 µs (0.12 mV·µs) would dominate; the local baseline leaves the white noise and its own error
+    assert abs(d.mean()) < 0.003 and d.std() < 0.03
+    plain = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)       # without n_pedestal: the pedestal only
+    assert (plain.area - truth).std() > 2 * d.std()
+    assert (res.t_end < 760 * SDT).all()                        # the stray is not part of the candidate
+
+
+def test_stray_photons_are_too_few_and_counts_by_hand() -> None:
+    x = np.zeros((4, SN))
+    x[0, [300, 500]] = 1.0                                      # two strays 4 µs apart: at most 2 in a window
+    x[1, [300, 320, 340]] = 1.0                                 # three photons within 0.4 µs: one cluster of 3 hits
+    x[2, [300, 320, 340, 480]] = 1.0                            # the same and one more 2.8 µs later
+    x[3, 400] = 1.0
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, min_hits=3, **SKW)
+    assert res.n_hits.tolist() == [1, 3, 4, 1]
+    assert [XRayReason(r) for r in res.reason] == [XRayReason.TOO_FEW_PHOTONS, XRayReason.ACCEPTED,
+                                                    XRayReason.ACCEPTED, XRayReason.TOO_FEW_PHOTONS]
+    np.testing.assert_allclose(res.area, [0.02, 0.06, 0.08, 0.02])
+    np.testing.assert_allclose(res.t_start, [6.0, 6.0, 6.0, 8.0])
+    np.testing.assert_allclose(res.t_end, [6.0, 6.8, 9.6, 8.0])
+    # a below-min-area candidate names the area, not the photon count (the documented order)
+    low = classify_xrays(x, 0.0, SDT, 1.0, 18.0, min_hits=3, **{**SKW, "min_area": 0.03})
+    assert XRayReason(low.reason[0]) == XRayReason.BELOW_MIN_AREA
+    assert classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW).reason.tolist() == [0, 0, 0, 0]   # min_hits 0: no test
+
+
+def test_densest_window_picks_the_s2_and_its_clusters() -> None:
+    x = np.zeros((2, SN))
+    x[0, [100, 130]] = 5.0                                      # two bright strays early: Σ 10 mV
+    x[0, np.arange(400, 600, 20)] = 1.2                        # ten photons 0.4 µs apart: Σ 12 mV, one window
+    x[1, np.arange(300, 700, 40)] = 1.0                        # ten photons 0.8 µs apart over 8 µs: > 4 µs
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)
+    np.testing.assert_allclose(res.t_start, [8.0, 6.0])
+    # frame 1: the window holds 5 photons (300 … 460); their clusters are single photons: 5 hits from 6.0 to 9.2 µs
+    np.testing.assert_allclose(res.t_end, [11.6, 9.2])
+    assert res.n_hits.tolist() == [10, 5]
+    np.testing.assert_allclose(res.area, [0.24, 0.1])
+
+
+def test_s2_that_cannot_fit_in_the_window_is_not_separated() -> None:
+    x = np.zeros((4, SN))
+    x[0, np.arange(75, 275, 10)] = 1.0       # starts at the first W block, 4 µs long: centre 3.47 µs − 2 < 1.5
+    x[1, np.arange(175, 375, 10)] = 1.0      # 2 µs later: fits (centre 5.47 − 2 = 3.47 ≥ 1.5)
+    x[2, np.arange(700, 850, 10)] = 1.0      # truncated by the S2 guard band: centre 15.4 + 2 > 17
+    x[3, np.arange(75, 175, 10)] = 1.0       # truncated by the S1 guard band: its photons before 1.5 µs are lost
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)
+    S, A = XRayReason.INSUFFICIENT_SEPARATION, XRayReason.ACCEPTED
+    assert [XRayReason(r) for r in res.reason] == [S, A, S, S]
+    # the same with the lab's rule: each frame's cluster lies inside W, so all are accepted
+    assert (classify_xrays(x, 0.0, SDT, 1.0, 18.0, **{**SKW, "span_us": None}).reason == A).all()
+
+
+def test_min_photon_hits_by_hand() -> None:
+    from s2lib.signal.xray import min_photon_hits
+    # no stray in 230.2585 µs: 90 % upper limit −ln(0.1)/230.2585 = 0.01 /µs; μ = 0.05 in 5 µs; 2 windows in 10 µs
+    # 2·P(≥1) = 0.0975, 2·P(≥2) = 2(1 − e^−μ(1 + μ)) = 0.00242, 2·P(≥3) = 4.0e-5 ≤ 1e-3 → 3
+    assert min_photon_hits(0, 230.2585, 5.0, 10.0, 1e-3) == 3
+    assert min_photon_hits(0, 230.2585, 5.0, 10.0, 0.0025) == 2     # 0.00242 ≤ 0.0025
+    assert min_photon_hits(0, 230.2585, 5.0, 10.0, 0.0024) == 3
+    assert min_photon_hits(0, 230.2585, 5.0, 2.0, 0.0013) == 2      # search < span: one trial, P(≥2) = 0.00121
+    assert min_photon_hits(0, 230.2585, 5.0, 10.0, 0.1) == 1        # 2·P(≥1) = 0.0975 ≤ 0.1: one photon suffices
+    assert min_photon_hits(0, 230.2585, 0.0, 10.0, 1e-3) == 1       # a zero-length window holds no stray
+    # more strays, higher threshold; nothing measured or alpha ≥ 1: no test
+    assert min_photon_hits(50, 230.2585, 5.0, 10.0, 1e-3) > min_photon_hits(5, 230.2585, 5.0, 10.0, 1e-3)
+    assert min_photon_hits(3, 0.0, 5.0, 10.0, 1e-3) == 0 and min_photon_hits(3, 10.0, 5.0, 10.0, 1.0) == 0
+    with pytest.raises(ValueError, match="alpha must be positive"):
+        min_photon_hits(3, 10.0, 5.0, 10.0, 0.0)
+
+
+def test_only_a_sparse_train_must_fit_as_a_whole_s2() -> None:
+    from s2lib.signal.xray import SPARSE_GAP_RATIO
+    # sparse: the hits spread over a whole S2 (4 µs = 200 blocks) lie more than 0.5 µs/ln 100 (5.43 blocks) apart,
+    # i.e. fewer than 200/5.43 = 36.8 hits; such a candidate must fit in W as a whole 4-µs S2 (here it does not)
+    x = np.zeros((5, SN))
+    x[0, 80:200] = 1.0                            # dense (120 hits), 2.4 µs from 1.6 µs: centre 2.8 − 2 < 1.5
+    x[1, np.arange(80, 200, 10)] = 1.0            # 12 hits: sparse
+    x[2, np.arange(80, 80 + 37 * 3, 3)] = 1.0     # 37 hits: dense
+    x[3, np.arange(80, 80 + 36 * 3, 3)] = 1.0     # 36 hits: sparse
+    x[4, 80:85] = 1.0                             # a tight fragment of 5 hits is sparse too (a cut-off piece)
+    x = np.vstack([x, np.zeros(SN)])
+    x[5, 60:200] = 1.0                            # dense but reaching into the S1 guard band: its cluster decides
+    res = classify_xrays(x, 0.0, SDT, 1.0, 18.0, **SKW)
+    S, A = XRayReason.INSUFFICIENT_SEPARATION, XRayReason.ACCEPTED
+    assert res.n_hits.tolist() == [120, 12, 37, 36, 5, 140]
+    assert [XRayReason(r) for r in res.reason] == [A, S, A, S, S, S]
+    assert res.reason.dtype == np.int8
+    assert SPARSE_GAP_RATIO == pytest.approx(math.log(100.0))
+
+
+def test_no_recoil_s2_in_the_slice() -> None:
+    # t_S2,start = ∞ (no recoil S2 known): no S2 veto, the inner window runs to the end of the slice
+    x = np.zeros((1, SN))
+    x[0, np.arange(700, 990, 10)] = 1.0
+    res = classify_xrays(x, 0.0, SDT, 1.0, np.inf, **{**SKW, "max_area_s2": 0.0})
+    assert res.s2_veto.tolist() == [0.0] and XRayReason(res.reason[0]) == XRayReason.ACCEPTED
+    assert res.area[0] == pytest.approx(29 * 0.02)

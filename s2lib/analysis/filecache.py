@@ -46,6 +46,7 @@ __all__ = ["CACHE_DIR", "ENGINE_MODULES", "engine_hash", "file_identity", "file_
 CACHE_DIR = FILE_CACHE_DIR
 """Folder of the per-file cache inside a set's output folder."""
 ENGINE_MODULES = ("s2lib.signal.integration", "s2lib.signal.waveform", "s2lib.signal.frames", "s2lib.signal.xray",
+                  "s2lib.signal.xray_pass",
                   "s2lib.signal.timing", "s2lib.signal.timing_plan", "s2lib.io.wfm", "s2lib.io._wfm_layout")
 """Modules whose source enters every key: the engine, its kernels and the WFM reader."""
 _ARRAYS = ("areas", "xray_reason", "xray_area", "flags", "sideband")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,9 +70,19 @@ def _pileup_end(t: Mapping[str, Any]) -> float | None:
     return float(start) - PILEUP_N_SIGMA * float(spread)
 
 
+def _xray_span(t: Mapping[str, Any]) -> float | None:
+    """Expected duration of a whole X-ray S2 (µs) for the X-ray selection: the measured median duration of the
+    set's recoil S2s (first to last photon: EL transit plus diffusion over the full drift gap, an upper bound
+    for an X-ray, which drifts less), and never less than the EL transit time of the drift-velocity model."""
+    vals = [float(v) for v in (t.get("s2_duration_us"), t.get("el_transit_model_us"))
+            if v is not None and math.isfinite(float(v)) and float(v) > 0]
+    return max(vals) if vals else None
+
+
 def _xray_params(xc: Any) -> _eng.XrayParams:
     return _eng.XrayParams(threshold_mV=xc.bs_threshold, min_s1_sep_us=xc.min_s1_sep, min_s2_sep_us=xc.min_s2_sep,
-                           min_area=xc.min_xray_area, max_sum_s1=xc.max_area_s1, max_sum_s2=xc.max_area_s2)
+                           min_area=xc.min_xray_area, max_sum_s1=xc.max_area_s1, max_sum_s2=xc.max_area_s2,
+                           false_rate=xc.false_xray_rate)
 
 
 @dataclass
@@ -102,7 +113,7 @@ def _run_pass(run: Run, *, do_recoil: bool, do_xray: bool, jobs: int, strict: bo
             continue
         plans.append(_eng.SetPlan(s.name, tuple(str(p) for p in s.files), float(t["t_s1_us"]),
                                   tuple(t["window_us"]), int(ic.n_pedestal), do_recoil, do_xray, xp,
-                                  _pileup_end(t)))
+                                  _pileup_end(t), _xray_span(t)))
     limits = [m for m in ((ic.max_frames if do_recoil else None), (xc.max_frames if do_xray else None))]
     max_frames = None if any(m is None for m in limits) else max(limits)
     started = time.perf_counter()

@@ -126,6 +126,7 @@ class XrayConfig:
     max_area_s1: float = _d("xray", "max_area_s1")
     max_area_s2: float = _d("xray", "max_area_s2")
     min_xray_area: float = _d("xray", "min_xray_area")
+    false_xray_rate: float = _d("xray", "false_xray_rate")
     min_s2_sep: float = _d("xray", "min_s2_sep")
     min_s1_sep: float = _d("xray", "min_s1_sep")
     n_pedestal: int = _d("xray", "n_pedestal")

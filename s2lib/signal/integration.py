@@ -11,6 +11,10 @@ For every file of a set (:func:`process_file`):
    (20 ns: one integer reduction over the bytes, the same smoothing at every sampling rate) and
    :func:`~s2lib.signal.xray.classify_xrays` classifies every frame with the configuration's threshold, separations
    and minimum area, ``t_S1`` and ``t_S2,start`` = the integration window start. Block sums keep areas exact.
+   With ``SetPlan.xray_span_us`` (the pipeline passes the expected S2 duration) the whole X-ray S2 is found by
+   its photon density and integrated against a local baseline, and candidates with fewer photon hits than
+   stray photons would give at ``XrayParams.false_rate`` (rate from the sideband, step 6) are rejected
+   (:mod:`s2lib.signal.xray_pass`).
    The ``excessive_s2`` veto also applies to the (unclipped) area of the recoil window, so a huge S2 (alpha in
    the gas) is vetoed as in the lab's code, which summed everything after the S2 start.
 
@@ -53,45 +57,16 @@ import numpy as np
 
 from s2lib.errors import WfmError
 from .executors import THREAD_ENV, shutdown_pools, worker_pool  # noqa: F401 - re-exported (seed API)
-from .timing import PEDESTAL_ITERATIONS, block_signal
-from .xray import XRayReason, classify_xrays
+from .timing import PEDESTAL_ITERATIONS
+from .xray import XRayReason
+from .xray_pass import (FLAG_BITS, FLAG_XRAY_PILEUP, XRAY_BLOCK_US, XRAY_POST_US, XRAY_PRE_US,  # noqa: F401
+                        XRAY_STRAY_CL, XrayParams, xray_step)
 from .waveform import integrate_window
 from .frames import pedestal_mV, raw_gain_baseline, sample_index, window_slice
 from s2lib.io.wfm import open_wfm, read_header
 
 __all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "THREAD_ENV", "XrayParams", "SetPlan", "FileResult",
            "SetResult", "process_file", "sideband_slice", "run_sets", "worker_pool", "shutdown_pools"]
-
-XRAY_BLOCK_US = 0.02
-"""Block length (µs) of the averaged signal the X-ray classification runs on (20 ns: a photoelectron averages to
-≈0.9 mV, the noise to ≈0.04-0.09 mV at 5-1 GS/s; efficiency and purity on simulated runs are the same as with
-5 or 10 ns blocks, and the reduction runs ~1.5x faster)."""
-FLAG_XRAY_PILEUP = 1
-"""Bit 0 of the per-frame flags: an X-ray-like cluster (area ≥ min_xray_area) starts before the recoil window
-and reaches into it or within ``min_s2_sep`` of its start (pile-up: its area would add to the recoil area)."""
-FLAG_BITS = {"xray_pileup": FLAG_XRAY_PILEUP}
-"""Flag name → bit value (documented in ``s2_results.json`` under ``params["flag_bits"]``)."""
-XRAY_PRE_US = 0.5
-"""The X-ray region starts this long before t_S1 (the ``excessive_s1`` veto looks there)."""
-XRAY_POST_US = 0.2
-"""The X-ray region ends this long after the integration window start (the S2 guard band is inside)."""
-
-
-@dataclass(frozen=True)
-class XrayParams:
-    """X-ray selection (``notes/domain.md`` 4.5). Threshold mV (on the 20-ns block average), times µs, areas
-    mV·µs; ``max_sum_s1``/``max_sum_s2`` are the lab's *sample sums* (mV), turned into mV·µs with each file's
-    ``dt`` (the lab's 1e5 at 5 GS/s is 20 mV·µs: it vetoes alpha-in-gas frames, not recoils)."""
-
-    threshold_mV: float = 0.5
-    min_s1_sep_us: float = 0.5
-    min_s2_sep_us: float = 1.0
-    min_area: float = 0.0
-    max_sum_s1: float = math.inf
-    max_sum_s2: float = math.inf
-    merge_gap_us: float = 0.5
-    pad_us: float = 0.1
-
 
 @dataclass(frozen=True)
 class SetPlan:
@@ -106,6 +81,7 @@ class SetPlan:
     do_xray: bool = True
     xray: XrayParams = field(default_factory=XrayParams)
     pileup_end_us: float | None = None   # pile-up clusters must start before this (None: the window start)
+    xray_span_us: float | None = None    # expected duration of a whole S2 (None: the lab's cluster rule)
 
 
 class FileResult(NamedTuple):
@@ -181,23 +157,11 @@ def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: flo
     sideband = integrate_window(raw[:, sb], dt, gain=gain, baseline=base) * ((win.stop - win.start) /
                                                                               max(sb.stop - sb.start, 1))
     if plan.do_xray:
-        xp = plan.xray
-        block = max(1, int(round(XRAY_BLOCK_US / dt)))
-        a = int(sample_index(plan.t_s1_us - XRAY_PRE_US, t0, dt, n))
-        b = int(sample_index(ws + XRAY_POST_US, t0, dt, n))
-        t_pu = ws if plan.pileup_end_us is None else max(ws, float(plan.pileup_end_us))
-        b_pu = max(b, int(sample_index(t_pu + XRAY_POST_US, t0, dt, n))) if plan.do_recoil else b
-        sig_all = block_signal(raw[:, a:b_pu], block, gain, base)
-        sig = sig_all[:, :max(1, (b - a) // block)]
-        bdt = block * dt
-        res = classify_xrays(sig, t0 + a * dt, bdt, plan.t_s1_us, ws, ma_window=1, threshold_mV=xp.threshold_mV,
-                             min_s1_sep_us=xp.min_s1_sep_us, min_s2_sep_us=xp.min_s2_sep_us,
-                             merge_gap_us=xp.merge_gap_us, pad_us=xp.pad_us, min_area=xp.min_area,
-                             max_area_s1=xp.max_sum_s1 * dt, max_area_s2=xp.max_sum_s2 * dt)
-        reason, xarea = res.reason, res.area
-        if plan.do_recoil:
-            flags |= _pileup_flags(sig_all, t0 + a * dt, bdt, plan.t_s1_us, ws, t_pu, xp)
-        big_s2 = (areas > xp.max_sum_s2 * dt) & (reason != XRayReason.EXCESSIVE_S1)
+        reason, xarea, pile = xray_step(plan.xray, raw, sb, n_ped, dt, t0, gain, base, plan.t_s1_us, ws,
+                                        plan.pileup_end_us if plan.do_recoil else None, plan.do_recoil,
+                                        plan.xray_span_us)
+        flags |= pile
+        big_s2 = (areas > plan.xray.max_sum_s2 * dt) & (reason != XRayReason.EXCESSIVE_S1)
         reason[big_s2] = XRayReason.EXCESSIVE_S2
     if not plan.do_recoil:
         areas = np.full(k, np.nan)
@@ -214,19 +178,6 @@ def sideband_slice(n_ped: int, n_win: int, t_s1_us: float, t0: float, dt: float,
     end = int(sample_index(t_s1_us - XRAY_PRE_US, t0, dt, n))
     stop = max(min(n_ped + n_win, end), n_ped + 1)
     return slice(n_ped, min(stop, n))
-
-
-def _pileup_flags(sig: np.ndarray, t_first: float, bdt: float, t_s1: float, ws: float, t_pu: float,
-                  xp: XrayParams) -> np.ndarray:
-    """:data:`FLAG_XRAY_PILEUP` per frame (module docstring, step 5): the largest cluster overlapping
-    ``[t_S1 + min_s1_sep, t_pu]`` with area ≥ ``min_area`` that starts before ``t_pu`` (the expected S2
-    start − 2σ, or the window start) and ends at or after ``window start − min_s2_sep``."""
-    res = classify_xrays(sig, t_first, bdt, t_s1, t_pu + XRAY_POST_US, ma_window=1, threshold_mV=xp.threshold_mV,
-                         min_s1_sep_us=xp.min_s1_sep_us, min_s2_sep_us=XRAY_POST_US,
-                         merge_gap_us=xp.merge_gap_us, pad_us=xp.pad_us, min_area=xp.min_area)
-    with np.errstate(invalid="ignore"):
-        hit = (res.area >= max(xp.min_area, 0.0)) & (res.t_start < t_pu) & (res.t_end >= ws - xp.min_s2_sep_us)
-    return np.where(hit, FLAG_XRAY_PILEUP, 0).astype(np.uint8)
 
 
 def _process_chunk(plan: SetPlan, set_index: int, files: Sequence[int], strict: bool,

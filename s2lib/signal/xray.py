@@ -7,16 +7,17 @@ module (its old lazy re-export of these names was an import cycle).
 """
 from __future__ import annotations
 
+import math
 from enum import IntEnum
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .waveform import _above_threshold, _clusters, _gap_samples, _largest
+from .waveform import _Sparse, _above_threshold, _clusters, _gap_samples, _largest
 from .frames import _frames, _per_frame, sample_index
 
-__all__ = ["XRayReason", "XRayResult", "classify_xrays", "reason_counts"]
+__all__ = ["XRayReason", "XRayResult", "classify_xrays", "reason_counts", "min_photon_hits"]
 
 
 class XRayReason(IntEnum):
@@ -28,6 +29,7 @@ class XRayReason(IntEnum):
     NO_SIGNAL = 3
     INSUFFICIENT_SEPARATION = 4
     BELOW_MIN_AREA = 5
+    TOO_FEW_PHOTONS = 6
 
     @property
     def label(self) -> str:
@@ -46,8 +48,9 @@ class XRayResult(NamedTuple):
 
     reason: int8 :class:`XRayReason` codes. area: unclipped integral (mV·µs) of the signal over
     [t_start − pad, t_end + pad] (NaN when no candidate). t_start, t_end: first and last above-threshold
-    sample of the candidate cluster (µs, NaN when none). s1_veto, s2_veto: the excess statistics (mV·µs).
-    n_candidates: clusters overlapping the inner window.
+    sample of the candidate (µs, NaN when none). s1_veto, s2_veto: the excess statistics (mV·µs).
+    n_candidates: clusters overlapping the inner window. n_hits: above-threshold samples of the candidate
+    (its photon count at one sample per photon; 0 when none).
     """
 
     reason: NDArray[np.int8]
@@ -57,6 +60,16 @@ class XRayResult(NamedTuple):
     s1_veto: NDArray[np.float64]
     s2_veto: NDArray[np.float64]
     n_candidates: NDArray[np.int64]
+    n_hits: NDArray[np.int64]
+
+
+SPARSE_GAP_RATIO = math.log(100.0)
+"""A candidate whose photons, spread over a whole S2 (``span_us / n_hits``: the spacing they would have, not
+that of the fragment seen, which may be a cut-off piece), are farther apart than ``merge_gap /
+SPARSE_GAP_RATIO`` is *sparse*: a gap longer than the merge gap, behind which a cut-off part of the S2 could
+hide from the separation test, then occurs with probability ``exp(−gap/spacing)`` > 1 % at the window edge. A sparse candidate must fit in W as a whole S2
+(``span_us`` centred on its mean hit time); a dense one (a bright S2) is judged by its clusters alone, since a
+part of it in a guard band would merge with it."""
 
 
 def _row_range_sums(a: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -70,11 +83,49 @@ def _row_range_sums(a: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndar
 
 
 
+def _densest(sp: _Sparse, inner: np.ndarray, span: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the first and last hit (indices into ``sp``) of the ``span``-sample window whose inner-window
+    hits (``inner``) have the largest Σ s; −1 without inner hits. Windows start at a hit (the maximum is
+    always attained there); ties go to the earliest."""
+    i0, i1 = np.full(k, -1, np.int64), np.full(k, -1, np.int64)
+    idx = np.flatnonzero(inner)
+    if idx.size == 0:
+        return i0, i1
+    rows = sp.rows[idx].astype(np.int64)
+    key = rows * (int(sp.pos.max()) + span + 2) + sp.pos[idx]          # sorted: hits come row by row, in time
+    csum = np.r_[0.0, np.cumsum(sp.val[idx])]
+    end = np.searchsorted(key, key + span, side="left")                 # first inner hit at or after pos + span
+    score = csum[end] - csum[:-1]
+    order = np.lexsort((-score, rows))                                   # stable: earliest of equal windows first
+    top = order[np.r_[True, rows[order][1:] != rows[order][:-1]]]
+    i0[rows[top]], i1[rows[top]] = idx[top], idx[end[top] - 1]
+    return i0, i1
+
+
+def _local_offset(s: np.ndarray, sp: _Sparse, quiet_lo: np.ndarray, quiet_hi: np.ndarray, lo: np.ndarray,
+                  hi: np.ndarray, pad: int, n_pedestal: float) -> np.ndarray:
+    """Per frame the residual baseline (mV) under the candidate: the mean of ``s`` over the quiet samples of
+    ``[quiet_lo, quiet_hi]`` (farther than ``pad`` from any hit, outside the candidate's ``[lo, hi)``), pooled
+    with the pedestal (``n_pedestal`` samples of mean 0 by construction): Σ_quiet s / (n_quiet + n_pedestal).
+
+    Inverse-variance weighting of the two white-noise means; it cuts the per-frame pedestal error that an
+    X-ray S2 of several µs would otherwise multiply by its length (0.03 mV × 5 µs ≈ 0.14 mV·µs at 200 samples)."""
+    k, n = s.shape
+    near = np.zeros((k, n + 1), dtype=np.int32)
+    np.add.at(near, (sp.rows, np.maximum(sp.pos - pad, 0)), 1)
+    np.add.at(near, (sp.rows, np.minimum(sp.pos + pad + 1, n)), -1)
+    cols = np.arange(n)
+    quiet = (np.cumsum(near[:, :n], axis=1) == 0) & (cols >= quiet_lo[:, None]) & (cols <= quiet_hi[:, None])
+    quiet &= (cols < lo[:, None]) | (cols >= hi[:, None])
+    return np.where(quiet, s, 0.0).sum(axis=1) / (quiet.sum(axis=1) + max(float(n_pedestal), 0.0) + 1e-300)
+
+
 def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike, t_s2_start_us: ArrayLike, *,
                    gain: float = 1.0, baseline: ArrayLike = 0.0, ma_window: int = 10,
                    threshold_mV: float = 0.5, min_s1_sep_us: float = 0.5, min_s2_sep_us: float = 1.0,
                    merge_gap_us: float | None = 0.5, pad_us: float = 0.1, min_area: float = 0.2,
-                   max_area_s1: float = np.inf, max_area_s2: float = np.inf) -> XRayResult:
+                   max_area_s1: float = np.inf, max_area_s2: float = np.inf, span_us: float | None = None,
+                   min_hits: int = 0, n_pedestal: float | None = None) -> XRayResult:
     """Classify each frame as an isolated X-ray S2 between S1 and the recoil S2, or give the rejection reason.
 
     ``x`` is the slice starting at ``t0_us`` (raw with ``gain``/``baseline``, or a signal in mV); pass a slice
@@ -85,58 +136,87 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
     1. ``excessive_s1``: ``dt·Σ s`` over samples with ``s > threshold`` and ``t < t_S1`` exceeds ``max_area_s1``
        (mV·µs; the lab summed samples without dt).
     2. ``excessive_s2``: the same for ``t ≥ t_S2,start`` against ``max_area_s2``.
-    3. Above-threshold samples form clusters (gaps ≤ ``merge_gap_us``). Candidates are clusters overlapping
-       the inner window ``W = [t_S1 + min_s1_sep, t_S2,start − min_s2_sep]``; the candidate of largest Σ s is
-       kept (stray single photons elsewhere are ignored). None: ``no_signal``. A cluster lying entirely in a
-       guard band (``[t_S1, t_S1 + min_s1_sep)`` or ``(t_S2,start − min_s2_sep, t_S2,start]``) is attributed
-       to the S1 tail or the S2 head, not to an X-ray, so it alone gives ``no_signal``.
-    4. ``insufficient_separation``: the candidate reaches outside ``W`` (closer than ``min_s1_sep`` to S1 or
-       than ``min_s2_sep`` to the S2 start, or merged with the S1 tail).
+    3. Above-threshold samples (hits) form clusters (gaps ≤ ``merge_gap_us``); the inner window is
+       ``W = [t_S1 + min_s1_sep, t_S2,start − min_s2_sep]``. None in W: ``no_signal`` (a cluster lying
+       entirely in a guard band, ``[t_S1, t_S1 + min_s1_sep)`` or ``(t_S2,start − min_s2_sep, t_S2,start]``, is
+       the S1 tail or the S2 head, not an X-ray).
+
+       * ``span_us`` None (the lab's rule): the candidate is the cluster overlapping W of largest Σ s.
+       * ``span_us`` given (the expected duration of a whole S2, EL transit and diffusion): the window of that
+         length whose hits in W have the largest Σ s locates the X-ray; the candidate is every cluster with a
+         hit in that window. A faint S2 is a sparse train of single photons that no gap-based cluster holds
+         together; this integrates all of it whatever the spacing of its photons.
+    4. ``insufficient_separation``: the candidate reaches outside W (closer than ``min_s1_sep`` to S1 or
+       than ``min_s2_sep`` to the S2 start, or merged with the S1 tail); with ``span_us``, also a *sparse*
+       candidate (:data:`SPARSE_GAP_RATIO`) whose whole S2, ``span_us`` centred on its mean hit time, does not
+       fit in W (part of it may lie beyond a gap in a guard band).
     5. Area ``A = dt·Σ s_raw`` of the *unsmoothed, unclipped* signal over ``[t_start − pad, t_end + pad]``
-       (unbiased for zero-mean noise); ``A < min_area`` gives ``below_min_area``.
+       (unbiased for zero-mean noise); with ``n_pedestal`` given, minus the local residual baseline × length
+       (:func:`_local_offset`; ``n_pedestal`` = samples the frame's pedestal was averaged over, in samples of
+       ``x``). ``A < min_area`` gives ``below_min_area``.
+    6. ``too_few_photons``: fewer than ``min_hits`` hits in the candidate (stray single photons; the caller
+       derives ``min_hits`` from the stray-photon rate, :func:`min_photon_hits`).
     """
     a = _frames(x)
     k, n = a.shape
     base = _per_frame(baseline, k)
-    scalar = np.ndim(t_s1_us) == 0 and np.ndim(t_s2_start_us) == 0
-    if scalar:   # set-level times: four scalar indices, compared by broadcasting (the same booleans as per frame)
-        s1, s2 = float(t_s1_us), float(t_s2_start_us)
-        i_s1, i_s2 = sample_index(s1, t0_us, dt_us, n), sample_index(s2, t0_us, dt_us, n)
-        w_lo = sample_index(s1 + min_s1_sep_us, t0_us, dt_us, n)
-        w_hi = sample_index(s2 - min_s2_sep_us, t0_us, dt_us, n) - 1
-    else:
-        ts1 = _per_frame(t_s1_us, k)
-        ts2 = _per_frame(t_s2_start_us, k)
-        i_s1 = sample_index(ts1, t0_us, dt_us, n)
-        i_s2 = sample_index(ts2, t0_us, dt_us, n)
-        w_lo = sample_index(ts1 + min_s1_sep_us, t0_us, dt_us, n)
-        w_hi = sample_index(ts2 - min_s2_sep_us, t0_us, dt_us, n) - 1   # last sample with t <= hi edge
+    ts1 = _per_frame(t_s1_us, k)
+    ts2 = _per_frame(t_s2_start_us, k)
+    i_s1 = sample_index(ts1, t0_us, dt_us, n)
+    i_s2 = sample_index(ts2, t0_us, dt_us, n)
+    w_lo = sample_index(ts1 + min_s1_sep_us, t0_us, dt_us, n)
+    w_hi = sample_index(ts2 - min_s2_sep_us, t0_us, dt_us, n) - 1       # last sample with t <= hi edge
 
     sp = _above_threshold(a, ma_window, threshold_mV, gain, base)
-    at_s1, at_s2 = (i_s1, i_s2) if scalar else (i_s1[sp.rows], i_s2[sp.rows])
-    in_s1 = sp.pos < at_s1
-    in_s2 = sp.pos >= at_s2
+    in_s1 = sp.pos < i_s1[sp.rows]
+    in_s2 = sp.pos >= i_s2[sp.rows]
     s1_veto = np.bincount(sp.rows[in_s1], weights=sp.val[in_s1], minlength=k) * dt_us
     s2_veto = np.bincount(sp.rows[in_s2], weights=sp.val[in_s2], minlength=k) * dt_us
 
     cl = _clusters(sp, _gap_samples(merge_gap_us, dt_us))
-    lo_cl, hi_cl = (w_lo, w_hi) if scalar else (w_lo[cl.row], w_hi[cl.row])
-    overlaps = (cl.last >= lo_cl) & (cl.first <= hi_cl)
+    hkey = sp.rows.astype(np.int64) * (n + 1) + sp.pos                   # hits sorted by frame, then time
+    overlaps = (cl.last >= w_lo[cl.row]) & (cl.first <= w_hi[cl.row])
     best, n_cand = _largest(cl, overlaps, k)
-    has = best >= 0
-    first = np.where(has, cl.first[np.maximum(best, 0)], -1) if cl.row.size else np.full(k, -1)
-    last = np.where(has, cl.last[np.maximum(best, 0)], -1) if cl.row.size else np.full(k, -1)
+    c0 = c1 = best
+    if span_us is not None and cl.row.size:
+        i0, i1 = _densest(sp, (sp.pos >= w_lo[sp.rows]) & (sp.pos <= w_hi[sp.rows]),
+                          max(1, int(round(span_us / dt_us))), k)
+        ckey = cl.row.astype(np.int64) * (n + 1) + cl.first                  # hit → its cluster
+        cid = np.searchsorted(ckey, hkey, side="right") - 1
+        c0 = np.where(i0 >= 0, cid[np.maximum(i0, 0)], -1)
+        c1 = np.where(i1 >= 0, cid[np.maximum(i1, 0)], -1)
+    has = c0 >= 0
+    first = np.where(has, cl.first[np.maximum(c0, 0)], -1) if cl.row.size else np.full(k, -1)
+    last = np.where(has, cl.last[np.maximum(c1, 0)], -1) if cl.row.size else np.full(k, -1)
+    rk = np.arange(k, dtype=np.int64) * (n + 1)
+    h0, h1 = np.searchsorted(hkey, rk + first), np.searchsorted(hkey, rk + last, side="right")
+    n_hits = np.where(has, h1 - h0, 0)
 
     pad = int(round(pad_us / dt_us))
     rows = np.flatnonzero(has)
-    lo = np.minimum(np.maximum(first[rows] - pad, 0), n)      # np.clip of integers, without its wrapper
-    hi = np.minimum(np.maximum(last[rows] + pad + 1, 0), n)
+    lo = np.clip(first[rows] - pad, 0, n)
+    hi = np.clip(last[rows] + pad + 1, 0, n)
     area = np.full(k, np.nan)
     area[rows] = gain * (_row_range_sums(a, rows, lo, hi) - (hi - lo) * base[rows]) * dt_us
+    if n_pedestal is not None and rows.size:
+        s = gain * (a[rows].astype(np.float64) - base[rows, None])
+        keep = np.isin(sp.rows, rows)
+        sub = _Sparse(np.searchsorted(rows, sp.rows[keep]), sp.pos[keep], sp.val[keep])
+        off = _local_offset(s, sub, w_lo[rows], w_hi[rows], lo, hi, pad, n_pedestal)
+        area[rows] -= off * (hi - lo) * dt_us
 
     reason = np.full(k, XRayReason.ACCEPTED, dtype=np.int8)
+    reason[n_hits < min_hits] = XRayReason.TOO_FEW_PHOTONS
     reason[area < min_area] = XRayReason.BELOW_MIN_AREA               # NaN compares False: stays for below
     separated = (first >= w_lo) & (last <= w_hi)
+    if span_us is not None and cl.row.size:       # a sparse S2, centred on its mean hit time, must fit in W
+        cpos = np.r_[0.0, np.cumsum(sp.pos, dtype=np.float64)]
+        centre = (cpos[h1] - cpos[h0]) / np.maximum(n_hits, 1)
+        half = 0.5 * span_us / dt_us
+        spacing = (span_us / dt_us) / np.maximum(n_hits, 1)            # of its photons over a whole S2
+        gap = _gap_samples(merge_gap_us, dt_us)
+        sparse = spacing * SPARSE_GAP_RATIO > (gap if gap is not None else np.inf)
+        separated &= ~sparse | ((centre - half >= w_lo - 0.5) & (centre + half <= w_hi + 0.5))
     reason[has & ~separated] = XRayReason.INSUFFICIENT_SEPARATION
     reason[~has] = XRayReason.NO_SIGNAL
     reason[s2_veto > max_area_s2] = XRayReason.EXCESSIVE_S2
@@ -144,4 +224,32 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
 
     t_start = np.where(has, t0_us + first * dt_us, np.nan)
     t_end = np.where(has, t0_us + last * dt_us, np.nan)
-    return XRayResult(reason, area, t_start, t_end, s1_veto, s2_veto, n_cand.astype(np.int64))
+    return XRayResult(reason, area, t_start, t_end, s1_veto, s2_veto, n_cand.astype(np.int64),
+                      n_hits.astype(np.int64))
+
+
+def min_photon_hits(n_stray: int, exposure_us: float, span_us: float, search_us: float, alpha: float,
+                    cl: float = 0.9) -> int:
+    """Fewest hits an X-ray candidate needs so that stray single photons fake one in at most ``alpha`` of
+    the frames (``too_few_photons``, :func:`classify_xrays` step 6).
+
+    The stray rate is measured: ``n_stray`` hits (same threshold and smoothing) in ``exposure_us`` of
+    signal-free time (frames × pre-S1 sideband); its classical upper limit at confidence ``cl``,
+    ``r = Γ⁻¹(cl; n_stray + 1)/exposure`` (per µs), covers a small sample. Strays are Poisson in time, so a
+    window of ``span_us`` holds Poisson(r·span) of them; the search region of ``search_us`` offers
+    ``m = max(1, search/span)`` disjoint windows (Bonferroni). Returned: the least n ≥ 1 with
+    ``m·P(Poisson(r·span) ≥ n) ≤ alpha``; 0 (no test) when ``alpha ≥ 1`` or ``exposure_us ≤ 0``.
+    """
+    from scipy import stats
+
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    if not alpha < 1.0 or not exposure_us > 0:
+        return 0
+    rate = float(stats.gamma.ppf(cl, n_stray + 1.0)) / exposure_us
+    mu = rate * max(span_us, 0.0)
+    trials = max(1.0, search_us / span_us) if span_us > 0 else 1.0
+    n = 1
+    while trials * float(stats.poisson.sf(n - 1, mu)) > alpha:
+        n += 1
+    return n

@@ -163,9 +163,11 @@ class RecoilLattice:
         return float(1.0 - gammainc(shape, max(edge - self.lo, 0.0) * shape / p["mu"]))
 
 
-def xray_expected(p: dict[str, float], edges: NDArray[np.float64]) -> dict[str, NDArray[np.float64]]:
+def xray_expected(p: dict[str, float], edges: NDArray[np.float64],
+                  junk_from: float | None = None) -> dict[str, NDArray[np.float64]]:
     """Expected counts per bin of the X-ray model over the fit range ``[edges[0], edges[-1]]``: a normal peak
-    (``n``, ``mu``, ``sigma``), low-area junk falling exponentially from the lower edge (``n_junk``,
+    (``n``, ``mu``, ``sigma``), low-area junk falling exponentially from ``junk_from`` (the lowest candidate,
+    where an acceptance cut puts the junk's edge; the lower range edge when None or below it; ``n_junk``,
     ``slope`` in 1/(mV·µs)) and pile-up of two X-rays (``n_double``, normal at 2·mu, width √2·sigma). Yields are
     events inside the range (each component normalised over it)."""
     lo, hi = float(edges[0]), float(edges[-1])
@@ -175,8 +177,9 @@ def xray_expected(p: dict[str, float], edges: NDArray[np.float64]) -> dict[str, 
         c = ndtr((np.concatenate(([lo, hi], edges)) - m) / s)
         out[name] = p[yld] * np.diff(c[2:]) / max(float(c[1] - c[0]), 1e-300)
     lam = p["slope"]
-    c = -np.expm1(-lam * (edges - lo))
-    out["junk"] = p["n_junk"] * np.diff(c) / max(float(-np.expm1(-lam * (hi - lo))), 1e-300)
+    j0 = lo if junk_from is None else min(max(float(junk_from), lo), hi)
+    c = -np.expm1(-lam * np.maximum(edges - j0, 0.0))
+    out["junk"] = p["n_junk"] * np.diff(c) / max(float(-np.expm1(-lam * (hi - j0))), 1e-300)
     return out
 
 
