@@ -11,7 +11,7 @@ package.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import hashlib
 
 import pytest
 import yaml
@@ -56,5 +56,8 @@ def test_init_demo_run_status_and_build_in_a_project_outside_the_checkout(instal
     assert (book / "_build" / "html" / "book" / "runs" / run_id / "calibration.html").is_file()
     assert file_mtimes(installed["package"]) == installed["package_files"], \
         "the demo, the run or the build wrote into the installed package"
-    manifest = yaml.safe_load(manifest_path.read_text())
-    assert Path(manifest["templates"]) == installed["package"] / "data" / "notebooks"
+    # the manifest records where the templates come from and their content, not the installation's path
+    templates = yaml.safe_load(manifest_path.read_text())["templates"]
+    assert templates["origin"] == "package" and str(installed["venv"]) not in str(templates)
+    installed_md = installed["package"] / "data" / "notebooks" / "calibration.md"
+    assert templates["files"]["calibration.md"] == hashlib.sha256(installed_md.read_bytes()).hexdigest()

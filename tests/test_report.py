@@ -318,3 +318,38 @@ def test_stale_lock_and_leftovers_of_a_killed_run_are_cleaned(ran, capfd):
     assert not any(p.exists() for p in leftovers)
     assert (out / ".s2book.lock").read_text() == ""          # released: emptied, never removed
     assert ".s2book.lock" not in ran.manifest("runA")["stages"]["integration"]["artifacts"]
+
+
+def test_moving_the_installation_keeps_pages_current_but_editing_a_template_stales_them(lab, monkeypatch, tmp_path):
+    """The manifest records where the templates come from (the installed package's) and each one's sha256, not the
+    installation's absolute path: a venv re-created elsewhere leaves every page current; an edited template
+    makes its own stage stale (and nothing else)."""
+    import hashlib
+
+    import s2lib.report.project as project
+    from s2lib.report.report import check_run, check_summary
+
+    install = tmp_path / "venv-a" / "notebooks"
+    shutil.copytree(MINI, install)
+    monkeypatch.setattr(project, "packaged_templates", lambda: install)
+    # the book project has no notebooks/ of its own: the runs use the installed templates
+    assert run_reports(list(lab.configs.values()), root=lab.root, jobs=2) == 0
+    record = lab.manifest("runA")["templates"]
+    assert record["origin"] == "package" and record["path"] is None
+    assert record["files"]["calibration.md"] == hashlib.sha256((install / "calibration.md").read_bytes()).hexdigest()
+    assert set(record["files"]) == {p.name for p in MINI.glob("*.md")}
+    assert str(tmp_path) not in json.dumps(record)
+
+    shutil.move(tmp_path / "venv-a", tmp_path / "venv-b")              # the installation moves
+    moved = tmp_path / "venv-b" / "notebooks"
+    monkeypatch.setattr(project, "packaged_templates", lambda: moved)
+    manifest = lab.tmp / "out" / "runA" / "manifest.json"
+    assert check_run(manifest, lab.root) == {"integration": [], "fitting": [], "calibration": []}
+    assert check_summary(lab.tmp / "out" / "_summary" / "manifest.json", lab.root) == []
+
+    template = moved / "calibration.md"
+    text = template.read_text()
+    last = text.rindex("\n```\n")
+    template.write_text(text[:last] + "\nprint('changed')" + text[last:])
+    assert check_run(manifest, lab.root) == {"integration": [], "fitting": [],
+                                              "calibration": ["notebook template changed"]}
