@@ -176,7 +176,7 @@ def test_every_figure_displayed_and_saved_as_png_and_pdf(calib: dict) -> None:
 
 
 def test_recoil_fits_match_truth(calib: dict) -> None:
-    from s2lib.io.store import load_s2area
+    from s2lib.stats.fit_store import load_s2area
 
     truth = _truth_sets(calib["truth"])
     for name, t in truth.items():
@@ -261,7 +261,7 @@ def test_second_run_is_up_to_date(calib: dict) -> None:
 # ------------------------------------------------------------------------------------------- stock tiny run
 def test_stock_tiny_run_shows_failures(stock: dict) -> None:
     """The stock tiny run executes end to end; whatever failed (fits, g_S2) is shown with its reason."""
-    from s2lib.io.store import load_s2area
+    from s2lib.stats.fit_store import load_s2area
 
     status = stock["proc"].wait(timeout=1800)
     assert status == 0, f"s2book run of the stock tiny run failed ({status}):\n{stock['log'].read_text()[-3000:]}"
