@@ -116,11 +116,6 @@ KNOWN_SHORT = {"small_peak_20pct_empty": "bias +0.8 % at 15 photoelectrons: cove
 ESTIMATOR_CASES = {"recoil": (8, RECOIL_CASES), "xray": (9, XRAY_CASES)}
 
 
-def _coverage_case(kind: str, case: str) -> dict:
-    seed, cases = ESTIMATOR_CASES[kind]
-    return toys.coverage(kind, 200, seed=seed, **cases[case])
-
-
 @pytest.fixture(scope="module")
 def estimator_coverage(request: pytest.FixtureRequest):
     """``{(kind, case): Future}`` of the toy studies of the selected estimator tests, run two at a time.
@@ -130,6 +125,7 @@ def estimator_coverage(request: pytest.FixtureRequest):
     these 1 200 fits take. Only the cases of the collected tests are submitted (``-k`` runs one), the costliest
     (the recoil cases, ~4x an X-ray case) first.
     """
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     wanted = []
@@ -139,8 +135,10 @@ def estimator_coverage(request: pytest.FixtureRequest):
         if item.module is request.module and spec is not None and kind in ESTIMATOR_CASES:
             wanted.append((kind, spec.params["case"]))
     wanted.sort(key=lambda kc: kc[0] != "recoil")
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        yield {kc: pool.submit(_coverage_case, *kc) for kc in wanted}
+    # fresh interpreters (spawn): a fork of the test process could inherit a lock held by a thread of an earlier test
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield {(kind, case): pool.submit(toys.coverage, kind, 200, seed=ESTIMATOR_CASES[kind][0],
+                                         **ESTIMATOR_CASES[kind][1][case]) for kind, case in wanted}
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_SHORT[c]))
