@@ -14,7 +14,7 @@ from s2lib.config.config import runs, config
 from s2lib.analysis import pipeline
 from s2lib.analysis.fit_stage import fit_run_s2
 from s2lib.stats.fitting import FitConfig
-from s2lib.io.store import load_s2area
+from s2lib.stats.fit_store import load_s2area
 out = Path(sys.argv[1])
 if len(sys.argv) > 2 and sys.argv[2] == "simulate":
     from s2lib.sim.simulate import simulate_run

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "S2Areas": "io.store",
     "store_s2area": "io.store",
-    "load_s2area": "io.store",
+    "load_s2area": "stats.fit_store",
     "fit_run_s2": "analysis.fit_stage",
     "fit_histogram": "stats.fitting",
     "fit_recoil": "stats.estimators",

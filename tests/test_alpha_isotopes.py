@@ -40,3 +40,13 @@ def test_two_body_recoil_agrees_with_q_convention_for_ground_state_lines():
         assert recoil_energy_two_body_keV(name) / recoil_energy_keV(name) - 1 == pytest.approx(0.0, abs=1e-3)
     # Bi-212's strongest line feeds the 39.86 keV level: its recoil is (Q − 39.86)·4/212 — the convention differs
     assert recoil_energy_two_body_keV("Bi212") == pytest.approx((6207.26 - 39.86) * 4 / 212, rel=1e-3)
+
+
+def test_q_values_are_the_physics_table() -> None:
+    """One table of Q-values: the isotope table reads physics.ALPHA_DECAY_Q_KEV, and the sources' recoil energies of
+    both modules agree (Th-228: 5520.12·4/228 = 96.8442 keV, Ra-224: 5788.87·4/224 = 103.3727 keV)."""
+    from s2lib.physics import physics
+
+    assert {n: i.q_keV for n, i in ISOTOPES.items()} == physics.ALPHA_DECAY_Q_KEV
+    for name, hand in (("Th228", 96.8442), ("Ra224", 103.3727)):
+        assert physics.recoil_energy_keV(name) == recoil_energy_keV(name) == pytest.approx(hand, abs=1e-4)

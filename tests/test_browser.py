@@ -1,7 +1,8 @@
 """The demo book's HTML in a real browser: headless Debian Chromium driven by Playwright, from ``file://``.
 
-The demo book (``s2book demo``: simulated run, every notebook executed, HTML built) is made once in a temporary
-book folder. Then every HTML page of the site is opened with the network cut off, and for each page the test
+The demo book (``s2book demo``: simulated run, every notebook executed, HTML built) is the one the installed tool
+makes in a new book project (the ``installed_demo`` fixture of tests/conftest.py, shared with
+tests/test_install.py: one demo build per session). Then every HTML page of the site is opened with the network cut off, and for each page the test
 asserts:
 
 - it loads from ``file://`` and asks for nothing else: any ``http(s)://`` request is aborted and recorded, and a
@@ -23,9 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from s2lib.report.book import run_demo
-from s2lib.report.project import init_project
-
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,14 +38,11 @@ PAGE_DIRS_SKIPPED = {"_static", "_sources", "_images", "_sphinx_design_static", 
 
 
 @pytest.fixture(scope="module")
-def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the demo book (HTML only) in a new book project; return its ``_build/html``."""
+def demo_site(installed_demo: dict) -> Path:
+    """The ``_build/html`` of the demo book (HTML only) that the installed s2book built in a new book project."""
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"Chromium is missing ({CHROMIUM}): run `make test`, which installs Debian's chromium")
-    root = tmp_path_factory.mktemp("demo_book")
-    init_project(root)                  # a new book project, as `s2book init` makes it
-    assert run_demo(pdf=False, jobs=2, root=root) == 0, "s2book demo failed (see the output above)"
-    site = root / "_build" / "html"
+    site = installed_demo["site"]
     assert (site / "index.html").is_file()
     return site
 

@@ -21,7 +21,8 @@ from s2lib.stats.fitting import FitConfig, FitResult, fit_histogram
 from s2lib.calib.recomb_table import electrons_and_recombination
 from s2lib.calib.recombination import fit_recombination_model
 from s2lib.config.runs import Run, SetInfo
-from s2lib.io.store import S2Areas, load_s2area, store_s2area, store_xrays
+from s2lib.io.store import S2Areas, store_s2area, store_xrays
+from s2lib.stats.fit_store import load_s2area
 
 W, E_X = physics.W_VALUE_EV, physics.E_XRAY_EV
 N_X = E_X / W                                          # 559.09 e⁻

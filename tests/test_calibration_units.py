@@ -40,13 +40,13 @@ def _run(tmp_path: Path, gates=(100, 400), el_V=1900.0, *, recoil_energy: float 
 def test_constants_with_units_and_provenance(tmp_path: Path) -> None:
     const, iso, W, E_x, E_R, n_exp = _constants(_run(tmp_path, source="run.yaml"))
     assert iso == "Th228" and (W, E_x) == (22.0, 12300.0)
-    assert E_R == pytest.approx(96.84474, abs=1e-5)       # 5520.15·4/228
-    assert n_exp == pytest.approx(4402.0335, abs=1e-3)    # 96 844.74 eV / 22 eV
+    assert E_R == pytest.approx(96.84421, abs=1e-5)       # 5520.12·4/228 (physics.ALPHA_DECAY_Q_KEV)
+    assert n_exp == pytest.approx(4402.0096, abs=1e-3)    # 96 844.21 eV / 22 eV
     assert const == {
         "W_eV": {"value": 22.0, "unit": "eV", "source": "experiment.W_value (run.yaml)"},
         "E_x_eV": {"value": 12300.0, "unit": "eV", "source": "experiment.E_gamma_xray"},
         "E_R_keV": {"value": E_R, "unit": "keV", "source": const["E_R_keV"]["source"]},
-        "N_e_exp": {"value": pytest.approx(4402.0335, abs=1e-3), "unit": "e⁻", "source": "E_R / W"},
+        "N_e_exp": {"value": pytest.approx(4402.0096, abs=1e-3), "unit": "e⁻", "source": "E_R / W"},
         "N_x": {"value": pytest.approx(559.0909, abs=1e-4), "unit": "e⁻", "source": "E_x / W"},
         "isotope": {"value": "Th228", "unit": "", "source": "experiment.target_isotope"},
     }

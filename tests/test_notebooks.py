@@ -9,7 +9,8 @@ Two runs:
   mixture estimators, ranges from the data). The stock tiny run has 3 sets x 64 frames and about 4 genuine
   X-rays, too few for g_S2; this one has about 60.
 * the session's stock ``tiny_run`` (tests/conftest.py): everything must still execute, and every failed fit or
-  calibration must be shown with its reason in the notebooks' tables.
+  calibration must be shown with its reason in the notebooks' tables. It executes in a child process alongside
+  the calib run (independent folders; the two share the machine's two cores).
 
 Tolerances (all from the numbers the pipeline reports, plus known, computed shifts):
 
@@ -63,7 +64,33 @@ def _execute(configs: list[Path], root: Path) -> float:
 
 
 @pytest.fixture(scope="module")
-def calib(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def stock(tiny_run: tuple, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The stock tiny run's notebooks, executed by the same runner in a child process that starts before the calib
+    run executes: the two runs are independent (own book root, own outputs) and each keeps one core busy, so on
+    the 2-core test machines they take the time of one. ``wait()`` returns the runner's exit status."""
+    import subprocess
+    import sys
+
+    base = tmp_path_factory.mktemp("nb_stock")
+    config = _write_config(tiny_run[1], base / "run.yaml", base / "processed")
+    log = base / "runner.log"
+    code = ("import sys; from pathlib import Path; from s2lib.report.report import run_reports; "
+            "sys.exit(run_reports([Path(sys.argv[1])], root=Path(sys.argv[2]), template_dir=Path(sys.argv[3]), "
+            "cell_timeout=600))")
+    with log.open("w") as fh:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(config), str(base / "root"), str(TEMPLATES)],
+                                stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        yield {"config": config, "root": base / "root", "out_base": base / "processed", "proc": proc, "log": log,
+               "truth": tiny_run[2]}
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def calib(stock: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     from s2lib.sim.simulate import simulate_run
 
     base = tmp_path_factory.mktemp("nb_calib")
@@ -149,7 +176,7 @@ def test_every_figure_displayed_and_saved_as_png_and_pdf(calib: dict) -> None:
 
 
 def test_recoil_fits_match_truth(calib: dict) -> None:
-    from s2lib.io.store import load_s2area
+    from s2lib.stats.fit_store import load_s2area
 
     truth = _truth_sets(calib["truth"])
     for name, t in truth.items():
@@ -232,24 +259,24 @@ def test_second_run_is_up_to_date(calib: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------- stock tiny run
-def test_stock_tiny_run_shows_failures(tiny_run: tuple, tmp_path: Path) -> None:
+def test_stock_tiny_run_shows_failures(stock: dict) -> None:
     """The stock tiny run executes end to end; whatever failed (fits, g_S2) is shown with its reason."""
-    from s2lib.io.store import load_s2area
+    from s2lib.stats.fit_store import load_s2area
 
-    _, config_src, truth = tiny_run
-    config = _write_config(config_src, tmp_path / "run.yaml", tmp_path / "processed")
-    _execute([config], tmp_path / "root")
+    status = stock["proc"].wait(timeout=1800)
+    assert status == 0, f"s2book run of the stock tiny run failed ({status}):\n{stock['log'].read_text()[-3000:]}"
+    config, root, truth = stock["config"], stock["root"], stock["truth"]
     run_id = yaml.safe_load(config.read_text())["run_id"]
-    out = tmp_path / "processed" / run_id
-    fit_md = _markdown(_notebook(tmp_path / "root", run_id, "fitting"))
+    out = stock["out_base"] / run_id
+    fit_md = _markdown(_notebook(root, run_id, "fitting"))
     for s in truth["sets"]:
         fit = load_s2area(out / s["name"]).fit_result
         if not fit.fit_success:
             assert f"FAILED: {fit.reason}" in fit_md, s["name"]
     cal = json.loads((out / f"{run_id}_calibration.json").read_text())
-    cal_md = _markdown(_notebook(tmp_path / "root", run_id, "calibration"))
+    cal_md = _markdown(_notebook(root, run_id, "calibration"))
     for e in cal["gs2_by_el_field"]:
         if not e["fit_success"]:
             assert f"FAILED: {e['reason']}" in cal_md
-    assert len(_images(_notebook(tmp_path / "root", run_id, "fitting"))) == len(truth["sets"]) + 1
-    assert set(_glued(_notebook(tmp_path / "root", run_id, "summary"))) >= {"n_runs", "gs2", "recomb_range"}
+    assert len(_images(_notebook(root, run_id, "fitting"))) == len(truth["sets"]) + 1
+    assert set(_glued(_notebook(root, run_id, "summary"))) >= {"n_runs", "gs2", "recomb_range"}

@@ -21,7 +21,8 @@ import pytest
 from s2lib.analysis import pipeline, timing_stage
 from s2lib.config.runs import build_run, load_config
 from s2lib.sim.simulate import simulate_run
-from s2lib.io.store import load_s2area, load_timing
+from s2lib.io.store import load_timing
+from s2lib.stats.fit_store import load_s2area
 
 pytestmark = pytest.mark.slow
 

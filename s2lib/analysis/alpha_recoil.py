@@ -34,7 +34,8 @@ from s2lib.calib.gs2_sources import el_key
 from s2lib.calib.recomb_table import recombination_table
 from s2lib.calib.recombination import fit_recombination_model
 from s2lib.errors import DataError
-from s2lib.io.store import S2Areas, load_s2area, read_json, write_json_atomic
+from s2lib.io.store import S2Areas, read_json, write_json_atomic
+from s2lib.stats.fit_store import load_s2area
 
 __all__ = ["ISOTOPE_ALL", "NO_ISOTOPE", "RESULTS_FILE", "has_alpha_tags", "tag_names", "isotope_labels",
            "isotope_subsets", "fit_isotopes", "analyse_isotopes", "calibration_rows"]

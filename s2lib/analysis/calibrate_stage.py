@@ -58,7 +58,7 @@ def _constants(run: Run) -> tuple[dict[str, Any], str, float, float, float, floa
 
 def _load_ion(run: Run, say: Any) -> dict[str, Any]:
     """Set name → ``S2Areas`` from disk, or the error text for a set whose files are missing or unreadable."""
-    from s2lib.io.store import load_s2area
+    from s2lib.stats.fit_store import load_s2area
 
     out: dict[str, Any] = {}
     for s in run.sets:

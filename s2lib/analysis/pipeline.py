@@ -28,7 +28,8 @@ import numpy as np
 from s2lib.signal import integration as _eng
 from s2lib.errors import DataError
 from s2lib.config.runs import Run, SetInfo
-from s2lib.io.store import S2Areas, XRays, load_s2area, load_xrays, store_s2area, store_xrays
+from s2lib.io.store import S2Areas, XRays, load_xrays, store_s2area, store_xrays
+from s2lib.stats.fit_store import load_s2area
 from s2lib.io.atomic import group_commit
 from s2lib.signal.executors import resolve_executor
 from s2lib.signal.xray import XRayReason, reason_counts

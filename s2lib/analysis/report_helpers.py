@@ -224,7 +224,7 @@ def integration_rows(run: Any, summary_rows: Sequence[Mapping[str, Any]]) -> lis
     (mV·µs, before any fit), accepted X-rays and status (the failure message of a failed set)."""
     import numpy as np
 
-    from s2lib.io.store import load_s2area
+    from s2lib.stats.fit_store import load_s2area
 
     out = []
     for row in summary_rows:

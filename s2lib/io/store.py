@@ -30,7 +30,6 @@ likewise ``xray_areas.npy`` with or without the lab's ``xray_results.json``.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +154,8 @@ class S2Areas:
         mean, sigma, ci95: fit summary in mV·µs (ci95 = half-width of the 95 % interval of the mean); None
             when not fitted.
         fit_success: the fit converged with finite errors (False when not fitted).
-        fit_result: a fitting.FitResult (or its dict) when fitted.
+        fit_result: a fitting.FitResult (or its dict) when fitted; :func:`load_s2area` gives the stored dict
+            (:func:`s2lib.stats.fit_store.load_s2area` rebuilds the FitResult).
         event_ids: int64 (n, 2) file index, frame index per area, when known.
         sideband: float64 (n,) empty-window area per frame over the sideband before S1 (mV·µs), or None.
         flags: uint8 (n,) per-frame bit field (0 = usable; bit 0 = X-ray pile-up), or None (old folders:
@@ -210,20 +210,6 @@ def _fit_dict(fit: Any) -> Any:
     if fit is None:
         return None
     return fit.to_dict() if callable(getattr(fit, "to_dict", None)) else fit
-
-
-def _fit_from_dict(d: Any) -> Any:
-    """A :class:`s2lib.stats.fit_result.FitResult` when that module can rebuild it, else the dict as stored.
-
-    The one place the io layer reaches up: the stored fit is decoded into the stats layer's type, bound late by
-    name (no import at module level, so ``s2lib.io`` does not depend on scipy/iminuit to load arrays)."""
-    if not isinstance(d, dict):
-        return d
-    try:
-        cls = importlib.import_module("s2lib.stats.fit_result").FitResult
-        return cls.from_dict(d)
-    except Exception:                               # fitting absent or an older dict layout: keep the dict
-        return d
 
 
 def store_s2area(s2: S2Areas, out_dir: PathLike | None = None, *, raw_root: PathLike | None = None) -> Path:
@@ -316,7 +302,7 @@ def load_s2area(set_or_folder: Any, run: Any = None) -> S2Areas:
     return S2Areas(folder, areas, method=str(meta.get("method", "")), params=dict(meta.get("params") or {}),
                    mean=_as_float(meta.get("mean")), sigma=_as_float(meta.get("sigma")),
                    ci95=_as_float(meta.get("ci95")), fit_success=bool(meta.get("fit_success", False)),
-                   fit_result=_fit_from_dict(meta.get("fit")), event_ids=ids, flags=flags, sideband=sideband)
+                   fit_result=meta.get("fit"), event_ids=ids, flags=flags, sideband=sideband)
 
 
 # --------------------------------------------------------------------------- X-rays

@@ -95,7 +95,7 @@ def _problems(root: Path, runs: list[dict[str, Any]]) -> dict[Path, list[str]]:
     out: dict[Path, list[str]] = {}
     for run in runs:
         man = mf.read_manifest(run["manifest"]) or {}
-        reasons = check_run(run["manifest"])
+        reasons = check_run(run["manifest"], root)
         for stage, page in run["pages"].items():
             entry = (man.get("stages") or {}).get(stage)
             found = list(reasons.get(stage) or ([] if entry else ["not in the manifest"]))
@@ -116,7 +116,7 @@ def _problems(root: Path, runs: list[dict[str, Any]]) -> dict[Path, list[str]]:
     pointer = root / "book" / "runs" / "_summary.json"
     if summary.is_file() and pointer.is_file():
         man_path = Path(json.loads(pointer.read_text(encoding="utf-8"))["manifest"])
-        found = check_summary(man_path)
+        found = check_summary(man_path, root)
         entry = ((mf.read_manifest(man_path) or {}).get("stages") or {}).get(SUMMARY)
         fig = _figure_problem(summary, entry) if entry else None
         if fig:

@@ -31,7 +31,7 @@ import numpy as np
 
 from s2lib.io import _wfm_layout as _layout
 from s2lib.errors import DataError
-from s2lib.io.store import load_s2area
+from s2lib.stats.fit_store import load_s2area
 
 __all__ = ["FILE_FAULTS", "copy_run", "inject", "vanish", "expected_outcome", "frame_areas", "check_set", "run_problems",
            "check_loadable", "drop_dac_caps_cmd", "runner_cmd", "descendants", "wait_processes_gone"]

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from s2lib.errors import ProjectError
+from s2lib.errors import ProjectError, S2BookError
+from s2lib.io.manifest import sha256_file
 
 __all__ = ["MARKERS", "TEMPLATE_SUFFIX", "data_dir", "packaged_templates", "templates_dir", "template_path",
-           "missing_markers", "find_project", "init_project", "project_files"]
+           "templates_record", "recorded_templates", "missing_markers", "find_project", "init_project", "project_files"]
 
 #: Files whose presence makes a folder a book project.
 MARKERS = ("_config.yml", "_toc.yml")
@@ -55,6 +57,46 @@ def templates_dir(root: str | Path) -> Path:
 def template_path(templates: str | Path, stage: str) -> Path:
     """``<templates>/<stage>.md``."""
     return Path(templates) / f"{stage}{TEMPLATE_SUFFIX}"
+
+
+def templates_record(templates: str | Path, root: str | Path) -> dict[str, Any]:
+    """What a run's manifest records of the templates it was executed from, independent of where s2book is installed.
+
+    ``origin`` says where they come from: ``"package"`` (the installed s2book's), ``"project"`` (the book project's
+    own ``notebooks/``) or ``"folder"`` (any other folder, e.g. ``run_reports(template_dir=...)``, whose absolute
+    ``path`` is then kept); ``files`` maps each template's name to the sha256 of its content. Moving the venv
+    or the checkout changes none of this, so pages do not turn stale; editing a template changes its sha256 (and
+    the content fingerprint the stage's cache key holds, which is what marks the page stale).
+    """
+    folder = Path(templates).resolve()
+    if folder == (Path(root) / "notebooks").resolve():
+        origin = "project"
+    elif folder == packaged_templates().resolve():
+        origin = "package"
+    else:
+        origin = "folder"
+    files = {p.name: sha256_file(p) for p in sorted(folder.glob(f"*{TEMPLATE_SUFFIX}"))}
+    return {"origin": origin, "path": str(folder) if origin == "folder" else None, "files": files}
+
+
+def recorded_templates(record: Any, root: str | Path | None = None) -> Path:
+    """The folder that holds, in this installation and book project ``root``, the templates a manifest's
+    ``templates`` record (:func:`templates_record`) names.
+
+    Manifests written before that record hold the folder's absolute path (a string): it is returned as it is.
+    Raises:
+        S2BookError: the record names the project's templates but no project ``root`` is given.
+    """
+    if isinstance(record, str):
+        return Path(record)
+    origin = record.get("origin") if isinstance(record, dict) else "package"
+    if origin == "project":
+        if root is None:
+            raise S2BookError("the run used the book project's own templates (notebooks/): give the project")
+        return Path(root) / "notebooks"
+    if origin == "folder" and record.get("path"):
+        return Path(record["path"])
+    return packaged_templates()
 
 
 def missing_markers(folder: str | Path) -> list[str]:

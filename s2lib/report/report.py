@@ -37,7 +37,7 @@ from ._stage_run import KERNEL_NAME, Layout, _execute, _say, run_parameters, sum
 from s2lib.analysis.badfiles import bad_file_line, strict_reasons
 from s2lib.analysis.filecache import pass_lines, status_lines
 from s2lib.errors import ConfigError, S2BookError, StageError
-from .project import packaged_templates, template_path
+from .project import recorded_templates, template_path, templates_record
 from .runlock import EXIT_BUSY, RunBusyError, describe_holder, lock_holder, lock_runs
 
 __all__ = [
@@ -88,7 +88,7 @@ def _pointer(layout: Layout, run_id: str, manifest_path: Path, config: Path | No
 
 def _refresh(man: dict[str, Any], spec: RunSpec | None, layout: Layout, git: Mapping[str, Any]) -> None:
     man["environment"] = {"packages": mf.environment_fingerprint(), "git": dict(git), **mf.host_info()}
-    man["templates"] = str(layout.templates)
+    man["templates"] = templates_record(layout.templates, layout.root)
     if spec is not None:
         man["config"] = {"path": str(spec.config_path), "sha256": mf.sha256_file(spec.config_path),
                          "parameters": spec.parameters}
@@ -352,8 +352,11 @@ def _file_status(spec: RunSpec) -> list[str]:
         return [f"raw files not checked: {err}"]
 
 
-def check_run(manifest_path: str | Path) -> dict[str, list[str]]:
-    """For the book: per stage recorded in a run's manifest, why it is not current (empty list when it is)."""
+def check_run(manifest_path: str | Path, root: str | Path | None = None) -> dict[str, list[str]]:
+    """For the book: per stage recorded in a run's manifest, why it is not current (empty list when it is).
+
+    The templates compared with are those the manifest's record names in this installation and book project
+    ``root`` (:func:`s2lib.report.project.recorded_templates`): a moved venv or checkout is not a change."""
     man = mf.read_manifest(manifest_path)
     if man is None:
         return {name: ["manifest missing or unreadable"] for name in STAGE_NAMES if name != SUMMARY}
@@ -362,15 +365,15 @@ def check_run(manifest_path: str | Path) -> dict[str, list[str]]:
         spec = load_run_spec(man["config"]["path"])
     except S2BookError as err:
         return {s.name: [f"configuration not usable: {err}"] for s in recorded}
-    fp = Fingerprints(Path(man.get("templates") or packaged_templates()))
     try:
+        fp = Fingerprints(recorded_templates(man.get("templates"), root))
         plans = plan_run(spec, man, fp)
     except S2BookError as err:
         return {s.name: [str(err)] for s in recorded}
     return {p.stage: p.reasons for p in plans if p.stage in {s.name for s in recorded}}
 
 
-def check_summary(manifest_path: str | Path) -> list[str]:
+def check_summary(manifest_path: str | Path, root: str | Path | None = None) -> list[str]:
     """For the book: why the cross-run summary is not current (empty list when it is)."""
     man = mf.read_manifest(manifest_path)
     if man is None or SUMMARY not in (man.get("stages") or {}):
@@ -378,9 +381,9 @@ def check_summary(manifest_path: str | Path) -> list[str]:
     runs = ((man.get("config") or {}).get("parameters") or {}).get("runs") or {}
     try:
         specs = _load_specs(list(runs.values()))
-        fp = Fingerprints(Path(man.get("templates") or packaged_templates()))
+        fp = Fingerprints(recorded_templates(man.get("templates"), root))
         run_mans = {s.run_id: mf.read_manifest(s.output_dir / "manifest.json") for s in specs}
-        stale = [s.run_id for s in specs if any(check_run(s.output_dir / "manifest.json").values())]
+        stale = [s.run_id for s in specs if any(check_run(s.output_dir / "manifest.json", root).values())]
         return plan_summary(specs, run_mans, man, fp, runs_will_run=stale).reasons
     except S2BookError as err:
         return [f"configuration not usable: {err}"]
