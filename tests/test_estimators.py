@@ -373,3 +373,21 @@ def test_judge_free_refuses_a_covariance_that_is_not_positive_definite():
     mn.values["mu"], mn.valid = 0.01, False  # mean within half an error of its limit; MIGRAD invalid
     reasons, _ = fj._judge_free(mn, names)
     assert reasons == ["MIGRAD did not reach a valid minimum", "parameter mu = 0.01 at a limit (0.0, 10.0)"]
+
+
+def test_judge_free_covariance_missing_or_not_finite_and_shape_parameters_may_sit_at_a_limit():
+    from types import SimpleNamespace
+
+    names = ("mu", "sigma", "n", "slope", "sigma_e", "mu_e")
+    limits = {k: (0.0, 10.0) for k in names}
+    values = {"mu": 2.0, "sigma": 0.5, "n": 0.0, "slope": 10.0, "sigma_e": 0.0, "mu_e": 10.0}  # the last 4 at a limit
+    mn = SimpleNamespace(valid=True, covariance=None, fixed=dict.fromkeys(names, False), values=values,
+                         errors=dict.fromkeys(names, 0.1), limits=limits)
+    assert fj._judge_free(mn, names) == (["covariance matrix not finite"], None)
+    mn.covariance = np.diag([1.0, 1.0, np.nan, 1.0, 1.0, 1.0])
+    assert fj._judge_free(mn, names) == (["covariance matrix not finite"], None)
+    mn.covariance = np.eye(6)
+    reasons, cov = fj._judge_free(mn, names)  # n, slope and the empty-window shape (sigma_e, mu_e) are exempt
+    assert reasons == [] and cov is not None
+    values["sigma"] = 0.0
+    assert fj._judge_free(mn, names)[0] == ["parameter sigma = 0 at a limit (0.0, 10.0)"]

@@ -329,3 +329,19 @@ def test_text_encoding_and_npy_round_trip(tmp_path: Path) -> None:
     back, sha = store.read_npy(tmp_path / "a.npy")
     assert back.dtype == np.int16 and back.tolist() == [0, 1, 2, 3, 4] and len(sha) == 64
     assert math.isclose(store.read_json(store.write_json_atomic(tmp_path / "j.json", {"v": 0.1}))["v"], 0.1)
+
+
+def test_every_writer_refuses_the_raw_folder_and_npy_refuses_pickles(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    writers = {"a.npy": lambda p: atomic.write_npy_atomic(p, np.zeros(3), raw_root=raw),
+               "a.json": lambda p: atomic.write_json_atomic(p, {"v": 1}, raw_root=raw),
+               "a.csv": lambda p: atomic.write_csv_atomic(p, [{"v": 1}], ["v"], raw_root=raw)}
+    for name, write in writers.items():
+        with pytest.raises(DataError, match="inside the raw data folder"):
+            write(raw / "set" / name)
+    assert list(raw.iterdir()) == []
+    # an object array would need a pickle, which read_npy refuses: it must not be written at all
+    with pytest.raises(ValueError, match="pickle"):
+        atomic.write_npy_atomic(tmp_path / "o.npy", np.array([{"a": 1}, None], dtype=object))
+    assert not (tmp_path / "o.npy").exists() and list(tmp_path.glob(".o.npy.*")) == []
