@@ -391,3 +391,65 @@ def test_judge_free_covariance_missing_or_not_finite_and_shape_parameters_may_si
     assert reasons == [] and cov is not None
     values["sigma"] = 0.0
     assert fj._judge_free(mn, names)[0] == ["parameter sigma = 0 at a limit (0.0, 10.0)"]
+
+
+# ------------------------------------------------------------------ _fit_judge._minimise on a known deviance
+def _quadratic(centre: dict[str, float], width: dict[str, float], floor: float = 10.0):
+    """Deviance with a known minimum ``floor`` at ``centre`` (Δ = 1 at one ``width``): HESSE errors = widths."""
+    names = tuple(centre)
+
+    def dev(p):
+        return floor + sum(((v - centre[k]) / width[k]) ** 2 for k, v in zip(names, p))
+    return names, dev
+
+
+def test_minimise_stops_when_two_starts_agree_on_a_clean_minimum():
+    names, dev = _quadratic({"mu": 2.0, "sigma": 0.5}, {"mu": 0.1, "sigma": 0.05})
+    starts = [{"mu": 1.0, "sigma": 0.3}, {"mu": 3.0, "sigma": 0.8}, {"mu": 2.5, "sigma": 0.4}]
+    mn, reasons, cov, n = fj._minimise(dev, names, starts, {"mu": (0.0, 10.0), "sigma": (0.01, 5.0)})
+    assert (reasons, n) == ([], 2)                 # the third start is not needed
+    assert mn.fval == pytest.approx(10.0, abs=1e-6) and float(mn.values["mu"]) == pytest.approx(2.0, abs=1e-4)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), [0.1, 0.05], rtol=1e-3)
+
+
+def test_minimise_fixes_an_empty_junk_component_with_its_slope():
+    # the deviance prefers n_junk = −5, below its limit 0: the junk yield sits at 0 and its slope is undetermined
+    names, dev = _quadratic({"mu": 2.0, "n_junk": -5.0, "slope": 1.0}, {"mu": 0.1, "n_junk": 1.0, "slope": 0.2})
+    start = {"mu": 1.5, "n_junk": 3.0, "slope": 1.5}
+    mn, reasons, cov, n = fj._minimise(dev, names, [start, start], {"mu": (0.0, 10.0), "n_junk": (0.0, 100.0),
+                                                                   "slope": (0.0, 10.0)})
+    assert reasons == [] and mn.fixed["n_junk"] and mn.fixed["slope"] and not mn.fixed["mu"]
+    assert float(mn.values["n_junk"]) == pytest.approx(0.0, abs=1e-3)
+    assert np.sqrt(cov[0, 0]) == pytest.approx(0.1, rel=1e-3)
+
+
+def test_minimise_reports_an_error_of_the_refit_after_fixing(monkeypatch):
+    names, quad = _quadratic({"mu": 2.0, "n_junk": -5.0, "slope": 1.0}, {"mu": 0.1, "n_junk": 1.0, "slope": 0.2})
+    armed = []
+
+    def dev(p):
+        if armed:
+            raise ValueError("deviance not finite")
+        return quad(p)
+
+    real = fj.mi.minimise
+
+    def minimise_then_arm(*args):
+        out = real(*args)
+        armed.append(True)                          # the refit with the pinned components fixed will fail
+        return out
+
+    monkeypatch.setattr(fj.mi, "minimise", minimise_then_arm)
+    start = {"mu": 1.5, "n_junk": 3.0, "slope": 1.5}
+    _mn, reasons, cov, n = fj._minimise(dev, names, [start], {"mu": (0.0, 10.0), "n_junk": (0.0, 100.0),
+                                                              "slope": (0.0, 10.0)})
+    assert (reasons, cov, n) == (["minimisation error: ValueError: deviance not finite"], None, 1)
+
+
+def test_n_free_counts_parameters_at_least_half_an_error_from_their_limits():
+    from types import SimpleNamespace
+
+    names = ("a", "b", "c")
+    mn = SimpleNamespace(limits=dict.fromkeys(names, (0.0, 10.0)), errors=dict.fromkeys(names, 1.0),
+                         values={"a": 0.5, "b": 0.49, "c": 9.5})  # exactly half an error away counts as free
+    assert fj._n_free(mn, names) == 2

@@ -314,6 +314,11 @@ def test_from_mapping_accepts_lab_keys_and_warns_on_exclude_index():
     assert FitConfig.from_mapping({"bin_cuts": (0, 5)}).bin_cuts == (0.0, 5.0)
     with pytest.raises(ConfigError, match=r"two finite numbers \(lo, hi\) in mV·µs, got \[0, 1, 2\]"):
         FitConfig.from_mapping({"bin_cuts": [0, 1, 2]})   # the value as the YAML file wrote it
+    with pytest.raises(ConfigError) as info:
+        FitConfig.from_mapping({"bins": 100}, key_prefix="fit")
+    assert (info.value.key, info.value.message) == ("fit.bins", (
+        "unknown key; expected one of auto_upper_sigma, bg_cutoff, bg_sigma_max, bg_threshold, bin_cuts, "
+        "exclude_index, gof_min_expected, gof_p_min, min_events, model, n_sigma, nbins, upper_limit"))
     assert (cfg.bg_threshold, cfg.bg_cutoff, cfg.n_sigma, cfg.upper_limit) == (0.05, 0.05, 2.0, 5.0)
     assert FitConfig.from_mapping(cfg.to_dict()) == cfg
     assert FitConfig.from_mapping(None) == FitConfig()
