@@ -340,6 +340,21 @@ def test_gof_and_verdict_by_hand():
     ok, q, why = fj._verdict([], 1e-5, 1e-3)
     assert (ok, q) == (False, "poor") and why == "poor fit: goodness-of-fit p = 1e-05 < gof_p_min = 0.001"
     assert fj._verdict([], math.nan, 1e-3) == (True, "ok", "")
+    assert fj._verdict([], 1e-3, 1e-3) == (True, "ok", "")      # poor means p strictly below gof_p_min
+    # one degree of freedom: 3 groups − 2 parameters; deviance by hand 2·Σ[ν − n + n ln(n/ν)]
+    chi2, ndf, p, n = fj._gof(counts, np.array([12.0, 18.0, 30.0]), 2, 5.0)
+    hand = 2 * ((12 - 10 + 10 * math.log(10 / 12)) + (18 - 20 + 20 * math.log(20 / 18)))
+    assert (ndf, n) == (1, 3) and chi2 == pytest.approx(hand, rel=1e-12)
+    assert p == pytest.approx(stats.chi2.sf(hand, 1), rel=1e-12)
+
+
+def test_at_limit_with_zero_error_uses_a_relative_tolerance_of_1e_9():
+    from types import SimpleNamespace
+
+    mn = SimpleNamespace(limits={"x": (0.0, 1000.0)}, errors={"x": 0.0}, values={"x": 1000.0 - 1e-7})
+    assert fj._at_limit(mn, "x")                   # 1e-7 ≤ 1e-9·1000
+    mn.values["x"] = 1000.0 - 1e-5
+    assert not fj._at_limit(mn, "x")
 
 
 def test_xray_by_el_field_pools_sets_of_one_field():

@@ -170,6 +170,13 @@ def test_parameter_stuck_at_upper_limit_option():
     assert d.quality == "failed" and d.reason
 
 
+def test_recoil_mixture_model_without_sideband_is_refused_with_the_way_out():
+    with pytest.raises(ConfigError, match="recoil_mixture needs the sideband areas: use "
+                                          "s2lib.stats.estimators.fit_recoil") as info:
+        fit_histogram(np.ones(100), FitConfig(model="recoil_mixture"))
+    assert info.value.key == "model"
+
+
 def test_degenerate_histogram_fails():
     r = fit_histogram(np.full(500, 2.05), FitConfig(model="gauss", **LAB_RANGE))
     assert_failed_honestly(r, "non-empty bins")
