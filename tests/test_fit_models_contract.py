@@ -52,6 +52,13 @@ def test_judge_minimum_flags_parameters_at_a_limit(v, e, limit_hit):
         assert len(reasons) == 1 and reasons[0].startswith(f"parameter mu = {v:.4g}") and limit_hit in reasons[0]
 
 
+def test_judge_minimum_measures_the_distance_from_a_nonzero_limit_and_half_an_error_is_not_within():
+    mn = _minimum(cov=np.eye(2), values={"a": 1.1, "b": 0.5}, errors={"a": 1.0, "b": 1.0},
+                  limits={"a": (1.0, 10.0), "b": (0.0, 10.0)})
+    reasons, _ = mi.judge_minimum(mn, ("a", "b"), "")
+    assert reasons == ["parameter a = 1.1 ± 1 within half an error of its lower limit 1"]  # b: exactly 0.5 e away
+
+
 def test_judge_minimum_refuses_a_covariance_that_is_not_positive_definite():
     mn = _minimum(cov=np.array([[1.0, 2.0], [2.0, 1.0]]), values={"a": 5.0, "b": 5.0}, errors={"a": 1, "b": 1},
                   limits={"a": (0, 10), "b": (0, 10)})

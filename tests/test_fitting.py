@@ -171,8 +171,8 @@ def test_parameter_stuck_at_upper_limit_option():
 
 
 def test_recoil_mixture_model_without_sideband_is_refused_with_the_way_out():
-    with pytest.raises(ConfigError, match="recoil_mixture needs the sideband areas: use "
-                                          "s2lib.stats.estimators.fit_recoil") as info:
+    with pytest.raises(ConfigError, match="recoil_mixture needs the sideband areas: use s2lib.stats.estimators."
+                                          "fit_recoil or fit_run_s2 on S2Areas with a sideband") as info:
         fit_histogram(np.ones(100), FitConfig(model="recoil_mixture"))
     assert info.value.key == "model"
 
