@@ -41,6 +41,8 @@ def test_judge_minimum_names_the_migrad_flags():
     (0.1, 1.0, "lower limit 0"),     # 0.1 from the limit, error 1: within half an error
     (9.7, 1.0, "upper limit 10"),
     (0.0, 0.0, "lower limit 0"),     # exactly at the limit with no error at all
+    (1e-9, 0.0, "lower limit 0"),    # no error: within 1e-9·max(1, |v|) of the limit counts as at it
+    (5.0, 20.0, "upper limit 10"),   # an error wider than the range, equally far from both: named upper
     (3.0, 1.0, None),                # 3 errors away: a measurement
 ])
 def test_judge_minimum_flags_parameters_at_a_limit(v, e, limit_hit):
