@@ -64,7 +64,12 @@ def _function_of(name: str) -> str:
 def _mutmut(*args: str) -> int:
     cmd = [str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", "1", *args]
     print("+", " ".join(cmd[:6]), f"... ({len(args)} mutants)" if len(args) > 3 else "", flush=True)
-    return subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL).returncode
+    MUTANTS.mkdir(exist_ok=True)
+    with open(MUTANTS / "mutmut-run.log", "ab") as log:  # mutmut's progress and errors, not the terminal's
+        rc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        print(f"mutmut exited with {rc}: see {MUTANTS / 'mutmut-run.log'}", file=sys.stderr, flush=True)
+    return rc
 
 
 def load_meta() -> dict[str, dict[str, int | None]]:

@@ -110,7 +110,7 @@ def test_raw_gain_baseline_in_float64_and_errors_named():
     assert gain == -0.4
     assert base.dtype == np.float64                      # float32 pedestals are not rounded to float32 counts
     np.testing.assert_array_equal(base, (ped.astype(np.float64) + 39.8) / 0.4)
-    with pytest.raises(ValueError, match="scale_mV must be non-zero"):
+    with pytest.raises(ValueError, match="^scale_mV must be non-zero$"):
         fr.raw_gain_baseline(0.0, 0.0, ped)
     with pytest.raises(ValueError, match="unknown pedestal method 'mode'"):
         fr.pedestal_mV(np.zeros((1, 10), np.int8), method="mode")
