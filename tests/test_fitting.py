@@ -328,6 +328,12 @@ def test_from_mapping_accepts_lab_keys_and_warns_on_exclude_index():
     assert (info.value.key, info.value.message) == ("fit.bins", (
         "unknown key; expected one of auto_upper_sigma, bg_cutoff, bg_sigma_max, bg_threshold, bin_cuts, "
         "exclude_index, gof_min_expected, gof_p_min, min_events, model, n_sigma, nbins, upper_limit"))
+    with pytest.raises(ConfigError) as info:            # a prefix given with its trailing dot
+        FitConfig.from_mapping({"bins": 100}, key_prefix="fit.")
+    assert info.value.key == "fit.bins"
+    with pytest.raises(ConfigError) as info:
+        FitConfig.from_mapping([0, 5], key_prefix="fit.")
+    assert (info.value.key, info.value.message) == ("fit", "expected a mapping, got [0, 5]")
     assert (cfg.bg_threshold, cfg.bg_cutoff, cfg.n_sigma, cfg.upper_limit) == (0.05, 0.05, 2.0, 5.0)
     assert FitConfig.from_mapping(cfg.to_dict()) == cfg
     assert FitConfig.from_mapping(None) == FitConfig()
