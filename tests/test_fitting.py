@@ -341,6 +341,16 @@ def test_from_mapping_accepts_lab_keys_and_warns_on_exclude_index():
     assert FitConfig(bin_cuts=(2.0, 20.0)).bg_cutoff == 1.0
 
 
+def test_fit_config_messages_and_float_normalisation():
+    for kwargs, key, message in [({"n_sigma": -1}, "n_sigma", "must be >= 0, got -1.0"),
+                                 ({"min_events": 0}, "min_events", "expected a positive integer, got 0")]:
+        with pytest.raises(ConfigError) as info:
+            FitConfig(**kwargs)
+        assert (info.value.key, info.value.message) == (key, message)
+    cfg = FitConfig(auto_upper_sigma=4)                     # an integer from YAML is stored as a float
+    assert type(cfg.auto_upper_sigma) is float and cfg.to_dict()["auto_upper_sigma"] == 4.0
+
+
 def test_config_dataclass_with_same_fields_is_accepted():
     @dataclasses.dataclass(frozen=True)
     class FittingConfig:  # shape of s2lib.config.config.FittingConfig
