@@ -38,7 +38,8 @@ MODULE_PATHS = {"waveform": "signal/waveform", "frames": "signal/frames", "xray"
                 "_fit_models": "stats/_fit_models", "_fit_minuit": "stats/_fit_minuit", "calibration": "calib/calibration",
                 "calibrate_stage": "analysis/calibrate_stage", "recombination": "calib/recombination", "recomb_table": "calib/recomb_table",
                 "physics": "physics/physics", "store": "io/store", "atomic": "io/atomic",
-                "estimators": "stats/estimators", "_fit_judge": "stats/_fit_judge", "_mixture": "stats/_mixture"}
+                "estimators": "stats/estimators", "_fit_judge": "stats/_fit_judge", "_mixture": "stats/_mixture",
+                "_fit_config": "stats/_fit_config"}
 MODULES = list(MODULE_PATHS)
 # integration.py: only the pure per-file kernels are scored; these functions are I/O, the process pool and
 # environment handling, tested by the pipeline tests (too slow to run per mutant).
@@ -63,7 +64,12 @@ def _function_of(name: str) -> str:
 def _mutmut(*args: str) -> int:
     cmd = [str(Path(sys.executable).parent / "mutmut"), "run", "--max-children", "1", *args]
     print("+", " ".join(cmd[:6]), f"... ({len(args)} mutants)" if len(args) > 3 else "", flush=True)
-    return subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL).returncode
+    MUTANTS.mkdir(exist_ok=True)
+    with open(MUTANTS / "mutmut-run.log", "ab") as log:  # mutmut's progress and errors, not the terminal's
+        rc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        print(f"mutmut exited with {rc}: see {MUTANTS / 'mutmut-run.log'}", file=sys.stderr, flush=True)
+    return rc
 
 
 def load_meta() -> dict[str, dict[str, int | None]]:
@@ -109,7 +115,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return c - h, c + h
 
 
-def report(sample: dict[str, list[str]], n: int, seed: int, out: Path) -> str:
+def report(sample: dict[str, list[str]], n: int, seed: int, out: Path, modules: list[str] = MODULES) -> str:
     meta = load_meta()
     reached = reached_names(meta)
     eq = load_equivalent()
@@ -117,7 +123,8 @@ def report(sample: dict[str, list[str]], n: int, seed: int, out: Path) -> str:
     lines = [
         "# Mutation scores (mutmut 3.8.1)", "",
         f"Command: `make mutation MUTATION_SAMPLE={n}` (= `nice -n 10 python scripts/mutation.py --sample {n} "
-        f"--seed {seed}`); tested: {mode}.",
+        f"--seed {seed}`); tested: {mode}"
+        + ("." if list(modules) == MODULES else f"; modules: {' '.join(modules)} (`--modules`)."),
         "killed/reached: fraction of the tested reached mutants that the tests kill, equivalent mutants "
         "(tests/equivalent_mutants.md) taken out; 95 % Wilson interval when sampled. killed/all: "
         "killed/reached × reached/all (unreached mutants count as survivors).", "",
@@ -126,7 +133,7 @@ def report(sample: dict[str, list[str]], n: int, seed: int, out: Path) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     survivors = []
-    for mod in MODULES:
+    for mod in modules:
         codes = meta[mod]
         tested = [k for k in sample[mod] if codes.get(k) is not None]
         equiv = [k for k in tested if k in eq]
@@ -170,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             names = [k for mod in a.modules for k in sample[mod] if meta[mod].get(k) not in done]
         if names:
             _mutmut(*names)
-    print(report(sample, a.sample, a.seed, a.out))
+    print(report(sample, a.sample, a.seed, a.out, a.modules))
     return 0
 
 

@@ -348,6 +348,21 @@ def test_gof_and_verdict_by_hand():
     ok, q, why = fj._verdict([], 1e-5, 1e-3)
     assert (ok, q) == (False, "poor") and why == "poor fit: goodness-of-fit p = 1e-05 < gof_p_min = 0.001"
     assert fj._verdict([], math.nan, 1e-3) == (True, "ok", "")
+    assert fj._verdict([], 1e-3, 1e-3) == (True, "ok", "")      # poor means p strictly below gof_p_min
+    # one degree of freedom: 3 groups − 2 parameters; deviance by hand 2·Σ[ν − n + n ln(n/ν)]
+    chi2, ndf, p, n = fj._gof(counts, np.array([12.0, 18.0, 30.0]), 2, 5.0)
+    hand = 2 * ((12 - 10 + 10 * math.log(10 / 12)) + (18 - 20 + 20 * math.log(20 / 18)))
+    assert (ndf, n) == (1, 3) and chi2 == pytest.approx(hand, rel=1e-12)
+    assert p == pytest.approx(stats.chi2.sf(hand, 1), rel=1e-12)
+
+
+def test_at_limit_with_zero_error_uses_a_relative_tolerance_of_1e_9():
+    from types import SimpleNamespace
+
+    mn = SimpleNamespace(limits={"x": (0.0, 1000.0)}, errors={"x": 0.0}, values={"x": 1000.0 - 1e-7})
+    assert fj._at_limit(mn, "x")                   # 1e-7 ≤ 1e-9·1000
+    mn.values["x"] = 1000.0 - 1e-5
+    assert not fj._at_limit(mn, "x")
 
 
 def test_xray_by_el_field_pools_sets_of_one_field():
@@ -423,3 +438,83 @@ def test_fit_xray_junk_and_double_enter_when_the_data_reach_them():
     assert abs(rb.mean - bright.mean()) < rb.mean_err
     narrow = 2.0 * (1 + 0.11 * rng.standard_normal(500))     # largest area ≈ 2.7 < 2·2 − 3√2·0.22: no double
     assert float(narrow.max()) < 3.0 and est.fit_xray(narrow).details["n_double"] == 0.0
+
+
+def test_judge_free_covariance_missing_or_not_finite_and_shape_parameters_may_sit_at_a_limit():
+    from types import SimpleNamespace
+
+    names = ("mu", "sigma", "n", "slope", "sigma_e", "mu_e")
+    limits = {k: (0.0, 10.0) for k in names}
+    values = {"mu": 2.0, "sigma": 0.5, "n": 0.0, "slope": 10.0, "sigma_e": 0.0, "mu_e": 10.0}  # the last 4 at a limit
+    mn = SimpleNamespace(valid=True, covariance=None, fixed=dict.fromkeys(names, False), values=values,
+                         errors=dict.fromkeys(names, 0.1), limits=limits)
+    assert fj._judge_free(mn, names) == (["covariance matrix not finite"], None)
+    mn.covariance = np.diag([1.0, 1.0, np.nan, 1.0, 1.0, 1.0])
+    assert fj._judge_free(mn, names) == (["covariance matrix not finite"], None)
+    mn.covariance = np.eye(6)
+    reasons, cov = fj._judge_free(mn, names)  # n, slope and the empty-window shape (sigma_e, mu_e) are exempt
+    assert reasons == [] and cov is not None
+    values["sigma"] = 0.0
+    assert fj._judge_free(mn, names)[0] == ["parameter sigma = 0 at a limit (0.0, 10.0)"]
+
+
+# ------------------------------------------------------------------ _fit_judge._minimise on a known deviance
+def _quadratic(centre: dict[str, float], width: dict[str, float], floor: float = 10.0):
+    """Deviance with a known minimum ``floor`` at ``centre`` (Δ = 1 at one ``width``): HESSE errors = widths."""
+    names = tuple(centre)
+
+    def dev(p):
+        return floor + sum(((v - centre[k]) / width[k]) ** 2 for k, v in zip(names, p))
+    return names, dev
+
+
+def test_minimise_stops_when_two_starts_agree_on_a_clean_minimum():
+    names, dev = _quadratic({"mu": 2.0, "sigma": 0.5}, {"mu": 0.1, "sigma": 0.05})
+    starts = [{"mu": 1.0, "sigma": 0.3}, {"mu": 3.0, "sigma": 0.8}, {"mu": 2.5, "sigma": 0.4}]
+    mn, reasons, cov, n = fj._minimise(dev, names, starts, {"mu": (0.0, 10.0), "sigma": (0.01, 5.0)})
+    assert (reasons, n) == ([], 2)                 # the third start is not needed
+    assert mn.fval == pytest.approx(10.0, abs=1e-6) and float(mn.values["mu"]) == pytest.approx(2.0, abs=1e-4)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), [0.1, 0.05], rtol=1e-3)
+
+
+def test_minimise_fixes_an_empty_junk_component_with_its_slope():
+    # the deviance prefers n_junk = −5, below its limit 0: the junk yield sits at 0 and its slope is undetermined
+    names, dev = _quadratic({"mu": 2.0, "n_junk": -5.0, "slope": 1.0}, {"mu": 0.1, "n_junk": 1.0, "slope": 0.2})
+    start = {"mu": 1.5, "n_junk": 3.0, "slope": 1.5}
+    mn, reasons, cov, n = fj._minimise(dev, names, [start, start], {"mu": (0.0, 10.0), "n_junk": (0.0, 100.0),
+                                                                   "slope": (0.0, 10.0)})
+    assert reasons == [] and mn.fixed["n_junk"] and mn.fixed["slope"] and not mn.fixed["mu"]
+    assert float(mn.values["n_junk"]) == pytest.approx(0.0, abs=1e-3)
+    assert np.sqrt(cov[0, 0]) == pytest.approx(0.1, rel=1e-3)
+
+
+def test_minimise_reports_an_error_of_the_refit_after_fixing(monkeypatch):
+    names, quad = _quadratic({"mu": 2.0, "n_junk": -5.0, "slope": 1.0}, {"mu": 0.1, "n_junk": 1.0, "slope": 0.2})
+    armed = []
+
+    def dev(p):
+        if armed:
+            raise ValueError("deviance not finite")
+        return quad(p)
+
+    real = fj.mi.minimise
+
+    def minimise_then_arm(*args):
+        out = real(*args)
+        armed.append(True)                          # the refit with the pinned components fixed will fail
+        return out
+
+    monkeypatch.setattr(fj.mi, "minimise", minimise_then_arm)
+    start = {"mu": 1.5, "n_junk": 3.0, "slope": 1.5}
+    _mn, reasons, cov, n = fj._minimise(dev, names, [start], {"mu": (0.0, 10.0), "n_junk": (0.0, 100.0),
+                                                              "slope": (0.0, 10.0)})
+    assert (reasons, cov, n) == (["minimisation error: ValueError: deviance not finite"], None, 1)
+
+
+def test_n_free_counts_parameters_at_least_half_an_error_from_their_limits():
+    from types import SimpleNamespace
+
+    names = ("a", "b", "c")
+    mn = SimpleNamespace(limits=dict.fromkeys(names, (0.0, 10.0)), errors=dict.fromkeys(names, 1.0),
+                         values={"a": 0.5, "b": 0.49, "c": 9.5})  # exactly half an error away counts as free
+    assert fj._n_free(mn, names) == 2

@@ -41,6 +41,8 @@ def test_judge_minimum_names_the_migrad_flags():
     (0.1, 1.0, "lower limit 0"),     # 0.1 from the limit, error 1: within half an error
     (9.7, 1.0, "upper limit 10"),
     (0.0, 0.0, "lower limit 0"),     # exactly at the limit with no error at all
+    (1e-9, 0.0, "lower limit 0"),    # no error: within 1e-9·max(1, |v|) of the limit counts as at it
+    (5.0, 20.0, "upper limit 10"),   # an error wider than the range, equally far from both: named upper
     (3.0, 1.0, None),                # 3 errors away: a measurement
 ])
 def test_judge_minimum_flags_parameters_at_a_limit(v, e, limit_hit):
@@ -50,6 +52,13 @@ def test_judge_minimum_flags_parameters_at_a_limit(v, e, limit_hit):
         assert reasons == [] and cov is not None
     else:
         assert len(reasons) == 1 and reasons[0].startswith(f"parameter mu = {v:.4g}") and limit_hit in reasons[0]
+
+
+def test_judge_minimum_measures_the_distance_from_a_nonzero_limit_and_half_an_error_is_not_within():
+    mn = _minimum(cov=np.eye(2), values={"a": 1.1, "b": 0.5}, errors={"a": 1.0, "b": 1.0},
+                  limits={"a": (1.0, 10.0), "b": (0.0, 10.0)})
+    reasons, _ = mi.judge_minimum(mn, ("a", "b"), "")
+    assert reasons == ["parameter a = 1.1 ± 1 within half an error of its lower limit 1"]  # b: exactly 0.5 e away
 
 
 def test_judge_minimum_refuses_a_covariance_that_is_not_positive_definite():

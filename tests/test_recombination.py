@@ -275,6 +275,10 @@ def test_ion_mean_prefers_the_stored_fit_and_refits_bare_areas() -> None:
     refit = ion_mean(S2Areas(source_dir="x", areas=areas), cfg, label="set")
     assert refit.origin == "refit of s2_areas.npy" and refit.mean == pytest.approx(fr.mean, rel=1e-12)
     assert refit.fit_success and abs(refit.mean - 1.5) < 3 * refit.mean_err  # truth 1.5 within 3σ
+    assert (refit.reason, refit.quality) == ("", "ok")
+    few = ion_mean(S2Areas(source_dir="x", areas=areas[:5]), cfg)   # 5 < min_events = 30: the refit fails
+    assert (few.origin, few.fit_success, few.n_events, few.quality) == ("refit of s2_areas.npy", False, 5, "failed")
+    assert few.reason == "too few events: 5 < min_events = 30"
     empty = ion_mean(S2Areas(source_dir="x", areas=np.full(4, np.nan)), cfg)
     assert (empty.origin, empty.reason, empty.n_events, empty.fit_success) == (
         "no fit", "no fit and no areas", 0, False)

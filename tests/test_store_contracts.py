@@ -334,3 +334,41 @@ def test_text_encoding_and_npy_round_trip(tmp_path: Path) -> None:
     back, sha = store.read_npy(tmp_path / "a.npy")
     assert back.dtype == np.int16 and back.tolist() == [0, 1, 2, 3, 4] and len(sha) == 64
     assert math.isclose(store.read_json(store.write_json_atomic(tmp_path / "j.json", {"v": 0.1}))["v"], 0.1)
+
+
+def test_every_writer_refuses_the_raw_folder_and_npy_refuses_pickles(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    writers = {"a.npy": lambda p: atomic.write_npy_atomic(p, np.zeros(3), raw_root=raw),
+               "a.json": lambda p: atomic.write_json_atomic(p, {"v": 1}, raw_root=raw),
+               "a.csv": lambda p: atomic.write_csv_atomic(p, [{"v": 1}], ["v"], raw_root=raw)}
+    for name, write in writers.items():
+        with pytest.raises(DataError, match="inside the raw data folder"):
+            write(raw / "set" / name)
+    assert list(raw.iterdir()) == []
+    # an object array would need a pickle, which read_npy refuses: it must not be written at all
+    with pytest.raises(ValueError, match="pickle"):
+        atomic.write_npy_atomic(tmp_path / "o.npy", np.array([{"a": 1}, None], dtype=object))
+    assert not (tmp_path / "o.npy").exists() and list(tmp_path.glob(".o.npy.*")) == []
+
+
+def test_sideband_failed_files_and_timing_through_a_run(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    s2 = S2Areas(out / "s1", [1.0, 2.0, 3.0], params={"files_failed": ["a.wfm"], "files_partial": ["b.wfm"]},
+                 sideband=[0.1, -0.2, 0.0])
+    store_s2area(s2)
+    meta = json.loads((out / "s1" / "s2_results.json").read_text())
+    assert (meta["files_failed"], meta["files_partial"]) == (["a.wfm"], ["b.wfm"])
+    back = load_s2area(out / "s1")
+    assert back.sideband.tolist() == [0.1, -0.2, 0.0]
+    (out / "s1" / "s2_sideband.npy").unlink()
+    with pytest.raises(DataError, match="s2_sideband.npy: missing, but s2_results.json lists it"):
+        load_s2area(out / "s1")
+    # timing through a run: the set's folder comes from run.set_output_dir(name)
+    run = SimpleNamespace(set_output_dir=lambda name: out / name)
+    store_timing(out / "s1", {"s1_window_us": [0.0, 1.0]})
+    assert load_timing(SimpleNamespace(name="s1"), run)["s1_window_us"] == [0.0, 1.0]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    with pytest.raises(DataError, match="inside the raw data folder"):
+        store_timing(raw / "s1", {"s1_window_us": [0.0, 1.0]}, raw_root=raw)

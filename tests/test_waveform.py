@@ -97,6 +97,33 @@ def test_moving_average_int8_equals_float():
     np.testing.assert_allclose(fr.moving_average(x, 9), fr.moving_average(x.astype(np.float64), 9), atol=1e-5)
 
 
+
+def test_to_signal_without_pedestal_is_the_inverted_voltage():
+    raw = np.array([[-3, 0, 7]], dtype=np.int8)
+    s = fr.to_signal_mV(raw, 0.4, -39.8)                 # pedestal None: P = 0
+    np.testing.assert_allclose(s, [[41.0, 39.8, 37.0]], rtol=1e-6)  # −(raw·0.4 − 39.8), by hand
+
+
+def test_raw_gain_baseline_in_float64_and_errors_named():
+    ped = np.array([-41.0, -40.123457], dtype=np.float32)
+    gain, base = fr.raw_gain_baseline(0.4, -39.8, ped)
+    assert gain == -0.4
+    assert base.dtype == np.float64                      # float32 pedestals are not rounded to float32 counts
+    np.testing.assert_array_equal(base, (ped.astype(np.float64) + 39.8) / 0.4)
+    with pytest.raises(ValueError, match="^scale_mV must be non-zero$"):
+        fr.raw_gain_baseline(0.0, 0.0, ped)
+    with pytest.raises(ValueError, match="unknown pedestal method 'mode'"):
+        fr.pedestal_mV(np.zeros((1, 10), np.int8), method="mode")
+
+
+@pytest.mark.parametrize("w, acc", [(2, np.int16), (10, np.int16), (300, np.int32)])
+def test_moving_sum_of_int8_stays_integer(w, acc):
+    """Integer frames are summed in the smallest integer type that cannot overflow (exact, no float round-off)."""
+    x = np.full((2, 400), 127, dtype=np.int8)
+    m = fr.moving_sum(x, w)
+    assert m.dtype == acc
+    assert np.all(m == 127 * w)
+
 # --------------------------------------------------------------------------- time <-> index
 @settings(max_examples=200, deadline=None)
 @given(st.floats(-100, 100), st.floats(-100, 100), st.floats(-20, 0), st.floats(1e-4, 1.0),

@@ -149,7 +149,7 @@ class FitConfig:
                 warnings.warn(f"{prefix}{key} is deprecated and ignored: {_DEPRECATED_KEYS[key]}",
                               FutureWarning, stacklevel=2)
             elif key in known:
-                kwargs[key] = tuple(value) if key == "bin_cuts" and isinstance(value, list) else value
+                kwargs[key] = value             # __post_init__ checks each value (a bin_cuts list becomes a tuple)
             else:
                 raise ConfigError(f"{prefix}{key}", "unknown key; expected one of "
                                   + ", ".join(sorted(known | set(_DEPRECATED_KEYS))))
