@@ -189,3 +189,25 @@ def test_calibration_output_progress_names_and_json(calibrated):
 def test_xray_and_normalised_figures(calibrated):
     _xray_hist_figure_is_made_from_the_xray_fit(calibrated)
     _normalised_s2_figure_draws_successful_fits_filled(calibrated)
+
+
+def test_too_few_xrays_give_no_xray_figure_and_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Five X-ray areas at one EL field: the estimator refuses them before binning (min_events), so the fit holds
+    no histogram. The stage must still finish, make no X-ray figure, and keep the refusal as the entry's reason
+    (the notebook prints it); before this a stock tiny run stopped in plot_hist_fit."""
+    saved: list[str] = []
+    monkeypatch.setattr(plotting, "save_figure", lambda fig, d, name: saved.append(name) or
+                        {"png": Path(d) / f"{name}.png", "pdf": Path(d) / f"{name}.pdf"})
+    run = make_run(tmp_path, [(g, g + 1900) for g in FIELDS_GATE[:3]])
+    fitted = write_run_data(run, np.random.default_rng(18), a_x={2375: A_X}, n_x=10, n_ion=1500)
+    from s2lib.io.store import store_xrays
+    for s in run.sets:                                    # 5 X-rays in all, far below FitConfig().min_events
+        n = 5 if s is run.sets[0] else 0
+        store_xrays(run.set_output_dir(s.name), np.full(n, A_X) + np.arange(n) * 0.01, None,
+                    {"n_events": n, "rejection_reasons": {}})
+    res, arr = calibrate_and_analyze(run, fitted, flag_plot=False, save_plots=True, verbose=False)
+    e = res.entries[0]
+    assert e.xray_fit is not None and not e.fit_success and not e.usable
+    assert e.reason.startswith("too few events: 5 < min_events"), e.reason
+    assert "RUNT_xray_hist_EL2375" not in saved and res.figure("xray_hist", 2375.0) is None
+    assert "RUNT_recombination_EL2375" in saved

@@ -206,6 +206,12 @@ def _write(out_dir: Path, run_id: str, rows: list[dict[str, Any]], results: Cali
     write_json_atomic(out_dir / f"{run_id}_calibration.json", results.to_dict(), raw_root=raw_root)
 
 
+def _has_histogram(fit: Any) -> bool:
+    """True when ``fit`` (a FitResult or its dict) holds the histogram it was fitted to (≥ 1 bin)."""
+    edges = fit.get("bin_edges") if isinstance(fit, Mapping) else getattr(fit, "bin_edges", None)
+    return edges is not None and np.asarray(edges).size >= 2
+
+
 def _figures(run: Run, results: CalibrationResults, arrays: Mapping[str, NDArray[Any]], fig_dir: Path | None,
              keep: bool) -> tuple[list[Any], dict[str, dict[str, Path]]]:
     """X-ray histogram with fit, N_e and r vs field with model curves (1σ bands), normalised S2 vs drift,
@@ -228,7 +234,8 @@ def _figures(run: Run, results: CalibrationResults, arrays: Mapping[str, NDArray
              zip(arrays["set_name"], arrays["A_ion"], arrays["A_ion_ci95"], arrays["fit_success"])}
     for e in results.entries:
         tag, el = f"EL{e.el_field_V_cm:g}", e.el_field_V_cm
-        if e.xray_fit is not None:
+        # a fit refused before binning (too few X-rays) has no figure; the notebook prints its reason instead
+        if e.xray_fit is not None and _has_histogram(e.xray_fit):
             add("xray_hist", el, plotting.plot_xray_hist(e.xray_fit, title=f"Run {rid}: X-rays, EL {el:g} V/cm"),
                 f"{rid}_xray_hist_{tag}")
         sel = arrays["el_key"] == el
