@@ -100,6 +100,23 @@ def test_the_raw_folder_check_follows_a_repointed_symlink(tmp_path: Path) -> Non
     assert atomic.write_bytes_atomic(a / "x.bin", b"x", raw_root=raw).read_bytes() == b"x"
 
 
+def test_the_raw_folder_check_follows_a_folder_renamed_behind_its_link(tmp_path: Path) -> None:
+    """The remembered resolution is keyed by the folder's inode, which a rename keeps: moving the raw folder
+    and re-pointing its link must not leave the check comparing against the old, vanished path."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    raw = tmp_path / "raw"
+    raw.symlink_to(a)
+    with pytest.raises(DataError, match="inside the raw data folder"):
+        atomic.write_bytes_atomic(a / "x.bin", b"x", raw_root=raw)
+    a.rename(b)                                             # same inode, new path
+    raw.unlink()
+    raw.symlink_to(b)
+    with pytest.raises(DataError, match="inside the raw data folder"):
+        atomic.write_bytes_atomic(b / "x.bin", b"x", raw_root=raw)
+    assert not (b / "x.bin").exists()
+
+
 def test_the_raw_folder_check_sees_through_linked_folders_and_files(tmp_path: Path) -> None:
     raw, out = tmp_path / "raw", tmp_path / "out"
     (raw / "set").mkdir(parents=True)
@@ -113,3 +130,17 @@ def test_the_raw_folder_check_sees_through_linked_folders_and_files(tmp_path: Pa
         atomic.write_bytes_atomic(out / "b.npy", b"x", raw_root=raw)
     assert (raw / "set" / "b.npy").read_bytes() == b"raw" and not (raw / "set" / "a.npy").exists()
     assert atomic.write_bytes_atomic(out / "c.npy", b"x", raw_root=raw).read_bytes() == b"x"
+
+
+def test_a_block_belongs_to_its_thread(tmp_path: Path, synced) -> None:
+    """Another thread writing while a block is open is synced at once, as outside a block; the block's own file
+    waits for its end."""
+    import threading
+
+    with atomic.group_commit():
+        mine = atomic.write_bytes_atomic(tmp_path / "mine.bin", b"m")
+        t = threading.Thread(target=atomic.write_bytes_atomic, args=(tmp_path / "other.bin", b"o"))
+        t.start()
+        t.join()
+        assert synced == [(_ino(tmp_path / "other.bin"), False), (_ino(tmp_path), True)]
+    assert (_ino(mine), False) in synced[2:] and len(synced) == 4

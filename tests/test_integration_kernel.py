@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from s2lib.signal import integration as I
+from s2lib.signal import xray_pass
 from s2lib.signal.xray import XRayReason
 from s2lib.io.wfm import write_wfm
 
@@ -206,7 +207,7 @@ def test_whole_s2_mode_measures_a_sparse_xray_and_counts_strays_in_the_sideband(
     # sideband: samples 1000…1199 (after the 1000 pedestal samples, up to t_S1 − 0.5 = −3.8 µs) = 10 blocks of
     # 20 ns per frame: 0.6 µs in all, 2 stray hits (frame 2); search W = [−2.8, 11] µs = 13.8 µs
     (n, exposure, span, search, alpha, cl), = seen
-    assert (n, span, alpha, cl) == (2, 4.0, I.XrayParams().false_rate, I.XRAY_STRAY_CL)
+    assert (n, span, alpha, cl) == (2, 4.0, I.XrayParams().false_rate, xray_pass.XRAY_STRAY_CL)
     assert exposure == pytest.approx(0.6) and search == pytest.approx(13.8)
     assert [XRayReason(r) for r in res.xray_reason] == [XRayReason.ACCEPTED, XRayReason.TOO_FEW_PHOTONS,
                                                          XRayReason.ACCEPTED]

@@ -28,6 +28,7 @@ from s2lib.physics import physics
 from s2lib.stats.fitting import Z95, FitConfig
 
 from .alpha_recoil import calibration_rows   # per-isotope rows of alpha-tagged runs ([] otherwise)
+from ._plot_helpers import get_attr
 from .report_format import format_value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -207,9 +208,11 @@ def _write(out_dir: Path, run_id: str, rows: list[dict[str, Any]], results: Cali
 
 
 def _has_histogram(fit: Any) -> bool:
-    """True when ``fit`` (a FitResult or its dict) holds the histogram it was fitted to (≥ 1 bin)."""
-    edges = fit.get("bin_edges") if isinstance(fit, Mapping) else getattr(fit, "bin_edges", None)
-    return edges is not None and np.asarray(edges).size >= 2
+    """True when ``fit`` (a FitResult or its dict) holds the histogram it was fitted to, the condition under which
+    :func:`s2lib.analysis.plotting.plot_xray_hist` can draw it without the areas (≥ 1 bin, one count per bin)."""
+    edges, counts = (np.asarray([] if v is None else v, dtype=float).ravel()
+                     for v in (get_attr(fit, "bin_edges"), get_attr(fit, "counts")))
+    return edges.size >= 2 and counts.size == edges.size - 1
 
 
 def _figures(run: Run, results: CalibrationResults, arrays: Mapping[str, NDArray[Any]], fig_dir: Path | None,

@@ -27,7 +27,6 @@ than that sample, appending files changes neither the windows nor the keys of th
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import io
 import json
@@ -82,13 +81,13 @@ def file_identity(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
 
 
-@functools.lru_cache(maxsize=64)
 def _plan_params(plan: Any) -> dict[str, Any]:
-    """The plan without name and files (read-only: shared by the keys of all files of the set)."""
-    d = dataclasses.asdict(plan)
-    d.pop("name", None)
-    d.pop("files", None)
-    return d
+    """The plan's parameters without name and files: the same dict as ``dataclasses.asdict(plan)`` minus those
+    two keys, built field by field so that a key costs O(fields), not O(files of the set) (a set may hold
+    thousands of files, and workers receive a fresh copy of the plan with every task)."""
+    return {f.name: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+            for f in dataclasses.fields(plan) if f.name not in ("name", "files")
+            for v in (getattr(plan, f.name),)}
 
 
 def file_key(plan: Any, path: str, limit: int | None, identity: Mapping[str, Any]) -> str:

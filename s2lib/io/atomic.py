@@ -17,6 +17,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -88,9 +89,16 @@ def _resolved_root(root: Path) -> Path:
     except OSError:
         return root.resolve()
     key = (str(root), st.st_dev, st.st_ino)
-    if key not in _ROOTS:
-        _ROOTS[key] = root.resolve()
-    return _ROOTS[key]
+    known = _ROOTS.get(key)
+    if known is not None:
+        try:                 # the folder may have been renamed (same inode) and a link re-pointed at it
+            again = os.stat(known)
+            if (again.st_dev, again.st_ino) == key[1:]:
+                return known
+        except OSError:
+            pass
+    _ROOTS[key] = known = root.resolve()
+    return known
 
 
 def write_bytes_atomic(path: PathLike, data: bytes, *, raw_root: PathLike | None = None) -> Path:
@@ -100,6 +108,7 @@ def write_bytes_atomic(path: PathLike, data: bytes, *, raw_root: PathLike | None
     The parent folder is created if needed. On any error the temp file is removed and ``path`` is untouched.
     """
     path = Path(path)
+    pending = _pending()                 # read once: this thread's open group_commit block, if any
     ensure_not_in_raw(path, raw_root)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -107,7 +116,7 @@ def write_bytes_atomic(path: PathLike, data: bytes, *, raw_root: PathLike | None
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            if _DEFERRED is None:
+            if pending is None:
                 os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -117,15 +126,21 @@ def write_bytes_atomic(path: PathLike, data: bytes, *, raw_root: PathLike | None
         except FileNotFoundError:
             pass
         raise
-    if _DEFERRED is not None:
-        _DEFERRED.add(Path(os.path.abspath(path)))      # synced by name at the end, whatever the cwd is then
+    if pending is not None:
+        pending.add(Path(os.path.abspath(path)))        # synced by name at the end, whatever the cwd is then
     else:
         _fsync_path(path.parent)
     return path
 
 
-_DEFERRED: set[Path] | None = None
+_GROUP = threading.local()
+"""Per thread: ``files``, the set of paths written inside that thread's open :func:`group_commit` block."""
 _SYNC_THREADS = 4
+
+
+def _pending() -> set[Path] | None:
+    """The calling thread's open group-commit set (None outside a block)."""
+    return getattr(_GROUP, "files", None)
 
 
 @contextlib.contextmanager
@@ -138,20 +153,21 @@ def group_commit() -> Iterator[None]:
     Guarantees. A process killed inside the block never leaves a partial file visible (every rename still
     follows a complete write). When the block has ended, everything written in it is on disk (file contents,
     then the renames in each folder). Only an operating-system crash or power loss *inside* the block can
-    lose the contents of files renamed but not yet synced; the readers refuse such a folder (each
+    lose the contents of files renamed but not yet synced. The pass's readers refuse such a set folder (each
     ``*_results.json`` holds the SHA-256 of its arrays and the JSON itself must parse), so the stage is
-    re-run, and mixed or partial data are never accepted. Used around the artifact writes of a pass: a
-    dozen files per set, whose one-by-one fsyncs (~4 ms each on a busy shared disk, measured) cost as much
-    as the analysis of a small run. Nested blocks: the outermost commits."""
-    global _DEFERRED
-    if _DEFERRED is not None:          # nested: the outer block syncs
+    re-run; a torn ``timing.json`` (no checksum) fails to parse and is reported by name when read. Mixed or
+    partial data are never accepted. Used around the artifact writes of a pass: a dozen files per set, whose
+    one-by-one fsyncs (~4 ms each on a busy shared disk, measured) cost as much as the analysis of a small
+    run. Nested blocks: the outermost commits. The block belongs to the thread that opened it: writes from
+    other threads meanwhile are synced one by one as outside a block."""
+    if _pending() is not None:         # nested: the outer block syncs
         yield
         return
-    _DEFERRED = set()
+    _GROUP.files = set()
     try:
         yield
     finally:
-        files, _DEFERRED = _DEFERRED, None
+        files, _GROUP.files = _GROUP.files, None
         _sync_all(sorted(files), sorted({f.parent for f in files}))
 
 

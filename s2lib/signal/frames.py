@@ -257,7 +257,8 @@ _REAL = (float, int)   # Python numbers and np.float64 (a float subclass); np.fl
 
 def _scalar_index(t: float, t0: float, dt: float, n_points: int) -> int:
     """:func:`sample_index` of one Python float, in Python floats: the same IEEE float64 operations in the same
-    order as the array path (so the same index), without its ~15 µs of numpy calls (a pass makes ~700)."""
+    order as the array path (so the same index for every finite t0, dt), without its ~15 µs of numpy calls (a
+    pass makes ~700). A NaN offset (t0 or dt NaN) raises here, where the array path casts NaN to an index."""
     if t != t:
         raise ValueError("time is NaN")
     f = (t - t0) / dt - _TIME_EPS

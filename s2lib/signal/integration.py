@@ -60,7 +60,7 @@ from .executors import THREAD_ENV, shutdown_pools, worker_pool  # noqa: F401 - r
 from .timing import PEDESTAL_ITERATIONS
 from .xray import XRayReason
 from .xray_pass import (FLAG_BITS, FLAG_XRAY_PILEUP, XRAY_BLOCK_US, XRAY_POST_US, XRAY_PRE_US,  # noqa: F401
-                        XRAY_STRAY_CL, XrayParams, xray_step)
+                        XrayParams, xray_step)
 from .waveform import integrate_window
 from .frames import pedestal_mV, raw_gain_baseline, sample_index, window_slice
 from s2lib.io.wfm import open_wfm, read_header
