@@ -518,3 +518,35 @@ def test_n_free_counts_parameters_at_least_half_an_error_from_their_limits():
     mn = SimpleNamespace(limits=dict.fromkeys(names, (0.0, 10.0)), errors=dict.fromkeys(names, 1.0),
                          values={"a": 0.5, "b": 0.49, "c": 9.5})  # exactly half an error away counts as free
     assert fj._n_free(mn, names) == 2
+
+
+def test_json_nulls_count_as_missing_areas_in_window_and_sideband():
+    # artifacts read back from JSON carry None for a missing area: it is a NaN (counted in n_nan), never an object
+    # array that the finiteness tests cannot read
+    x, n_bad = est._clean([1.0, None, 2.5, float("nan")])
+    assert x.tolist() == [1.0, 2.5] and n_bad == 2
+    a = [0.1, 2.0, 2.2, 1.9, 0.0]
+    b = [0.05, None, -0.1, 0.2, 0.0]                  # one frame's sideband is missing
+    assert bool(est._is_paired(a, b)) is True
+    assert bool(est._is_paired(a, [None] * 5)) is False    # no finite pair at all
+    ok = np.array([0, 2, 3, 4])
+    assert est._paired_cov(a, b) == pytest.approx(float(np.cov(np.take(a, ok), np.take([0.05, 0, -0.1, 0.2, 0.0], ok))[0, 1]))
+
+
+def test_fit_recoil_counts_an_area_on_the_lower_edge_in_range():
+    # bin_cuts (lo, hi) include both edges: empty windows that are exactly 0 with lo = 0 are fitted, not "outside"
+    d = draw_recoil(np.random.default_rng(5), RecoilToy(mean=2.0, n_frames=600, empty=0.0, ped_sigma=0.0))
+    areas = np.r_[np.clip(d["areas"], 0.01, None), 0.0, 0.0, 0.0]
+    sideband = np.r_[np.clip(d["sideband"], 0.0, None), 0.0, 0.0, 0.0]
+    r = est.fit_recoil(areas, sideband, FitConfig(bin_cuts=(0.0, 8.0), nbins=80))
+    inside = int(np.sum((areas >= 0.0) & (areas <= 8.0)))
+    assert r.n_in_range == inside and r.n_outside == areas.size - inside
+
+
+def test_fit_xray_histogram_starts_at_the_lower_cut():
+    # every area inside bin_cuts is histogrammed, the first bin's too: counts sum to n_in_range
+    rng = np.random.default_rng(21)
+    x = np.r_[2.0 * (1 + 0.1 * rng.standard_normal(300)), 1.02, 1.03, 1.04, 0.5]
+    r = est.fit_xray(x, FitConfig(bin_cuts=(1.0, 3.0), nbins=40))
+    assert r.n_in_range == int(np.sum((x >= 1.0) & (x <= 3.0))) == int(np.sum(r.counts))
+    assert r.counts[0] == 3 and r.n_outside == x.size - r.n_in_range
