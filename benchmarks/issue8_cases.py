@@ -10,7 +10,7 @@ import sys, json, os, numpy as np
 from pathlib import Path
 import s2lib
 print("s2lib from", s2lib.__file__)
-from s2lib.config.config import runs, config
+from s2lib.config import config, runs
 from s2lib.analysis import pipeline
 from s2lib.analysis.fit_stage import fit_run_s2
 from s2lib.stats.fitting import FitConfig
