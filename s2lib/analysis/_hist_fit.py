@@ -20,7 +20,21 @@ from numpy.typing import ArrayLike, NDArray
 from ._plot_helpers import (OKABE_ITO, PULL_AXIS_MAX, TWO_COLUMN, as_float, format_p_value, format_value, get_attr,
                             new_figure, poisson_interval, unit_of)
 
-__all__ = ["pulls", "resolve_hist", "model_curves", "stats_lines", "hist_fit_figure"]
+__all__ = ["pulls", "has_histogram", "resolve_hist", "model_curves", "stats_lines", "hist_fit_figure"]
+
+def _stored_histogram(fit: Any) -> tuple[NDArray, NDArray]:
+    """(bin edges, counts) a fit holds (empty arrays when it holds none)."""
+    stored = (None, None) if fit is None else (get_attr(fit, "bin_edges"), get_attr(fit, "counts"))
+    edges, counts = (np.asarray([] if v is None else v, dtype=float).ravel() for v in stored)
+    return edges, counts
+
+
+def has_histogram(fit: Any) -> bool:
+    """True when ``fit`` (a FitResult or its dict) holds the histogram it was fitted to (≥ 1 bin, one count per
+    bin), so that it can be drawn without its areas; a fit refused before binning (too few events) holds none."""
+    edges, counts = _stored_histogram(fit)
+    return edges.size >= 2 and counts.size == edges.size - 1
+
 
 def resolve_hist(obj: Any, bin_cuts: tuple[float, float] | None) -> tuple[Any, NDArray, NDArray, str]:
     """(fit or None, bin edges, counts, label) from a FitResult or an S2Areas-like object."""
@@ -33,11 +47,10 @@ def resolve_hist(obj: Any, bin_cuts: tuple[float, float] | None) -> tuple[Any, N
         from s2lib.stats.fitting import FitResult
 
         fit = FitResult.from_dict(fit)
-    edges = np.asarray(get_attr(fit, "bin_edges", None) if fit is not None else [], dtype=float).ravel()
-    counts = np.asarray(get_attr(fit, "counts", None) if fit is not None else [], dtype=float).ravel()
+    edges, counts = _stored_histogram(fit)
     if fit is not None:
         label = label or str(get_attr(fit, "label", "") or "")
-    if edges.size < 2 or counts.size != edges.size - 1:
+    if not has_histogram(fit):
         if areas is None:
             raise ValueError("plot_hist_fit: the fit holds no histogram (bin_edges, counts) and no areas were given")
         config = get_attr(fit, "config", None) or {}

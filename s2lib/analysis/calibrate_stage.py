@@ -28,7 +28,6 @@ from s2lib.physics import physics
 from s2lib.stats.fitting import Z95, FitConfig
 
 from .alpha_recoil import calibration_rows   # per-isotope rows of alpha-tagged runs ([] otherwise)
-from ._plot_helpers import get_attr
 from .report_format import format_value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -207,14 +206,6 @@ def _write(out_dir: Path, run_id: str, rows: list[dict[str, Any]], results: Cali
     write_json_atomic(out_dir / f"{run_id}_calibration.json", results.to_dict(), raw_root=raw_root)
 
 
-def _has_histogram(fit: Any) -> bool:
-    """True when ``fit`` (a FitResult or its dict) holds the histogram it was fitted to, the condition under which
-    :func:`s2lib.analysis.plotting.plot_xray_hist` can draw it without the areas (≥ 1 bin, one count per bin)."""
-    edges, counts = (np.asarray([] if v is None else v, dtype=float).ravel()
-                     for v in (get_attr(fit, "bin_edges"), get_attr(fit, "counts")))
-    return edges.size >= 2 and counts.size == edges.size - 1
-
-
 def _figures(run: Run, results: CalibrationResults, arrays: Mapping[str, NDArray[Any]], fig_dir: Path | None,
              keep: bool) -> tuple[list[Any], dict[str, dict[str, Path]]]:
     """X-ray histogram with fit, N_e and r vs field with model curves (1σ bands), normalised S2 vs drift,
@@ -223,6 +214,7 @@ def _figures(run: Run, results: CalibrationResults, arrays: Mapping[str, NDArray
     Returns the figures and the saved files: ``"<kind>_EL<field>"`` → ``{"png": path, "pdf": path}`` with
     kind one of ``FIGURE_KINDS`` (see ``CalibrationResults.figure``)."""
     from . import plotting
+    from ._hist_fit import has_histogram
 
     figs: list[Any] = []
     saved: dict[str, dict[str, Path]] = {}
@@ -238,7 +230,7 @@ def _figures(run: Run, results: CalibrationResults, arrays: Mapping[str, NDArray
     for e in results.entries:
         tag, el = f"EL{e.el_field_V_cm:g}", e.el_field_V_cm
         # a fit refused before binning (too few X-rays) has no figure; the notebook prints its reason instead
-        if e.xray_fit is not None and _has_histogram(e.xray_fit):
+        if e.xray_fit is not None and has_histogram(e.xray_fit):
             add("xray_hist", el, plotting.plot_xray_hist(e.xray_fit, title=f"Run {rid}: X-rays, EL {el:g} V/cm"),
                 f"{rid}_xray_hist_{tag}")
         sel = arrays["el_key"] == el
