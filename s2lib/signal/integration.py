@@ -61,7 +61,7 @@ from .timing import PEDESTAL_ITERATIONS
 from .xray import XRayReason
 from .xray_pass import (FLAG_BITS, FLAG_XRAY_PILEUP, XRAY_BLOCK_US, XRAY_POST_US, XRAY_PRE_US,  # noqa: F401
                         XrayParams, xray_step)
-from .waveform import integrate_window
+from .waveform import integrate_window, window_area
 from .frames import pedestal_mV, raw_gain_baseline, sample_index, window_slice
 from s2lib.io.wfm import open_wfm, read_header
 
@@ -154,15 +154,17 @@ def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: flo
                                   f"is not inside the frame [{t0:.4g}, {t0 + n * dt:.4g}] µs", "window")
     areas = integrate_window(raw[:, win], dt, gain=gain, baseline=base)
     sb = sideband_slice(n_ped, win.stop - win.start, plan.t_s1_us, t0, dt, n)
-    sideband = integrate_window(raw[:, sb], dt, gain=gain, baseline=base) * ((win.stop - win.start) /
-                                                                              max(sb.stop - sb.start, 1))
+    sb_sum = None
     if plan.do_xray:
-        reason, xarea, pile = xray_step(plan.xray, raw, sb, n_ped, dt, t0, gain, base, plan.t_s1_us, ws,
-                                        plan.pileup_end_us if plan.do_recoil else None, plan.do_recoil,
-                                        plan.xray_span_us)
+        reason, xarea, pile, sb_sum = xray_step(plan.xray, raw, sb, n_ped, dt, t0, gain, base, plan.t_s1_us, ws,
+                                                plan.pileup_end_us if plan.do_recoil else None, plan.do_recoil,
+                                                plan.xray_span_us)
         flags |= pile
         big_s2 = (areas > plan.xray.max_sum_s2 * dt) & (reason != XRayReason.EXCESSIVE_S1)
         reason[big_s2] = XRayReason.EXCESSIVE_S2
+    sideband = (window_area(sb_sum, sb.stop - sb.start, dt, gain=gain, baseline=base) if sb_sum is not None
+                else integrate_window(raw[:, sb], dt, gain=gain, baseline=base)) * ((win.stop - win.start) /
+                                                                                   max(sb.stop - sb.start, 1))
     if not plan.do_recoil:
         areas = np.full(k, np.nan)
     return FileResult(file_index, k, areas, reason, xarea, dt, None, flags, sideband if plan.do_recoil else

@@ -46,7 +46,7 @@ from .timing_plan import FileLayout, check_consistent, read_layouts, sample_plan
 
 __all__ = ["TIMING_SAMPLES_FILE", "store_timing_samples", "load_timing_samples",
     "S1_BLOCK_US", "S2_BLOCK_US", "S2_MA_BLOCKS", "S2_MERGE_GAP_US", "SEARCH_MARGIN_US", "NARROW_AFTER", "MIN_S2_FRAMES",
-    "DEFAULT_N_SIGMA_START", "DEFAULT_N_SIGMA_END", "PEDESTAL_ITERATIONS", "el_transit_us", "block_sums", "block_signal", "estimate_set_timing",
+    "DEFAULT_N_SIGMA_START", "DEFAULT_N_SIGMA_END", "PEDESTAL_ITERATIONS", "el_transit_us", "block_sums", "block_signal", "sums_signal", "estimate_set_timing",
 ]
 
 S1_BLOCK_US = 0.05
@@ -113,7 +113,12 @@ def block_sums(region: np.ndarray, block: int) -> np.ndarray:
 def block_signal(region: np.ndarray, block: int, gain: float, baseline: np.ndarray) -> np.ndarray:
     """Block means of the signal ``gain·(raw − baseline)`` (mV, float32), shape (n_frames, n // block): one
     integer reduction (:func:`block_sums`); only the small result is converted to float."""
-    sig = block_sums(region, block).astype(np.float32)
+    return sums_signal(block_sums(region, block), block, gain, baseline)
+
+
+def sums_signal(sums: np.ndarray, block: int, gain: float, baseline: np.ndarray) -> np.ndarray:
+    """:func:`block_signal` from the block sums (:func:`block_sums`) of ``block`` raw samples: mV, float32."""
+    sig = sums.astype(np.float32)
     sig *= np.float32(gain / block)
     sig -= (gain * np.asarray(baseline, dtype=np.float64)).astype(np.float32)[:, None]
     return sig

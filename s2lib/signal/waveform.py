@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .frames import _chunks, _frames, _MovingSum, _per_frame, _row_sums, moving_average
 
-__all__ = ["detect_s1", "detect_s2", "robust_center_spread", "integrate_window"]
+__all__ = ["detect_s1", "detect_s2", "robust_center_spread", "integrate_window", "window_area"]
 
 def detect_s1(x: ArrayLike, t0_us: float, dt_us: float, *, threshold_mV: float = 1.0, ma_window: int = 5,
               edge: Literal["peak", "leading"] = "peak", gain: float = 1.0,
@@ -234,4 +234,11 @@ def integrate_window(x: ArrayLike, dt_us: float, *, gain: float = 1.0, baseline:
         s *= s.dtype.type(gain)
         s[np.abs(s) < deadband_mV] = 0
         return s.sum(axis=1).astype(np.float64) * dt_us
-    return gain * (_row_sums(a) - n * b) * dt_us
+    return window_area(_row_sums(a), n, dt_us, gain=gain, baseline=b)
+
+
+def window_area(row_sums: ArrayLike, n_samples: int, dt_us: float, *, gain: float = 1.0,
+                baseline: ArrayLike = 0.0) -> NDArray[np.float64]:
+    """:func:`integrate_window` of frames whose samples are already summed: ``A = gain·(Σx − n·baseline)·dt``
+    (mV·µs) from the per-frame sums ``Σx`` of ``n_samples`` raw samples (exact integers stay exact)."""
+    return gain * (np.asarray(row_sums, dtype=np.float64) - n_samples * np.asarray(baseline)) * dt_us

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .frames import sample_index
-from .timing import block_signal
+from .timing import block_signal, block_sums, sums_signal
+from .waveform import _above_threshold, _clusters, _gap_samples, _largest
 from .xray import classify_xrays, min_photon_hits
 
 __all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "XRAY_STRAY_CL",
@@ -61,8 +62,10 @@ XRAY_STRAY_CL = 0.9
 
 def xray_step(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: float, t0: float, gain: float,
               base: np.ndarray, t_s1: float, ws: float, pileup_end: float | None, do_pileup: bool,
-              span_us: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """X-ray reason codes, areas (mV·µs) and pile-up flags of the frames of one file.
+              span_us: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """X-ray reason codes, areas (mV·µs) and pile-up flags of the frames of one file, and the per-frame sum of
+    the raw sideband samples (int64; None without ``span_us``): the stray count reads the sideband, so the
+    caller's sideband area (:func:`~s2lib.signal.waveform.window_area`) need not read it again.
 
     Args:
         xp: selection parameters. raw: the file's raw frames. sb: the sideband samples (signal-free, before
@@ -80,9 +83,14 @@ def xray_step(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: float,
     sig_all = block_signal(raw[:, a:b_pu], block, gain, base)
     sig = sig_all[:, :max(1, (b - a) // block)]
     bdt = block * dt
-    min_hits, n_ped_blocks = 0, None
+    min_hits, n_ped_blocks, sb_sum = 0, None, None
     if span_us is not None:
-        stray = block_signal(raw[:, sb], block, gain, base)
+        sums = block_sums(raw[:, sb], block)
+        stray = sums_signal(sums, block, gain, base)
+        sb_sum = sums.sum(axis=1, dtype=np.int64)
+        tail = raw[:, sb.start + sums.shape[1] * block:sb.stop]           # the samples after the last whole block
+        if tail.shape[1]:
+            sb_sum += tail.sum(axis=1, dtype=np.int64)
         search = (ws - xp.min_s2_sep_us) - (t_s1 + xp.min_s1_sep_us)
         min_hits = min_photon_hits(int(np.count_nonzero(stray > xp.threshold_mV)), stray.size * bdt, span_us,
                                    search, xp.false_rate, XRAY_STRAY_CL)
@@ -95,17 +103,32 @@ def xray_step(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: float,
     flags = np.zeros(k, dtype=np.uint8)
     if do_pileup:
         flags |= _pileup_flags(sig_all, t0 + a * dt, bdt, t_s1, ws, t_pu, xp)
-    return res.reason, res.area, flags
+    return res.reason, res.area, flags, sb_sum
 
 
 def _pileup_flags(sig: np.ndarray, t_first: float, bdt: float, t_s1: float, ws: float, t_pu: float,
                   xp: XrayParams) -> np.ndarray:
     """:data:`FLAG_XRAY_PILEUP` per frame (module docstring of :mod:`s2lib.signal.integration`, step 5): the
     largest cluster overlapping ``[t_S1 + min_s1_sep, t_pu]`` with area ≥ ``min_area`` that starts before
-    ``t_pu`` (the expected S2 start − 2σ, or the window start) and ends at or after ``window start − min_s2_sep``."""
-    res = classify_xrays(sig, t_first, bdt, t_s1, t_pu + XRAY_POST_US, ma_window=1, threshold_mV=xp.threshold_mV,
-                         min_s1_sep_us=xp.min_s1_sep_us, min_s2_sep_us=XRAY_POST_US,
-                         merge_gap_us=xp.merge_gap_us, pad_us=xp.pad_us, min_area=xp.min_area)
-    with np.errstate(invalid="ignore"):
-        hit = (res.area >= max(xp.min_area, 0.0)) & (res.t_start < t_pu) & (res.t_end >= ws - xp.min_s2_sep_us)
-    return np.where(hit, FLAG_XRAY_PILEUP, 0).astype(np.uint8)
+    ``t_pu`` (the expected S2 start − 2σ, or the window start) and ends at or after ``window start − min_s2_sep``.
+
+    The candidate is :func:`~s2lib.signal.xray.classify_xrays`' (lab rule, ``t_S2 = t_pu + XRAY_POST_US``,
+    ``min_s2_sep = XRAY_POST_US``; the same index arithmetic), found with its cluster helpers directly: only the
+    largest cluster and the area of the frames it could flag are needed, not the vetoes, hit counts and reasons."""
+    k, n = sig.shape
+    sp = _above_threshold(sig, 1, xp.threshold_mV, 1.0, np.zeros(k))
+    cl = _clusters(sp, _gap_samples(xp.merge_gap_us, bdt))
+    w_lo = sample_index(t_s1 + xp.min_s1_sep_us, t_first, bdt, n)
+    w_hi = sample_index((t_pu + XRAY_POST_US) - XRAY_POST_US, t_first, bdt, n) - 1
+    best, _ = _largest(cl, (cl.last >= w_lo) & (cl.first <= w_hi), k)
+    rows = np.flatnonzero(best >= 0)
+    first, last = cl.first[best[rows]], cl.last[best[rows]]
+    near = ((t_first + first * bdt) < t_pu) & ((t_first + last * bdt) >= ws - xp.min_s2_sep_us)
+    rows, first, last = rows[near], first[near], last[near]
+    pad = int(round(xp.pad_us / bdt))
+    lo = np.minimum(np.maximum(first - pad, 0), n)
+    hi = np.minimum(np.maximum(last + pad + 1, 0), n)
+    area = np.array([sig[r, i:j].sum(dtype=np.float64) for r, i, j in zip(rows, lo, hi)], dtype=np.float64) * bdt
+    flags = np.zeros(k, dtype=np.uint8)
+    flags[rows[area >= max(xp.min_area, 0.0)]] = FLAG_XRAY_PILEUP
+    return flags
