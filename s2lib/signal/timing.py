@@ -61,10 +61,11 @@ S2_MERGE_GAP_US = 1.0
 SEARCH_MARGIN_US = 2.0
 """Extra time (µs) after ``t_S1 + 1.5·t_drift + τ_EL`` in the S2 search region (diffusion tail)."""
 NARROW_AFTER = 50
-"""Once this many frames have an S1 (an S2), later files are searched only within 8 robust σ + 0.5 µs of the
-estimate so far (inside the model-seeded region): the estimate then costs a fraction of the bytes. 50 values
+"""Once this many frames have an S1 (an S2), later frames are searched only within 8 robust σ + 0.5 µs of the
+estimate so far (a file is read in two pieces when the count is reached inside it) (inside the model-seeded region): the estimate then costs a fraction of the bytes. 50 values
 give the centre to 0.18 σ and σ to ~12 %, so the 8 σ band still holds the true ±6 σ range; with the 200-frame
 sample, 3/4 of the frames are read over the band only (on 5 GS/s frames ~50 000 samples instead of ~170 000)."""
+_MIN_PIECE = 8              # fewest frames read before the bands are re-checked (bounds the per-piece overhead)
 MIN_S2_FRAMES = 5
 """Fewest frames with an S2 for a set's window to be estimated (otherwise the set's timing fails)."""
 DEFAULT_N_SIGMA_START = 4.0
@@ -168,11 +169,27 @@ class _Collected(NamedTuple):
     regions: list[list[float]]
 
 
+def _pieces(frames: np.ndarray, need: int) -> list[np.ndarray]:
+    """``frames`` cut so that the first piece holds ``need`` frames (≥ :data:`_MIN_PIECE`) and the rest follows
+    in one piece: the search bands can narrow inside a file (:data:`NARROW_AFTER`); no cut when ``need`` ≤ 0."""
+    m = max(need, _MIN_PIECE)
+    return [frames] if need <= 0 or m >= frames.size else [frames[:m], frames[m:]]
+
+
+def _rows(frames: np.ndarray, n_frames: int) -> Any:
+    """Frame selection for ``raw[rows]``: a slice for a contiguous run (a view, no copy), else the indices."""
+    if frames.size and int(frames[-1]) - int(frames[0]) == frames.size - 1:
+        return slice(int(frames[0]), int(frames[-1]) + 1) if frames.size < n_frames else slice(None)
+    return frames
+
+
 def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.ndarray],
              plan_s2: dict[int, np.ndarray], *, n_ped: int, t_drift: float, tau_el: float, threshold_s1: float,
              threshold_s2: float, cuts: tuple[float, float], failed: list[dict[str, Any]],
              progress: Callable[[int], Any] | None) -> _Collected:
-    """One pass over the sampled files: per-frame S1 (pre-trigger) and S2 start/end (model-seeded region)."""
+    """One pass over the sampled files: per-frame S1 (pre-trigger) and S2 start/end (model-seeded region).
+    Until :data:`NARROW_AFTER` values are found a file is read in two pieces (the frames still needed, then the
+    rest over the narrowed bands)."""
     s1_parts: list[np.ndarray] = []
     starts: list[np.ndarray] = []
     ends: list[np.ndarray] = []
@@ -180,45 +197,65 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
     n2 = 0
     s1_band: tuple[float, float] | None = None       # narrowed S1 search region, once known
     s2_band: tuple[float, float] | None = None
+    n_s1 = n_s2 = 0                                  # values found so far (finite S1; kept S2)
     for pos in sorted(set(plan_s1) | set(plan_s2)):
         index, lay = layouts[pos]
-        f1 = plan_s1.get(pos, np.empty(0, dtype=np.int64))
-        f2 = plan_s2.get(pos, np.empty(0, dtype=np.int64))
-        frames = np.union1d(f1, f2)
-        reg2: _Region | None = None
+        f1_all = plan_s1.get(pos, np.empty(0, dtype=np.int64))
+        f2_all = plan_s2.get(pos, np.empty(0, dtype=np.int64))
+        frames_all = np.union1d(f1_all, f2_all)
+        file_s1: list[np.ndarray] = []
         try:
             with open_wfm(lay.path, allow_partial=True) as f:
                 raw = f.raw
-                every = frames.size == raw.shape[0]
-                rows: Any = slice(None) if every else frames
-                ped = pedestal_mV(raw[rows, :n_ped], lay.scale_mV, lay.offset_mV, n_iter=PEDESTAL_ITERATIONS)
-                gain, base = raw_gain_baseline(lay.scale_mV, lay.offset_mV, ped)
-                i1 = np.searchsorted(frames, f1)
-                r1 = slice(None) if every and f1.size == frames.size else f1
-                t_ped_end = lay.t0_us + n_ped * lay.dt_us
-                lo1, hi1 = t_ped_end, min(0.0, lay.t_end_us)
-                if s1_band is not None:
-                    lo1, hi1 = max(lo1, s1_band[0]), min(hi1, s1_band[1])
-                reg = _region(raw, r1, lay, gain, base[i1], lo1, hi1, S1_BLOCK_US)
-                t_s1 = (detect_s1(reg.signal, reg.t_first, reg.dt, threshold_mV=threshold_s1, ma_window=1,
-                                  edge="leading") if reg is not None and f1.size else np.empty(0))
-                s1_parts.append(t_s1)
-                # seed: this file's median S1, else the median of all S1 found so far
-                seen = t_s1[np.isfinite(t_s1)]
-                if seen.size == 0:
-                    allseen = np.concatenate(s1_parts)
-                    seen = allseen[np.isfinite(allseen)]
-                if f2.size == 0 or seen.size == 0:
-                    continue
-                seed = float(np.median(seen))
-                lo = max(seed + 0.5 * t_drift, t_ped_end)
-                hi = min(seed + 1.5 * t_drift + tau_el + SEARCH_MARGIN_US, lay.t_end_us)
-                if s2_band is not None:
-                    lo, hi = max(lo, s2_band[0]), min(hi, s2_band[1])
-                regions.append([lo, hi])
-                i2 = np.searchsorted(frames, f2)
-                r2 = slice(None) if every and f2.size == frames.size else f2
-                reg2 = _region(raw, r2, lay, gain, base[i2], lo, hi, S2_BLOCK_US)
+                need = max(NARROW_AFTER - n_s1 if s1_band is None else 0, NARROW_AFTER - n_s2 if s2_band is None else 0)
+                cut = _pieces(frames_all, need)
+                for i_piece, frames in enumerate(cut):
+                    f1, f2 = np.intersect1d(f1_all, frames), np.intersect1d(f2_all, frames)
+                    rows = _rows(frames, raw.shape[0])
+                    ped = pedestal_mV(raw[rows, :n_ped], lay.scale_mV, lay.offset_mV, n_iter=PEDESTAL_ITERATIONS)
+                    gain, base = raw_gain_baseline(lay.scale_mV, lay.offset_mV, ped)
+                    i1 = np.searchsorted(frames, f1)
+                    t_ped_end = lay.t0_us + n_ped * lay.dt_us
+                    lo1, hi1 = t_ped_end, min(0.0, lay.t_end_us)
+                    if s1_band is not None:
+                        lo1, hi1 = max(lo1, s1_band[0]), min(hi1, s1_band[1])
+                    reg = _region(raw, _rows(f1, raw.shape[0]), lay, gain, base[i1], lo1, hi1, S1_BLOCK_US)
+                    t_s1 = (detect_s1(reg.signal, reg.t_first, reg.dt, threshold_mV=threshold_s1, ma_window=1,
+                                      edge="leading") if reg is not None and f1.size else np.empty(0))
+                    s1_parts.append(t_s1)
+                    file_s1.append(t_s1)
+                    n_s1 += int(np.count_nonzero(np.isfinite(t_s1)))
+                    # seed: this file's median S1, else the median of all S1 found so far
+                    seen = np.concatenate(file_s1)
+                    seen = seen[np.isfinite(seen)]
+                    if seen.size == 0:
+                        allseen = np.concatenate(s1_parts)
+                        seen = allseen[np.isfinite(allseen)]
+                    reg2: _Region | None = None
+                    if f2.size and seen.size:
+                        seed = float(np.median(seen))
+                        lo = max(seed + 0.5 * t_drift, t_ped_end)
+                        hi = min(seed + 1.5 * t_drift + tau_el + SEARCH_MARGIN_US, lay.t_end_us)
+                        if s2_band is not None:
+                            lo, hi = max(lo, s2_band[0]), min(hi, s2_band[1])
+                        regions.append([lo, hi])
+                        i2 = np.searchsorted(frames, f2)
+                        reg2 = _region(raw, _rows(f2, raw.shape[0]), lay, gain, base[i2], lo, hi, S2_BLOCK_US)
+                    if reg2 is not None:
+                        n2 += reg2.signal.shape[0]
+                        st, en = detect_s2(reg2.signal, reg2.t_first, reg2.dt, threshold_mV=threshold_s2,
+                                           ma_window=S2_MA_BLOCKS, merge_gap_us=S2_MERGE_GAP_US)
+                        last = reg2.t_first + (reg2.signal.shape[1] - 1) * reg2.dt
+                        edge = (st <= reg2.t_first + reg2.dt) | (en >= last - reg2.dt)   # truncated by the region
+                        dur = en - st
+                        keep = np.isfinite(st) & ~edge & (dur >= cuts[0]) & (dur <= cuts[1])
+                        starts.append(st[keep])
+                        ends.append(en[keep])
+                        n_s2 += int(np.count_nonzero(keep))
+                    if s1_band is None:
+                        s1_band = _band(np.concatenate(s1_parts))
+                    if s2_band is None and starts:
+                        s2_band = _band(np.concatenate(starts), np.concatenate(ends))
         except (WfmError, OSError) as err:   # OSError: the mapped file could not be paged in
             failed.append({"file": lay.path.name, "index": index, "field": getattr(err, "field", "file"),
                            "reason": str(err)})
@@ -226,21 +263,6 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
         finally:
             if progress is not None:
                 progress(1)
-        if reg2 is None:
-            continue
-        n2 += reg2.signal.shape[0]
-        st, en = detect_s2(reg2.signal, reg2.t_first, reg2.dt, threshold_mV=threshold_s2, ma_window=S2_MA_BLOCKS,
-                           merge_gap_us=S2_MERGE_GAP_US)
-        last = reg2.t_first + (reg2.signal.shape[1] - 1) * reg2.dt
-        edge = (st <= reg2.t_first + reg2.dt) | (en >= last - reg2.dt)   # truncated by the search region
-        dur = en - st
-        keep = np.isfinite(st) & ~edge & (dur >= cuts[0]) & (dur <= cuts[1])
-        starts.append(st[keep])
-        ends.append(en[keep])
-        if s1_band is None:
-            s1_band = _band(np.concatenate(s1_parts))
-        if s2_band is None:
-            s2_band = _band(np.concatenate(starts), np.concatenate(ends))
 
     def cat(parts: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(parts) if parts else np.empty(0)
