@@ -112,12 +112,14 @@ def _local_offset(s: np.ndarray, sp: _Sparse, quiet_lo: np.ndarray, quiet_hi: np
     Inverse-variance weighting of the two white-noise means; it cuts the per-frame pedestal error that an
     X-ray S2 of several µs would otherwise multiply by its length (0.03 mV × 5 µs ≈ 0.14 mV·µs at 200 samples)."""
     k, n = s.shape
-    row0 = sp.rows.astype(np.int64) * (n + 1)                          # hit → ±pad edges, counted per frame
-    near = (np.bincount(row0 + np.maximum(sp.pos - pad, 0), minlength=k * (n + 1))
-            - np.bincount(row0 + np.minimum(sp.pos + pad + 1, n), minlength=k * (n + 1))).reshape(k, n + 1)
-    cols = np.arange(n)
-    quiet = (np.cumsum(near[:, :n], axis=1) == 0) & (cols >= quiet_lo[:, None]) & (cols <= quiet_hi[:, None])
-    quiet &= (cols < lo[:, None]) | (cols >= hi[:, None])
+    r = np.arange(k, dtype=np.int64) * (n + 1)
+    hit = sp.rows.astype(np.int64) * (n + 1)
+    # one difference array marks every excluded run: each hit ± pad, the candidate [lo, hi), and the samples
+    # before quiet_lo and after quiet_hi; quiet samples are those no run covers (running sum 0)
+    up = np.concatenate((hit + np.maximum(sp.pos - pad, 0), r + lo, r, r + np.minimum(quiet_hi + 1, n)))
+    down = np.concatenate((hit + np.minimum(sp.pos + pad + 1, n), r + hi, r + np.clip(quiet_lo, 0, n), r + n))
+    near = (np.bincount(up, minlength=k * (n + 1)) - np.bincount(down, minlength=k * (n + 1))).reshape(k, n + 1)
+    quiet = np.cumsum(near[:, :n], axis=1) == 0
     return np.where(quiet, s, 0.0).sum(axis=1) / (quiet.sum(axis=1) + max(float(n_pedestal), 0.0) + 1e-300)
 
 
