@@ -292,3 +292,25 @@ def test_non_regular_paths_are_refused_without_blocking(workdir: Path, kind: str
         read_header(path)
     assert info.value.field == "file" and info.value.path == path
     assert {"directory": "is a directory", "fifo": "is a FIFO", "missing": "cannot be opened"}[kind] in str(info.value)
+
+
+def test_a_header_edited_in_place_is_read_again(originals, tmp_path):
+    """Headers are remembered by their bytes (the timing stage and the pass both read every header), never by
+    mtime: a file whose header is rewritten in place at the same size, within the same clock tick, is parsed
+    again: first its scale changes, then its data type turns digital and it is refused."""
+    path = tmp_path / "edited.wfm"
+    data = bytearray(originals["written_ff.wfm"])
+    path.write_bytes(bytes(data))
+    first = read_header(path)
+    assert read_header(path).scale_V == first.scale_V == pytest.approx(4e-4)
+    bo = "<" if data[0:2] == b"\x0f\x0f" else ">"
+    offset = data.index(struct.pack(bo + "d", 4e-4))               # the explicit dimension's scale (float64)
+    data[offset:offset + 8] = struct.pack(bo + "d", 8e-4)
+    path.write_bytes(bytes(data))
+    assert read_header(path).scale_V == pytest.approx(8e-4)
+    data[122:126] = struct.pack(bo + "i", 6)
+    path.write_bytes(bytes(data))
+    with pytest.raises(WfmError, match="digital"):
+        read_header(path)
+    with pytest.raises(ValueError):                                 # the shared header's arrays are read-only
+        first.gmt_sec[0] = 0

@@ -6,6 +6,7 @@ over bytes the caller has read; no file access.
 """
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ V3_HEADER_SIZE = 838
 MAX_FRAMES = 50_000_000
 
 
+@functools.lru_cache(maxsize=None)
 def update_spec_dtype(byte_order: str) -> np.dtype:
     """Packed 24-byte UpdateSpec record (FORMAT.md 3.1 offset 784, 3.2 item 1)."""
     return np.dtype({"names": ["real_point_offset", "tt_offset", "gmt_fract", "gmt_sec"],
@@ -46,6 +48,7 @@ def update_spec_dtype(byte_order: str) -> np.dtype:
                      "offsets": [0, 4, 12, 20], "itemsize": UPDATE_SPEC_SIZE})
 
 
+@functools.lru_cache(maxsize=None)
 def curve_spec_dtype(byte_order: str) -> np.dtype:
     """Packed 30-byte CurveSpec record (FORMAT.md 3.1 offset 808, 3.2 item 2); offsets are bytes in a frame."""
     names = ["state_flags", "checksum_type", "checksum", "precharge_start", "data_start", "postcharge_start",
