@@ -37,9 +37,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from s2lib.io.manifest import FILE_CACHE_DIR
+from s2lib.io.atomic import resolve_path
 from s2lib.io.store import ensure_not_in_raw
 
-__all__ = ["CACHE_DIR", "ENGINE_MODULES", "engine_hash", "file_identity", "file_key", "SetCache", "set_status",
+__all__ = ["CACHE_DIR", "ENGINE_MODULES", "engine_hash", "file_identity", "file_key", "plan_digest", "SetCache", "set_status",
            "pass_line", "read_pass"]
 
 CACHE_DIR = FILE_CACHE_DIR
@@ -90,11 +91,19 @@ def _plan_params(plan: Any) -> dict[str, Any]:
             for v in (getattr(plan, f.name),)}
 
 
-def file_key(plan: Any, path: str, limit: int | None, identity: Mapping[str, Any]) -> str:
-    """The cache key of one file's result (module docstring): SHA-256 of path, size, mtime_ns, the plan's
-    parameters, the frame limit and :func:`engine_hash`."""
-    doc = {"path": str(Path(path).resolve()), **identity, "plan": _plan_params(plan), "limit": limit,
-           "engine": engine_hash()}
+def plan_digest(plan: Any) -> str:
+    """SHA-256 of the plan's parameters (:func:`_plan_params`) and :func:`engine_hash`: the part of every
+    :func:`file_key` of a set that does not depend on the file (computed once per set and pass)."""
+    doc = {"plan": _plan_params(plan), "engine": engine_hash()}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def file_key(plan: Any, path: str, limit: int | None, identity: Mapping[str, Any], *,
+             digest: str | None = None) -> str:
+    """The cache key of one file's result (module docstring): SHA-256 of path, size, mtime_ns, the frame limit
+    and :func:`plan_digest` (the plan's parameters and :func:`engine_hash`; pass ``digest`` when known)."""
+    doc = {"path": str(resolve_path(path)), **identity, "limit": limit,
+           "plan_engine": digest if digest is not None else plan_digest(plan)}
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=repr).encode()).hexdigest()
 
 
@@ -122,6 +131,12 @@ class SetCache:
         self._keys: dict[int, tuple[str, dict[str, Any]] | None] = {}
         self._packs: dict[str, np.ndarray | None] = {}
         self._new: list[tuple[str, dict[str, Any], np.ndarray]] = []
+        self._digest: tuple[Any, str] | None = None     # (plan, plan_digest(plan)) of the plan last seen
+
+    def _key(self, plan: Any, path: str, limit: int | None, ident: Mapping[str, Any]) -> str:
+        if self._digest is None or self._digest[0] is not plan:
+            self._digest = (plan, plan_digest(plan))
+        return file_key(plan, path, limit, ident, digest=self._digest[1])
 
     def _pack(self, name: str) -> np.ndarray | None:
         if name not in self._packs:
@@ -139,7 +154,7 @@ class SetCache:
 
         path = plan.files[file_index]
         ident = file_identity(path)
-        key = None if ident is None else file_key(plan, path, limit, ident)
+        key = None if ident is None else self._key(plan, path, limit, ident)
         self._keys[file_index] = None if key is None else (key, ident)   # type: ignore[assignment]
         entry = self.entries.get(key) if key is not None else None
         table = self._pack(str(entry.get("pack"))) if entry else None
@@ -163,7 +178,7 @@ class SetCache:
         if known is None:
             ident = file_identity(path)
             self._keys[result.file_index] = known = None if ident is None else (
-                file_key(plan, path, None, ident), ident)
+                self._key(plan, path, None, ident), ident)
         if result.error is not None or known is None:     # seen (status: not new) but never reused
             if known is not None:
                 self.index[Path(path).name] = {**known[1], "key": None}

@@ -26,7 +26,7 @@ import numpy as np
 
 from s2lib.errors import DataError
 
-__all__ = ["json_sanitize", "ensure_not_in_raw", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
+__all__ = ["json_sanitize", "ensure_not_in_raw", "resolve_path", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
            "write_npy_atomic", "write_csv_atomic", "read_json", "read_npy", "PathLike"]
 
 PathLike = str | os.PathLike
@@ -67,14 +67,19 @@ def ensure_not_in_raw(path: PathLike, raw_root: PathLike | None) -> None:
     """Raise DataError when ``path`` is ``raw_root`` or lies below it (the raw tree is never written)."""
     if raw_root is None:
         return
-    p = Path(path).expanduser()
-    if p.is_symlink() or not p.parent.is_dir():
-        p = p.resolve()
-    else:                      # an existing folder (resolved once per folder) and a name that is no link
-        p = _resolved_root(p.parent) / p.name
+    p = resolve_path(path)
     r = _resolved_root(Path(raw_root).expanduser())
     if p == r or r in p.parents:
         raise DataError(f"refusing to write {p}: it is inside the raw data folder {r}")
+
+
+def resolve_path(path: PathLike) -> Path:
+    """``Path(path).expanduser().resolve()``, cheaper for the many files of one folder: an existing folder is
+    resolved once (:func:`_resolved_root`) and a name in it that is no symbolic link is appended."""
+    p = Path(path).expanduser()
+    if p.is_symlink() or not p.parent.is_dir():
+        return p.resolve()
+    return _resolved_root(p.parent) / p.name
 
 
 _ROOTS: dict[tuple[str, int, int], Path] = {}
