@@ -36,6 +36,8 @@ def test_strided_frames_of_a_larger_buffer() -> None:
     buf = rng.integers(-128, 128, size=(6, 1000), dtype=np.int8)
     view = buf[::2, 101:701]                                # rows 2 strides apart, odd start
     assert block_sums(view, 20).tolist() == _by_hand(np.array(view), 20)
+    assert block_sums(view, 60).tolist() == _by_hand(np.array(view), 60)   # reduceat's path (blocks >= 50)
+    assert block_sums(view[:, :59], 60).shape == (3, 0)                   # shorter than one block: none
 
 
 def test_float_input_and_the_block_signal() -> None:
