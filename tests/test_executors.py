@@ -203,3 +203,31 @@ def test_cli_refuses_an_address_with_the_local_executor(tiny_run):
     _, config, _ = tiny_run
     res = CliRunner().invoke(main, ["run", str(config), "--executor", "local", "--dask-address", "tcp://h:1"])
     assert res.exit_code == 2 and "--dask-address" in res.output
+
+
+def test_the_engine_hash_covers_every_module_the_engine_imports():
+    """A file's cached result is keyed by the source of the modules that compute it (filecache.ENGINE_MODULES):
+    every s2lib.signal / s2lib.io module that one of them imports must be among them, or a change there would
+    reuse stale results. Left out on purpose: dispatch (executors) and artifact writing (io.store, io.atomic)."""
+    import ast
+    import importlib
+
+    from s2lib.analysis.filecache import ENGINE_MODULES
+
+    exempt = {"s2lib.signal.executors", "s2lib.io.store", "s2lib.io.atomic"}
+    missing = set()
+    for name in ENGINE_MODULES:
+        mod = importlib.import_module(name)
+        tree = ast.parse(Path(mod.__file__).read_text(encoding="utf-8"))
+        package = name.rsplit(".", 1)[0]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                target = (package + "." + (node.module or "")).rstrip(".") if node.level else node.module or ""
+                if node.level and not node.module:          # from . import x
+                    targets = [f"{package}.{a.name}" for a in node.names]
+                else:
+                    targets = [target]
+                for t in targets:
+                    if t.startswith(("s2lib.signal.", "s2lib.io.")) and t not in exempt:
+                        missing |= {t} - set(ENGINE_MODULES)
+    assert not missing, f"engine modules outside ENGINE_MODULES: {sorted(missing)}"

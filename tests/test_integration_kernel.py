@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from s2lib.signal import integration as I
+from s2lib.signal import file_pass as FP
 from s2lib.signal import xray_pass
 from s2lib.signal.xray import XRayReason
 from s2lib.io.wfm import write_wfm
@@ -50,7 +51,7 @@ FRAMES = _frames(
 
 def test_areas_reasons_and_pileup_flags_by_hand() -> None:
     plan = _plan(xray=I.XrayParams(max_sum_s2=1e5))  # lab's sample-sum veto: 1e5 mV × 0.001 µs = 100 mV·µs
-    res = I._process(plan, 1, FRAMES, DT, T0, SCALE, 0.0)
+    res = FP._process(plan, 1, FRAMES, DT, T0, SCALE, 0.0)
     assert res.error is None and res.file_index == 1 and res.n_frames == 5 and res.dt_us == DT
     np.testing.assert_allclose(res.areas, [2.0, 0.0, 1.0, 0.0, 120.0], atol=1e-9)
     assert [XRayReason(r) for r in res.xray_reason] == [
@@ -63,7 +64,7 @@ def test_areas_reasons_and_pileup_flags_by_hand() -> None:
 
 
 def test_defaults_do_not_veto_big_s2_and_keep_documented_constants() -> None:
-    res = I._process(_plan(), 0, FRAMES, DT, T0, SCALE, 0.0)
+    res = FP._process(_plan(), 0, FRAMES, DT, T0, SCALE, 0.0)
     assert XRayReason(res.xray_reason[4]) == XRayReason.NO_SIGNAL  # max_sum_s2 = inf by default
     p = I.XrayParams()
     assert (p.threshold_mV, p.min_s1_sep_us, p.min_s2_sep_us, p.min_area, p.merge_gap_us, p.pad_us) == (
@@ -78,19 +79,19 @@ def test_defaults_do_not_veto_big_s2_and_keep_documented_constants() -> None:
 def test_pedestal_is_subtracted_per_frame() -> None:
     raw = FRAMES[:2].copy()
     raw[0] += 7                                      # frame 0 sits 7 counts higher: same signal after subtraction
-    res = I._process(_plan(), 0, raw, DT, T0, SCALE, -39.8)
+    res = FP._process(_plan(), 0, raw, DT, T0, SCALE, -39.8)
     np.testing.assert_allclose(res.areas, [2.0, 0.0], atol=1e-9)
-    res_gain = I._process(_plan(), 0, FRAMES[:1], DT, T0, 2 * SCALE, 0.0)
+    res_gain = FP._process(_plan(), 0, FRAMES[:1], DT, T0, 2 * SCALE, 0.0)
     assert res_gain.areas[0] == pytest.approx(4.0, abs=1e-9)  # twice the mV per count, twice the area
 
 
 def test_s1_veto_is_not_overridden_by_the_s2_veto() -> None:
     raw = _frames([(-3.5, -3.3, 120), (12.5, 15.5, 100)])  # the S1 veto sums t < t_S1: 48 mV × 0.2 µs
     plan = _plan(xray=I.XrayParams(max_sum_s1=1e4, max_sum_s2=1e5))  # S1 veto 10 mV·µs: 48 × 0.2 = 9.6 → no
-    res = I._process(plan, 0, raw, DT, T0, SCALE, 0.0)
+    res = FP._process(plan, 0, raw, DT, T0, SCALE, 0.0)
     assert XRayReason(res.xray_reason[0]) == XRayReason.EXCESSIVE_S2
     plan = _plan(xray=I.XrayParams(max_sum_s1=5e3, max_sum_s2=1e5))  # S1 veto 5 mV·µs < 9.6 → excessive S1 wins
-    res = I._process(plan, 0, raw, DT, T0, SCALE, 0.0)
+    res = FP._process(plan, 0, raw, DT, T0, SCALE, 0.0)
     assert XRayReason(res.xray_reason[0]) == XRayReason.EXCESSIVE_S1
 
 
@@ -98,9 +99,9 @@ def test_merge_gap_is_passed_to_the_classification() -> None:
     # two X-ray pulses 0.3 µs apart: one candidate of 2 + 1 mV·µs with the default 0.5 µs merge gap, the larger
     # one alone (2.0 mV·µs) with a 0.2 µs gap
     raw = _frames([(5.0, 6.0, 5), (6.3, 6.8, 5)])
-    merged = I._process(_plan(), 0, raw, DT, T0, SCALE, 0.0)
+    merged = FP._process(_plan(), 0, raw, DT, T0, SCALE, 0.0)
     assert merged.xray_area[0] == pytest.approx(3.0, abs=1e-6)
-    split = I._process(_plan(xray=I.XrayParams(merge_gap_us=0.2)), 0, raw, DT, T0, SCALE, 0.0)
+    split = FP._process(_plan(xray=I.XrayParams(merge_gap_us=0.2)), 0, raw, DT, T0, SCALE, 0.0)
     assert split.xray_area[0] == pytest.approx(2.0, abs=1e-6)
     assert XRayReason(split.xray_reason[0]) == XRayReason.ACCEPTED
 
@@ -111,7 +112,7 @@ def test_s2_veto_of_the_classification_sees_the_s2_head() -> None:
     # threshold, over the 1000 mV-sample (1 mV·µs) limit
     raw = _frames([(12.0, 12.1, 100)])
     raw[0, _idx(14.0):_idx(14.1)] = 100
-    res = I._process(_plan(xray=I.XrayParams(max_sum_s2=1000.0)), 0, raw, DT, T0, SCALE, 0.0)
+    res = FP._process(_plan(xray=I.XrayParams(max_sum_s2=1000.0)), 0, raw, DT, T0, SCALE, 0.0)
     assert res.areas[0] == pytest.approx(0.0, abs=1e-9)
     assert XRayReason(res.xray_reason[0]) == XRayReason.EXCESSIVE_S2
 
@@ -119,42 +120,42 @@ def test_s2_veto_of_the_classification_sees_the_s2_head() -> None:
 def test_pileup_end_extends_the_flag_region() -> None:
     # an X-ray starting at 12.3 µs (inside the window) is flagged only when pileup_end_us lies after its start
     raw = _frames([(12.3, 14.3, 5)])
-    assert I._process(_plan(), 0, raw, DT, T0, SCALE, 0.0).flags.tolist() == [0]
-    late = I._process(_plan(pileup_end_us=13.0), 0, raw, DT, T0, SCALE, 0.0)
+    assert FP._process(_plan(), 0, raw, DT, T0, SCALE, 0.0).flags.tolist() == [0]
+    late = FP._process(_plan(pileup_end_us=13.0), 0, raw, DT, T0, SCALE, 0.0)
     assert late.flags.tolist() == [I.FLAG_XRAY_PILEUP]
     assert late.areas[0] == pytest.approx(4.0, abs=1e-9)  # the area is kept; the fits skip flagged frames
-    early = I._process(_plan(pileup_end_us=11.0), 0, raw, DT, T0, SCALE, 0.0)  # before the window: window start
+    early = FP._process(_plan(pileup_end_us=11.0), 0, raw, DT, T0, SCALE, 0.0)  # before the window: window start
     assert early.flags.tolist() == [0]
 
 
 def test_switches_turn_parts_off() -> None:
-    no_x = I._process(_plan(do_xray=False), 0, FRAMES, DT, T0, SCALE, 0.0)
+    no_x = FP._process(_plan(do_xray=False), 0, FRAMES, DT, T0, SCALE, 0.0)
     assert no_x.xray_reason.tolist() == [-1] * 5 and np.isnan(no_x.xray_area).all()
     assert no_x.xray_reason.dtype == np.int8
     assert no_x.flags.tolist() == [0] * 5
     np.testing.assert_allclose(no_x.areas, [2.0, 0.0, 1.0, 0.0, 120.0], atol=1e-9)
-    no_r = I._process(_plan(do_recoil=False), 0, FRAMES, DT, T0, SCALE, 0.0)
+    no_r = FP._process(_plan(do_recoil=False), 0, FRAMES, DT, T0, SCALE, 0.0)
     assert np.isnan(no_r.areas).all() and no_r.flags.tolist() == [0] * 5  # no recoil: no pile-up flags
     assert XRayReason(no_r.xray_reason[1]) == XRayReason.ACCEPTED
 
 
 def test_window_outside_the_frame_is_an_error_naming_file_and_ranges() -> None:
-    res = I._process(_plan(window_us=(15.0, 25.0)), 2, FRAMES, DT, T0, SCALE, 0.0)
+    res = FP._process(_plan(window_us=(15.0, 25.0)), 2, FRAMES, DT, T0, SCALE, 0.0)
     assert res.n_frames == 0 and res.file_index == 2 and math.isnan(res.dt_us)
     assert res.error == "c.wfm: window: [15, 25] µs is not inside the frame [-5, 20] µs"
     assert res.areas.size == 0 and res.xray_reason.dtype == np.int8 and res.flags.dtype == np.uint8
-    ok = I._process(_plan(window_us=(15.0, 19.9)), 2, FRAMES, DT, T0, SCALE, 0.0)  # inside
+    ok = FP._process(_plan(window_us=(15.0, 19.9)), 2, FRAMES, DT, T0, SCALE, 0.0)  # inside
     assert ok.error is None
     # the window may lose less than one sample to rounding at the frame end: 5000 samples of 5000.5 asked is
     # fine, of 5001.5 asked is not
-    assert I._process(_plan(window_us=(15.0, 20.0005)), 2, FRAMES, DT, T0, SCALE, 0.0).error is None
-    assert I._process(_plan(window_us=(15.0, 20.0015)), 2, FRAMES, DT, T0, SCALE, 0.0).error is not None
+    assert FP._process(_plan(window_us=(15.0, 20.0005)), 2, FRAMES, DT, T0, SCALE, 0.0).error is None
+    assert FP._process(_plan(window_us=(15.0, 20.0015)), 2, FRAMES, DT, T0, SCALE, 0.0).error is not None
 
 
 def test_assemble_orders_files_and_lists_failures() -> None:
     plan = _plan()
-    r0 = I._process(plan, 0, FRAMES[:2], DT, T0, SCALE, 0.0)
-    r2 = I._process(plan, 2, FRAMES[2:5], 0.001, T0, SCALE, 0.0)._replace(flags=None)
+    r0 = FP._process(plan, 0, FRAMES[:2], DT, T0, SCALE, 0.0)
+    r2 = FP._process(plan, 2, FRAMES[2:5], 0.001, T0, SCALE, 0.0)._replace(flags=None)
     bad = I._empty(1, "b.wfm: header: truncated")
     s = I._assemble(plan, [r2, bad, r0])
     assert s.name == "S" and s.n_files == 3 and s.n_frames == 5
@@ -203,7 +204,7 @@ def test_whole_s2_mode_measures_a_sparse_xray_and_counts_strays_in_the_sideband(
         seen.append(args)
         return 5
     monkeypatch.setattr(XP, "min_photon_hits", fake)
-    res = I._process(_plan(xray_span_us=4.0), 0, frames, DT, T0, SCALE, 0.0)
+    res = FP._process(_plan(xray_span_us=4.0), 0, frames, DT, T0, SCALE, 0.0)
     # sideband: samples 1000…1199 (after the 1000 pedestal samples, up to t_S1 − 0.5 = −3.8 µs) = 10 blocks of
     # 20 ns per frame: 0.6 µs in all, 2 stray hits (frame 2); search W = [−2.8, 11] µs = 13.8 µs
     (n, exposure, span, search, alpha, cl), = seen
@@ -214,10 +215,37 @@ def test_whole_s2_mode_measures_a_sparse_xray_and_counts_strays_in_the_sideband(
     np.testing.assert_allclose(res.xray_area[[0, 2]], 7 * 0.024, rtol=1e-6)    # the whole train (float32 blocks)
     assert res.xray_area[1] == pytest.approx(0.024, rel=1e-6)       # two strays 4 µs apart: one per window
     seen.clear()
-    legacy = I._process(_plan(), 0, frames, DT, T0, SCALE, 0.0)     # no span: the lab's rule, no count test
+    legacy = FP._process(_plan(), 0, frames, DT, T0, SCALE, 0.0)     # no span: the lab's rule, no count test
     assert not seen and legacy.xray_reason.tolist() == [0, 0, 0]
     assert legacy.xray_area[0] == pytest.approx(0.024, rel=1e-6)    # 0.6 µs gaps > 0.5: one photon of it
     # the real threshold on these 0.6 µs: the 90 % limit Γ⁻¹(0.9; 3)/0.6 µs = 8.9 strays/µs beats any train
     monkeypatch.undo()
-    strict = I._process(_plan(xray_span_us=4.0), 0, frames, DT, T0, SCALE, 0.0)
+    strict = FP._process(_plan(xray_span_us=4.0), 0, frames, DT, T0, SCALE, 0.0)
     assert strict.xray_reason.tolist() == [XRayReason.TOO_FEW_PHOTONS] * 3
+
+
+def test_files_classified_together_give_each_file_its_own_numbers(tmp_path: Path) -> None:
+    """process_files classifies the X-ray blocks of several files in one call; every step works frame by frame,
+    so each file's result must equal process_file's on it alone, bit for bit: here with per-file stray-photon
+    counts (a different minimum photon count per file), a file on another time grid (its own group), and an
+    unreadable file in the middle, reported in its place."""
+    strays = _frames(*[[(-3.95 + 0.02 * j, -3.94 + 0.02 * j, 3) for j in range(8)]] * len(FRAMES)) + FRAMES
+    grids = [(FRAMES, T0), (strays, T0), (FRAMES[::-1].copy(), T0 - 0.5004)]      # last: off the sample grid
+    files = []
+    for i, (raw, t0) in enumerate(grids):
+        files.append(str(tmp_path / f"f{i}.wfm"))
+        write_wfm(files[-1], raw, dt_s=DT * 1e-6, t0_s=t0 * 1e-6, scale_V=SCALE * 1e-3, offset_V=0.0)
+    files.insert(2, str(tmp_path / "missing.wfm"))
+    plan = _plan(files=tuple(files), xray_span_us=1.0, pileup_end_us=13.0)
+    together = FP.process_files(plan, [0, 1, 2, 3])
+    alone = [FP.process_file(plan, i) for i in range(4)]
+    assert [r.file_index for r in together] == [0, 1, 2, 3]
+    assert together[2].error is not None and together[2].n_frames == 0 and "missing.wfm" in together[2].error
+    for a, b in zip(together, alone):
+        assert a.error == b.error and a.n_frames == b.n_frames
+        for name in ("areas", "xray_reason", "xray_area", "flags", "sideband"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert together[0].xray_reason[1] == XRayReason.ACCEPTED          # the isolated X-ray of frame 1
+    assert together[0].xray_area[1] == pytest.approx(2.0, abs=0.01)
+    assert together[3].xray_reason[3] == XRayReason.ACCEPTED          # the same X-ray, frames reversed
+    assert together[1].xray_reason[1] == XRayReason.TOO_FEW_PHOTONS   # ... but strays raise the photon count

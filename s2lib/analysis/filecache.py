@@ -45,9 +45,9 @@ __all__ = ["CACHE_DIR", "ENGINE_MODULES", "engine_hash", "file_identity", "file_
 
 CACHE_DIR = FILE_CACHE_DIR
 """Folder of the per-file cache inside a set's output folder."""
-ENGINE_MODULES = ("s2lib.signal.integration", "s2lib.signal.waveform", "s2lib.signal.frames", "s2lib.signal.xray",
-                  "s2lib.signal.xray_pass",
-                  "s2lib.signal.timing", "s2lib.signal.timing_plan", "s2lib.io.wfm", "s2lib.io._wfm_layout")
+ENGINE_MODULES = ("s2lib.signal.integration", "s2lib.signal.file_pass", "s2lib.signal.waveform", "s2lib.signal.frames",
+                  "s2lib.signal.xray", "s2lib.signal.xray_pass", "s2lib.signal.timing", "s2lib.signal.timing_plan",
+                  "s2lib.io.wfm", "s2lib.io._wfm_layout")
 """Modules whose source enters every key: the engine, its kernels and the WFM reader."""
 _ARRAYS = ("areas", "xray_reason", "xray_area", "flags", "sideband")
 _RECORD = np.dtype([("areas", "<f8"), ("xray_reason", "i1"), ("xray_area", "<f8"), ("flags", "u1"),
@@ -150,7 +150,7 @@ class SetCache:
     def get(self, plan: Any, file_index: int, limit: int | None) -> Any:
         """The cached :class:`~s2lib.signal.integration.FileResult` of ``plan.files[file_index]`` (its index set to
         ``file_index``), or None (not cached, changed, unreadable entry)."""
-        from s2lib.signal.integration import FileResult
+        from s2lib.signal.file_pass import FileResult
 
         path = plan.files[file_index]
         ident = file_identity(path)

@@ -1,6 +1,7 @@
 """The one-pass engine: per file, recoil S2 areas and X-ray classification from one read of the memory map.
 
-For every file of a set (:func:`process_file`):
+For every file of a set (:func:`process_file`, in :mod:`s2lib.signal.file_pass`; several files at once with
+:func:`process_files`, which classifies their X-ray blocks together):
 
 1. ``open_wfm``; the sampling interval, first-sample time, scale and offset come from *this file's* header.
 2. Pedestal per frame from the first ``n_pedestal`` samples (:func:`~s2lib.signal.frames.pedestal_mV`, clipped mean),
@@ -45,147 +46,30 @@ complete frames processed and the file reported in ``files_partial`` (frames rea
 """
 from __future__ import annotations
 
-import math
 import sys
 from concurrent.futures import FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from s2lib.errors import WfmError
 from .executors import THREAD_ENV, shutdown_pools, worker_pool  # noqa: F401 - re-exported (seed API)
-from .timing import PEDESTAL_ITERATIONS
+from .file_pass import (BATCH_FRAMES, SERIAL_BATCH_FILES, FileResult, SetPlan, _empty,  # noqa: F401 - re-exported
+                        process_file, process_files, sideband_slice)
 from .xray import XRayReason
-from .xray_pass import (FLAG_BITS, FLAG_XRAY_PILEUP, XRAY_BLOCK_US, XRAY_POST_US, XRAY_PRE_US,  # noqa: F401
-                        XrayParams, xray_step)
-from .waveform import integrate_window, window_area
-from .frames import pedestal_mV, raw_gain_baseline, sample_index, window_slice
-from s2lib.io.wfm import open_wfm, read_header
+from .xray_pass import FLAG_BITS, FLAG_XRAY_PILEUP, XRAY_BLOCK_US, XRAY_POST_US, XRAY_PRE_US, XrayParams  # noqa: F401
+from s2lib.io.wfm import read_header
 
 __all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "THREAD_ENV", "XrayParams", "SetPlan", "FileResult",
-           "SetResult", "process_file", "sideband_slice", "run_sets", "worker_pool", "shutdown_pools"]
-
-@dataclass(frozen=True)
-class SetPlan:
-    """What a worker needs to process the files of one set (picklable; times µs)."""
-
-    name: str
-    files: tuple[str, ...]
-    t_s1_us: float
-    window_us: tuple[float, float]
-    n_pedestal: int
-    do_recoil: bool = True
-    do_xray: bool = True
-    xray: XrayParams = field(default_factory=XrayParams)
-    pileup_end_us: float | None = None   # pile-up clusters must start before this (None: the window start)
-    xray_span_us: float | None = None    # expected duration of a whole S2 (None: the lab's cluster rule)
-
-
-class FileResult(NamedTuple):
-    """Per-frame numbers of one file (arrays of length ``n_frames``; empty when ``error``)."""
-
-    file_index: int
-    n_frames: int
-    areas: np.ndarray          # recoil S2 area, mV·µs (NaN when not computed)
-    xray_reason: np.ndarray    # int8 XRayReason codes (-1 when not classified)
-    xray_area: np.ndarray      # X-ray candidate area, mV·µs (NaN without candidate)
-    dt_us: float
-    error: str | None = None
-    flags: np.ndarray | None = None    # uint8 bit field (FLAG_*) per frame; 0 = usable
-    sideband: np.ndarray | None = None  # empty-window area over the sideband (sideband_window), mV·µs
-    n_promised: int = 0                # frames the header promises (> n_frames: a salvaged truncated file)
-    field: str | None = None           # with ``error``: the part of the file at fault (WfmError.field)
-
-
-def _empty(file_index: int, error: str, field: str | None = None) -> FileResult:
-    e = np.empty(0)
-    return FileResult(file_index, 0, e, np.empty(0, np.int8), e, math.nan, error, np.empty(0, np.uint8), e, 0,
-                      field)
-
-
-def process_file(plan: SetPlan, file_index: int, *, strict: bool = False,
-                 max_frames: int | None = None) -> FileResult:
-    """Recoil areas and X-ray classification of every frame of one file (see the module docstring).
-
-    Args:
-        plan: the set's windows and parameters.
-        file_index: position of the file in ``plan.files`` (first half of the event ids).
-        strict: raise :class:`WfmError` instead of reporting a bad file (a truncated file too).
-        max_frames: process only the first ``max_frames`` frames.
-
-    Returns:
-        A :class:`FileResult`; for an unreadable file ``n_frames == 0`` and ``error`` holds the reason; for a
-        salvaged truncated file ``n_promised > n_frames``.
-    """
-    path = plan.files[file_index]
-    try:
-        with open_wfm(path, allow_partial=not strict) as f:
-            h = f.header
-            raw = f.raw if max_frames is None else f.raw[:max_frames]
-            try:
-                res = _process(plan, file_index, raw, h.dt_us, h.t0_us, h.scale_V * 1e3, h.offset_V * 1e3)
-            except OSError as err:       # the mapped file could not be paged in (I/O error)
-                raise WfmError(path, "curve buffer", f"cannot be read: {err.strerror or err}") from err
-            except (ValueError, ArithmeticError, IndexError, MemoryError) as err:
-                raise WfmError(path, "samples", f"cannot be analysed ({type(err).__name__}: {err})") from err
-            return res._replace(n_promised=h.n_frames_promised) if h.partial else res
-    except WfmError as err:
-        if strict:
-            raise
-        return _empty(file_index, str(err), err.field)
-
-
-def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: float, scale: float,
-             offset: float) -> FileResult:
-    k, n = raw.shape
-    n_ped = min(plan.n_pedestal, n)
-    ped = pedestal_mV(raw[:, :n_ped], scale, offset, n_iter=PEDESTAL_ITERATIONS)
-    gain, base = raw_gain_baseline(scale, offset, ped)
-    ws, we = plan.window_us
-    reason = np.full(k, -1, dtype=np.int8)
-    xarea = np.full(k, np.nan)
-    flags = np.zeros(k, dtype=np.uint8)
-    win = window_slice(ws, we, t0, dt, n)
-    if win.stop - win.start < (we - ws) / dt - 1.0:
-        return _empty(file_index, f"{Path(plan.files[file_index]).name}: window: [{ws:.4g}, {we:.4g}] µs "
-                                  f"is not inside the frame [{t0:.4g}, {t0 + n * dt:.4g}] µs", "window")
-    areas = integrate_window(raw[:, win], dt, gain=gain, baseline=base)
-    sb = sideband_slice(n_ped, win.stop - win.start, plan.t_s1_us, t0, dt, n)
-    sb_sum = None
-    if plan.do_xray:
-        reason, xarea, pile, sb_sum = xray_step(plan.xray, raw, sb, n_ped, dt, t0, gain, base, plan.t_s1_us, ws,
-                                                plan.pileup_end_us if plan.do_recoil else None, plan.do_recoil,
-                                                plan.xray_span_us)
-        flags |= pile
-        big_s2 = (areas > plan.xray.max_sum_s2 * dt) & (reason != XRayReason.EXCESSIVE_S1)
-        reason[big_s2] = XRayReason.EXCESSIVE_S2
-    sideband = (window_area(sb_sum, sb.stop - sb.start, dt, gain=gain, baseline=base) if sb_sum is not None
-                else integrate_window(raw[:, sb], dt, gain=gain, baseline=base)) * ((win.stop - win.start) /
-                                                                                   max(sb.stop - sb.start, 1))
-    if not plan.do_recoil:
-        areas = np.full(k, np.nan)
-    return FileResult(file_index, k, areas, reason, xarea, dt, None, flags, sideband if plan.do_recoil else
-                      np.full(k, np.nan))
-
-
-def sideband_slice(n_ped: int, n_win: int, t_s1_us: float, t0: float, dt: float, n: int) -> slice:
-    """Samples of the empty-window sideband: ``n_win`` samples (the recoil window's length) right after the
-    ``n_ped`` pedestal samples, so that it shares no sample with the pedestal (its area then has the
-    distribution of an empty recoil window: the pedestal error × length enters both alike), ending before
-    ``t_S1 − XRAY_PRE_US``. When less room is left it is shorter and its area is scaled by
-    ``n_win / length`` (``SetResult.sideband_scale``; exact for the mean, approximate for the width)."""
-    end = int(sample_index(t_s1_us - XRAY_PRE_US, t0, dt, n))
-    stop = max(min(n_ped + n_win, end), n_ped + 1)
-    return slice(n_ped, min(stop, n))
-
+           "SetResult", "process_file", "process_files", "BATCH_FRAMES", "sideband_slice", "run_sets", "worker_pool", "shutdown_pools"]
 
 def _process_chunk(plan: SetPlan, set_index: int, files: Sequence[int], strict: bool,
                    limits: dict[int, int] | None) -> tuple[int, list[FileResult]]:
     lim = limits or {}
-    return set_index, [process_file(plan, i, strict=strict, max_frames=lim.get(i)) for i in files]
+    return set_index, process_files(plan, list(files), strict=strict, limits=lim)
 
 
 @dataclass
@@ -324,8 +208,8 @@ def run_sets(plans: Sequence[SetPlan], *, jobs: int = 1, strict: bool = False, m
                 done(si, res)
         elif executor.workers == 1 or total <= 1:
             for si, files, limits in work:
-                for i in files:
-                    done(si, [process_file(plans[si], i, strict=strict, max_frames=(limits or {}).get(i))])
+                for j in range(0, len(files), SERIAL_BATCH_FILES):
+                    done(si, process_files(plans[si], files[j:j + SERIAL_BATCH_FILES], strict=strict, limits=limits))
         else:
             tasks = chunks_for(executor, work, total)
             pool = worker_pool(executor.workers)

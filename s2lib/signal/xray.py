@@ -139,7 +139,7 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
                    threshold_mV: float = 0.5, min_s1_sep_us: float = 0.5, min_s2_sep_us: float = 1.0,
                    merge_gap_us: float | None = 0.5, pad_us: float = 0.1, min_area: float = 0.2,
                    max_area_s1: float = np.inf, max_area_s2: float = np.inf, span_us: float | None = None,
-                   min_hits: int = 0, n_pedestal: float | None = None) -> XRayResult:
+                   min_hits: ArrayLike = 0, n_pedestal: float | None = None) -> XRayResult:
     """Classify each frame as an isolated X-ray S2 between S1 and the recoil S2, or give the rejection reason.
 
     ``x`` is the slice starting at ``t0_us`` (raw with ``gain``/``baseline``, or a signal in mV); pass a slice
@@ -169,7 +169,7 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
        (:func:`_local_offset`; ``n_pedestal`` = samples the frame's pedestal was averaged over, in samples of
        ``x``). ``A < min_area`` gives ``below_min_area``.
     6. ``too_few_photons``: fewer than ``min_hits`` hits in the candidate (stray single photons; the caller
-       derives ``min_hits`` from the stray-photon rate, :func:`min_photon_hits`).
+       derives ``min_hits`` from the stray-photon rate, :func:`min_photon_hits`; a scalar or one per frame).
     """
     a = _frames(x)
     k, n = a.shape

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .waveform import _above_threshold, _clusters, _gap_samples, _largest
 from .xray import classify_xrays, min_photon_hits
 
 __all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "XRAY_STRAY_CL",
-           "XrayParams", "xray_step"]
+           "XrayParams", "XrayBlocks", "xray_blocks", "classify_blocks", "xray_step", "pileup_start_limit"]
 
 XRAY_BLOCK_US = 0.02
 """Block length (µs) of the averaged signal the X-ray classification runs on (20 ns: a photoelectron averages to
@@ -60,28 +61,37 @@ XRAY_STRAY_CL = 0.9
 (:func:`~s2lib.signal.xray.min_photon_hits`): a file with few strays gets a conservative minimum photon count."""
 
 
-def xray_step(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: float, t0: float, gain: float,
-              base: np.ndarray, t_s1: float, ws: float, pileup_end: float | None, do_pileup: bool,
-              span_us: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """X-ray reason codes, areas (mV·µs) and pile-up flags of the frames of one file, and the per-frame sum of
-    the raw sideband samples (int64; None without ``span_us``): the stray count reads the sideband, so the
-    caller's sideband area (:func:`~s2lib.signal.waveform.window_area`) need not read it again.
+class XrayBlocks(NamedTuple):
+    """One file's share of the X-ray step, read from its samples (:func:`xray_blocks`); the classification
+    (:func:`classify_blocks`) needs nothing else, so the blocks of several files are classified together."""
 
-    Args:
-        xp: selection parameters. raw: the file's raw frames. sb: the sideband samples (signal-free, before
-        S1; the stray-photon rate is counted there). n_ped: pedestal samples. dt, t0: sampling (µs).
-        gain, base: raw → mV map per frame. t_s1: set S1 time; ws: integration window start (µs).
-        pileup_end: pile-up clusters must start before this (None: ``ws``); do_pileup: compute the flags.
-        span_us: expected duration of a whole S2 (None: the lab's cluster rule, no photon-count test).
+    sig: np.ndarray                 # (frames, blocks) block-averaged signal from t_S1 − XRAY_PRE_US, mV (float32)
+    n_main: int                     # blocks of the X-ray region proper; the rest extends to the pile-up end
+    t_first: float                  # time of the first sample of block 0, µs
+    block_us: float                 # block length, µs
+    dt_us: float                    # sampling interval, µs (the S1/S2 vetoes are sample sums)
+    min_hits: int                   # fewest photon hits of a candidate (0: no test)
+    n_ped_blocks: float | None      # pedestal length in blocks (None: no local baseline)
+    sideband_sum: np.ndarray | None  # Σ raw over the sideband per frame (int64), or None
+
+
+def xray_blocks(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: float, t0: float, gain: float,
+                base: np.ndarray, t_s1: float, ws: float, t_pu: float, do_pileup: bool,
+                span_us: float | None) -> XrayBlocks:
+    """The samples' part of the X-ray step of one file: the block signal over ``[t_S1 − XRAY_PRE_US, ws +
+    XRAY_POST_US]`` (to ``t_pu + XRAY_POST_US`` with ``do_pileup``) and, with ``span_us``, the stray-photon count
+    in the sideband ``sb`` (pre-S1, signal-free) turned into the fewest hits of a candidate
+    (:func:`~s2lib.signal.xray.min_photon_hits`), and the per-frame sum of the raw sideband samples (the caller's
+    sideband area, :func:`~s2lib.signal.waveform.window_area`, need not read them again).
+
+    Args: as :func:`xray_step`; ``t_pu`` the pile-up end (µs, ≥ ``ws``).
     """
     k, n = raw.shape
     block = max(1, int(round(XRAY_BLOCK_US / dt)))
     a = int(sample_index(t_s1 - XRAY_PRE_US, t0, dt, n))
     b = int(sample_index(ws + XRAY_POST_US, t0, dt, n))
-    t_pu = ws if pileup_end is None else max(ws, float(pileup_end))
     b_pu = max(b, int(sample_index(t_pu + XRAY_POST_US, t0, dt, n))) if do_pileup else b
-    sig_all = block_signal(raw[:, a:b_pu], block, gain, base)
-    sig = sig_all[:, :max(1, (b - a) // block)]
+    sig = block_signal(raw[:, a:b_pu], block, gain, base)
     bdt = block * dt
     min_hits, n_ped_blocks, sb_sum = 0, None, None
     if span_us is not None:
@@ -95,15 +105,60 @@ def xray_step(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: float,
         min_hits = min_photon_hits(int(np.count_nonzero(stray > xp.threshold_mV)), stray.size * bdt, span_us,
                                    search, xp.false_rate, XRAY_STRAY_CL)
         n_ped_blocks = n_ped / block
-    res = classify_xrays(sig, t0 + a * dt, bdt, t_s1, ws, ma_window=1, threshold_mV=xp.threshold_mV,
-                         min_s1_sep_us=xp.min_s1_sep_us, min_s2_sep_us=xp.min_s2_sep_us,
-                         merge_gap_us=xp.merge_gap_us, pad_us=xp.pad_us, min_area=xp.min_area,
-                         max_area_s1=xp.max_sum_s1 * dt, max_area_s2=xp.max_sum_s2 * dt, span_us=span_us,
-                         min_hits=min_hits, n_pedestal=n_ped_blocks)
-    flags = np.zeros(k, dtype=np.uint8)
-    if do_pileup:
-        flags |= _pileup_flags(sig_all, t0 + a * dt, bdt, t_s1, ws, t_pu, xp)
-    return res.reason, res.area, flags, sb_sum
+    return XrayBlocks(sig, max(1, (b - a) // block), t0 + a * dt, bdt, dt, min_hits, n_ped_blocks, sb_sum)
+
+
+def classify_blocks(xp: XrayParams, parts: Sequence[XrayBlocks], t_s1: float, ws: float, t_pu: float,
+                    do_pileup: bool, span_us: float | None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """X-ray reason codes, areas (mV·µs) and pile-up flags per frame of each part (in order).
+
+    Parts with the same block layout (grid, length, sampling interval, pedestal) are classified in one call of
+    :func:`~s2lib.signal.xray.classify_xrays` and one of :func:`_pileup_flags` (their per-call cost of some 100
+    small array operations is paid once per batch of files instead of once per file); every step works frame
+    by frame, so a frame's results do not depend on the frames it is batched with (bit-identical)."""
+    out: list[Any] = [None] * len(parts)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, p in enumerate(parts):
+        groups.setdefault((p.sig.shape[1], p.n_main, p.t_first, p.block_us, p.dt_us, p.n_ped_blocks), []).append(i)
+    for (_, n_main, t_first, bdt, dt, n_ped_blocks), idx in groups.items():
+        sig = np.concatenate([parts[i].sig for i in idx]) if len(idx) > 1 else parts[idx[0]].sig
+        hits = np.concatenate([np.full(parts[i].sig.shape[0], parts[i].min_hits, np.int64) for i in idx])
+        res = classify_xrays(sig[:, :n_main], t_first, bdt, t_s1, ws, ma_window=1, threshold_mV=xp.threshold_mV,
+                             min_s1_sep_us=xp.min_s1_sep_us, min_s2_sep_us=xp.min_s2_sep_us,
+                             merge_gap_us=xp.merge_gap_us, pad_us=xp.pad_us, min_area=xp.min_area,
+                             max_area_s1=xp.max_sum_s1 * dt, max_area_s2=xp.max_sum_s2 * dt, span_us=span_us,
+                             min_hits=hits, n_pedestal=n_ped_blocks)
+        flags = (_pileup_flags(sig, t_first, bdt, t_s1, ws, t_pu, xp) if do_pileup
+                 else np.zeros(sig.shape[0], dtype=np.uint8))
+        cuts = np.cumsum([parts[i].sig.shape[0] for i in idx])[:-1]
+        for i, r, a, f in zip(idx, np.split(res.reason, cuts), np.split(res.area, cuts), np.split(flags, cuts)):
+            out[i] = (r, a, f)
+    return out
+
+
+def xray_step(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: float, t0: float, gain: float,
+              base: np.ndarray, t_s1: float, ws: float, pileup_end: float | None, do_pileup: bool,
+              span_us: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """X-ray reason codes, areas (mV·µs) and pile-up flags of the frames of one file, and the per-frame sum of
+    the raw sideband samples (int64; None without ``span_us``): :func:`xray_blocks` then
+    :func:`classify_blocks` (the engine batches several files between the two).
+
+    Args:
+        xp: selection parameters. raw: the file's raw frames. sb: the sideband samples (signal-free, before
+        S1; the stray-photon rate is counted there). n_ped: pedestal samples. dt, t0: sampling (µs).
+        gain, base: raw → mV map per frame. t_s1: set S1 time; ws: integration window start (µs).
+        pileup_end: pile-up clusters must start before this (None: ``ws``); do_pileup: compute the flags.
+        span_us: expected duration of a whole S2 (None: the lab's cluster rule, no photon-count test).
+    """
+    t_pu = pileup_start_limit(ws, pileup_end)
+    part = xray_blocks(xp, raw, sb, n_ped, dt, t0, gain, base, t_s1, ws, t_pu, do_pileup, span_us)
+    reason, area, flags = classify_blocks(xp, [part], t_s1, ws, t_pu, do_pileup, span_us)[0]
+    return reason, area, flags, part.sideband_sum
+
+
+def pileup_start_limit(ws: float, pileup_end: float | None) -> float:
+    """The time (µs) before which a pile-up cluster must start: ``pileup_end``, never before the window start."""
+    return ws if pileup_end is None else max(ws, float(pileup_end))
 
 
 def _pileup_flags(sig: np.ndarray, t_first: float, bdt: float, t_s1: float, ws: float, t_pu: float,
