@@ -34,7 +34,7 @@ MUTANTS = ROOT / "mutants"
 EQUIVALENT_FILE = ROOT / "tests" / "equivalent_mutants.md"
 #: module short name -> its path below s2lib/ (the layered package, ARCHITECTURE.md)
 MODULE_PATHS = {"waveform": "signal/waveform", "frames": "signal/frames", "xray": "signal/xray",
-                "integration": "signal/integration", "xray_pass": "signal/xray_pass", "fitting": "stats/fitting", "fit_result": "stats/fit_result",
+                "integration": "signal/integration", "file_pass": "signal/file_pass", "xray_pass": "signal/xray_pass", "fitting": "stats/fitting", "fit_result": "stats/fit_result",
                 "_fit_models": "stats/_fit_models", "_fit_minuit": "stats/_fit_minuit", "calibration": "calib/calibration",
                 "calibrate_stage": "analysis/calibrate_stage", "recombination": "calib/recombination", "recomb_table": "calib/recomb_table",
                 "physics": "physics/physics", "store": "io/store", "atomic": "io/atomic",
@@ -44,8 +44,9 @@ MODULES = list(MODULE_PATHS)
 # integration.py: only the pure per-file kernels are scored; these functions are I/O, the process pool and
 # environment handling, tested by the pipeline tests (too slow to run per mutant).
 NOT_SCORED = {
-    "integration": ["process_file", "_process_chunk", "_single_thread_env", "_worker_init", "_start_method",
+    "integration": ["_process_chunk", "_single_thread_env", "_worker_init", "_start_method",
                     "worker_pool", "shutdown_pools", "run_sets"],
+    "file_pass": ["process_file", "_read_file"],
 }
 BOOTSTRAP_MUTANT = "s2lib.physics.physics.x_drift_time_us__mutmut_1"  # one cheap mutant: makes mutmut generate + stats
 KILLED = {1, 3}
