@@ -200,15 +200,17 @@ def test_whole_s2_mode_measures_a_sparse_xray_and_counts_strays_in_the_sideband(
     frames = _frames(_photons(train), _photons([2.0, 6.0]), _photons(train) + _photons([-3.9, -3.88]))
     seen = []
 
-    def fake(*args):
-        seen.append(args)
+    def fake(*args, run_lengths=None):
+        seen.append((*args, run_lengths))
         return 5
     monkeypatch.setattr(XP, "min_photon_hits", fake)
     res = FP._process(_plan(xray_span_us=4.0), 0, frames, DT, T0, SCALE, 0.0)
     # sideband: samples 1000…1199 (after the 1000 pedestal samples, up to t_S1 − 0.5 = −3.8 µs) = 10 blocks of
-    # 20 ns per frame: 0.6 µs in all, 2 stray hits (frame 2); search W = [−2.8, 11] µs = 13.8 µs
-    (n, exposure, span, search, alpha, cl), = seen
-    assert (n, span, alpha, cl) == (2, 4.0, I.XrayParams().false_rate, xray_pass.XRAY_STRAY_CL)
+    # 20 ns per frame: 0.6 µs in all, 2 stray hits (frame 2) in consecutive blocks (−3.90…−3.86 µs): one run of
+    # two hits; search W = [−2.8, 11] µs = 13.8 µs
+    (n, exposure, span, search, alpha, cl, runs), = seen
+    assert (n, span, alpha, cl) == (1, 4.0, I.XrayParams().false_rate, xray_pass.XRAY_STRAY_CL)
+    assert runs.tolist() == [0, 1]
     assert exposure == pytest.approx(0.6) and search == pytest.approx(13.8)
     assert [XRayReason(r) for r in res.xray_reason] == [XRayReason.ACCEPTED, XRayReason.TOO_FEW_PHOTONS,
                                                          XRayReason.ACCEPTED]
@@ -218,7 +220,8 @@ def test_whole_s2_mode_measures_a_sparse_xray_and_counts_strays_in_the_sideband(
     legacy = FP._process(_plan(), 0, frames, DT, T0, SCALE, 0.0)     # no span: the lab's rule, no count test
     assert not seen and legacy.xray_reason.tolist() == [0, 0, 0]
     assert legacy.xray_area[0] == pytest.approx(0.024, rel=1e-6)    # 0.6 µs gaps > 0.5: one photon of it
-    # the real threshold on these 0.6 µs: the 90 % limit Γ⁻¹(0.9; 3)/0.6 µs = 8.9 strays/µs beats any train
+    # the real threshold on these 0.6 µs: the 90 % limit Γ⁻¹(0.9; 2)/0.6 µs = 6.5 strays/µs (of two hits each)
+    # beats any train
     monkeypatch.undo()
     strict = FP._process(_plan(xray_span_us=4.0), 0, frames, DT, T0, SCALE, 0.0)
     assert strict.xray_reason.tolist() == [XRayReason.TOO_FEW_PHOTONS] * 3

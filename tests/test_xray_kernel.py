@@ -311,3 +311,35 @@ def test_no_recoil_s2_in_the_slice() -> None:
     res = classify_xrays(x, 0.0, SDT, 1.0, np.inf, **{**SKW, "max_area_s2": 0.0})
     assert res.s2_veto.tolist() == [0.0] and XRayReason(res.reason[0]) == XRayReason.ACCEPTED
     assert res.area[0] == pytest.approx(29 * 0.02)
+
+
+def test_run_lengths_by_hand() -> None:
+    from s2lib.signal.xray import run_lengths
+
+    above = np.array([[1, 1, 0, 1, 0, 0, 1], [1, 0, 0, 0, 1, 1, 1], [0] * 7], dtype=bool)
+    assert run_lengths(above).tolist() == [3, 1, 1]            # runs of 1: three; of 2: one; of 3: one
+    assert run_lengths(np.array([[0, 1], [1, 0]], dtype=bool)).tolist() == [2]   # never across frames
+    assert run_lengths(np.zeros((2, 3), dtype=bool)).size == 0
+
+
+def test_strays_that_leave_two_hits_need_a_higher_photon_minimum() -> None:
+    """A stray photon straddling two 20-ns blocks leaves two hits, so the hits in a window are compound Poisson,
+    not Poisson. Monte Carlo of such strays (rate 2/µs, 30 % doubles, a 1-µs window, one trial): the minimum
+    from the measured run lengths keeps the fake rate at or below alpha and is the least that does; treating
+    every hit as a stray (the rule before) lets 1.7-3x alpha through. All doubles: exactly twice the runs."""
+    from s2lib.signal.xray import min_photon_hits
+
+    rng = np.random.default_rng(1)
+    n = rng.poisson(2.0, 400_000)
+    hits = n + rng.binomial(n, 0.3)
+    runs = np.array([140_000, 60_000])                          # 2/µs over 1e5 µs, 30 % of two blocks
+    for alpha in (0.05, 0.01, 1e-3):
+        need = min_photon_hits(int(runs.sum()), 1e5, 1.0, 1.0, alpha, run_lengths=runs)
+        assert (hits >= need).mean() <= alpha * 1.1 and (hits >= need - 1).mean() > alpha
+        naive = min_photon_hits(int(runs[0] + 2 * runs[1]), 1e5, 1.0, 1.0, alpha)
+        assert naive < need and (hits >= naive).mean() > 1.5 * alpha
+    for alpha in (1e-2, 1e-3, 1e-4):                            # S = 2·Poisson: P(S ≥ 2k − 1) = P(N ≥ k)
+        k = min_photon_hits(50, 230.2585, 5.0, 10.0, alpha)
+        assert min_photon_hits(50, 230.2585, 5.0, 10.0, alpha, run_lengths=[0, 50]) == 2 * k - 1
+    assert min_photon_hits(5, 230.2585, 5.0, 10.0, 1e-3, run_lengths=[5]) == min_photon_hits(5, 230.2585, 5.0,
+                                                                                             10.0, 1e-3)

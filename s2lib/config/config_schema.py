@@ -184,10 +184,10 @@ SCHEMA: tuple[Option, ...] = (
     _o("xray", "false_xray_rate", _XR + "false_xray_rate", "float", 1e-4, "per frame", minimum=0.0, strict=True,
        help="Largest chance per frame that stray single photons (dark counts) pass as an X-ray: a candidate "
        "needs the fewest photon hits that the stray rate measured in each file's pre-S1 sideband (90 % upper "
-       "limit) reaches with this probability in an S2-long window (Poisson, s2lib.signal.xray.min_photon_hits). "
-       "1e-4 keeps fakes well under 1 % of the isolated X-rays (2-3 % of the frames); a photon split over two "
-       "20-ns blocks can count twice, so the real rate is a few times higher (validate: 0-1 fakes per 3 000 "
-       "frames; 1e-3 let 3 in)."),
+       "limit) reaches with this probability in an S2-long window (compound Poisson: a stray split over two "
+       "20-ns blocks leaves two hits, with the run lengths measured in the sideband; "
+       "s2lib.signal.xray.min_photon_hits). 1e-4 keeps fakes well under 1 % of the isolated X-rays (2-3 % of "
+       "the frames)."),
     _o("xray", "min_s2_sep", _XR + "min_s2_sep", "float", 1.0, "µs", minimum=0.0,
        help="Least time between the X-ray pulse and the recoil S2 start."),
     _o("xray", "min_s1_sep", _XR + "min_s1_sep", "float", 0.5, "µs", minimum=0.0,

@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from .waveform import _Sparse, _above_threshold, _clusters, _gap_samples, _largest
 from .frames import _frames, _per_frame, sample_index
 
-__all__ = ["XRayReason", "XRayResult", "classify_xrays", "reason_counts", "min_photon_hits"]
+__all__ = ["XRayReason", "XRayResult", "classify_xrays", "reason_counts", "min_photon_hits", "run_lengths"]
 
 
 class XRayReason(IntEnum):
@@ -239,17 +239,32 @@ def classify_xrays(x: ArrayLike, t0_us: float, dt_us: float, t_s1_us: ArrayLike,
                       n_hits.astype(np.int64))
 
 
+def run_lengths(above: np.ndarray) -> np.ndarray:
+    """``c[j]``: the number of runs of ``j + 1`` consecutive True values along axis 1 of the boolean ``above``
+    (frames, blocks); runs never continue from one frame into the next. Empty when nothing is True."""
+    a = np.zeros((above.shape[0], above.shape[1] + 2), dtype=np.int8)
+    a[:, 1:-1] = above
+    d = np.diff(a.ravel())
+    lengths = np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
+    return np.bincount(lengths)[1:] if lengths.size else np.zeros(0, dtype=np.int64)
+
+
 def min_photon_hits(n_stray: int, exposure_us: float, span_us: float, search_us: float, alpha: float,
-                    cl: float = 0.9) -> int:
+                    cl: float = 0.9, run_lengths: ArrayLike | None = None) -> int:
     """Fewest hits an X-ray candidate needs so that stray single photons fake one in at most ``alpha`` of
     the frames (``too_few_photons``, :func:`classify_xrays` step 6).
 
-    The stray rate is measured: ``n_stray`` hits (same threshold and smoothing) in ``exposure_us`` of
+    The stray rate is measured: ``n_stray`` strays (same threshold and smoothing) in ``exposure_us`` of
     signal-free time (frames × pre-S1 sideband); its classical upper limit at confidence ``cl``,
     ``r = Γ⁻¹(cl; n_stray + 1)/exposure`` (per µs), covers a small sample. Strays are Poisson in time, so a
-    window of ``span_us`` holds Poisson(r·span) of them; the search region of ``search_us`` offers
+    window of ``span_us`` holds Poisson(λ = r·span) of them; the search region of ``search_us`` offers
     ``m = max(1, search/span)`` disjoint windows (Bonferroni). Returned: the least n ≥ 1 with
-    ``m·P(Poisson(r·span) ≥ n) ≤ alpha``; 0 (no test) when ``alpha ≥ 1`` or ``exposure_us ≤ 0``.
+    ``m·P(S ≥ n) ≤ alpha``; 0 (no test) when ``alpha ≥ 1`` or ``exposure_us ≤ 0``.
+
+    ``run_lengths`` (``c[j]``: strays seen as ``j + 1`` consecutive hits) makes ``S`` the hits they leave, not
+    their number: a photon straddling two blocks is two hits, so ``S`` is compound Poisson with the measured
+    run-length distribution ``q_j = c[j]/Σc`` (Panjer's recursion: ``P(S=0) = e^−λ``,
+    ``P(S=s) = (λ/s)·Σ_j j·q_j·P(S=s−j)``); then ``n_stray`` counts runs. Without it every stray is one hit.
     """
     from scipy import special   # the ufuncs behind stats.gamma.ppf / stats.poisson.sf, without their ~0.4 ms
                                 # per-call distribution machinery (one call per file of the pass)
@@ -261,7 +276,20 @@ def min_photon_hits(n_stray: int, exposure_us: float, span_us: float, search_us:
     rate = float(special.gammaincinv(n_stray + 1.0, cl)) / exposure_us     # Γ⁻¹(cl; n_stray + 1), unit scale
     mu = rate * max(span_us, 0.0)
     trials = max(1.0, search_us / span_us) if span_us > 0 else 1.0
-    n = 1
-    while trials * float(special.pdtrc(n - 1, mu)) > alpha:              # P(Poisson(mu) ≥ n)
-        n += 1
-    return n
+    c = np.asarray(run_lengths if run_lengths is not None else [], dtype=np.float64).ravel()
+    if c.size < 2 or not c[1:].sum() > 0:                 # every stray one hit: S is Poisson(mu)
+        n = 1
+        while trials * float(special.pdtrc(n - 1, mu)) > alpha:          # P(Poisson(mu) ≥ n)
+            n += 1
+        return n
+    q = np.concatenate(([0.0], c / c.sum()))             # q[j]: a stray leaves j hits (j ≥ 1)
+    pmf = [math.exp(-mu)]                                  # Panjer's recursion for the compound Poisson
+    tail = 1.0 - pmf[0]                                    # P(S ≥ n) for n = len(pmf)
+    while trials * tail > alpha:
+        size = len(pmf)
+        j = np.arange(1, min(size, q.size - 1) + 1)
+        pmf.append(mu / size * float(np.sum(j * q[j] * np.asarray(pmf)[size - j])))
+        tail = max(tail - pmf[-1], 0.0)
+        if pmf[-1] == 0.0 and tail > 0.0 and size > 10 * (q.size + mu + 10):
+            break                                          # underflow far in the tail: tail is round-off
+    return max(len(pmf), 1)

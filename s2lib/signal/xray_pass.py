@@ -19,7 +19,7 @@ import numpy as np
 from .frames import sample_index
 from .timing import block_signal, block_sums, sums_signal
 from .waveform import _above_threshold, _clusters, _gap_samples, _largest
-from .xray import classify_xrays, min_photon_hits
+from .xray import classify_xrays, min_photon_hits, run_lengths
 
 __all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "XRAY_STRAY_CL",
            "XrayParams", "XrayBlocks", "xray_blocks", "classify_blocks", "xray_step", "pileup_start_limit"]
@@ -102,8 +102,9 @@ def xray_blocks(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: floa
         if tail.shape[1]:
             sb_sum += tail.sum(axis=1, dtype=np.int64)
         search = (ws - xp.min_s2_sep_us) - (t_s1 + xp.min_s1_sep_us)
-        min_hits = min_photon_hits(int(np.count_nonzero(stray > xp.threshold_mV)), stray.size * bdt, span_us,
-                                   search, xp.false_rate, XRAY_STRAY_CL)
+        runs = run_lengths(stray > xp.threshold_mV)         # a stray photon is one run of 1-2 blocks
+        min_hits = min_photon_hits(int(runs.sum()), stray.size * bdt, span_us, search, xp.false_rate,
+                                   XRAY_STRAY_CL, run_lengths=runs)
         n_ped_blocks = n_ped / block
     return XrayBlocks(sig, max(1, (b - a) // block), t0 + a * dt, bdt, dt, min_hits, n_ped_blocks, sb_sum)
 
