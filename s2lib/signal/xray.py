@@ -282,14 +282,13 @@ def min_photon_hits(n_stray: int, exposure_us: float, span_us: float, search_us:
         while trials * float(special.pdtrc(n - 1, mu)) > alpha:          # P(Poisson(mu) ≥ n)
             n += 1
         return n
-    q = np.concatenate(([0.0], c / c.sum()))             # q[j]: a stray leaves j hits (j ≥ 1)
-    pmf = [math.exp(-mu)]                                  # Panjer's recursion for the compound Poisson
+    q = [0.0] + [float(v) for v in c / c.sum()]          # q[j]: a stray leaves j hits (j ≥ 1); Python floats:
+    pmf = [math.exp(-mu)]                                  # a few short loops, cheaper than numpy calls per file
     tail = 1.0 - pmf[0]                                    # P(S ≥ n) for n = len(pmf)
-    while trials * tail > alpha:
+    while trials * tail > alpha:                           # Panjer's recursion for the compound Poisson
         size = len(pmf)
-        j = np.arange(1, min(size, q.size - 1) + 1)
-        pmf.append(mu / size * float(np.sum(j * q[j] * np.asarray(pmf)[size - j])))
+        pmf.append(mu / size * sum(j * q[j] * pmf[size - j] for j in range(1, min(size, len(q) - 1) + 1)))
         tail = max(tail - pmf[-1], 0.0)
-        if pmf[-1] == 0.0 and tail > 0.0 and size > 10 * (q.size + mu + 10):
+        if pmf[-1] == 0.0 and tail > 0.0 and size > 10 * (len(q) + mu + 10):
             break                                          # underflow far in the tail: tail is round-off
     return max(len(pmf), 1)
