@@ -124,7 +124,7 @@ class _Read(NamedTuple):
     file_index: int
     n_frames: int
     areas: np.ndarray
-    sideband: np.ndarray | None          # mV·µs, scaled to the window length; None: from xray.sideband_sum
+    sideband: np.ndarray | None          # area over the sideband, mV·µs (unscaled); None: from xray.sideband_sum
     sb_len: int
     win_len: int
     gain: float
@@ -162,6 +162,8 @@ def _process(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: flo
 
 def _read(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: float, scale: float,
           offset: float) -> _Read | FileResult:
+    """Steps 1-4 of the module docstring on one file's raw frames (sampling from its header): pedestal, recoil
+    window, sideband and the X-ray blocks; a window outside the frame gives the file's error result."""
     k, n = raw.shape
     n_ped = min(plan.n_pedestal, n)
     ped = pedestal_mV(raw[:, :n_ped], scale, offset, n_iter=PEDESTAL_ITERATIONS)
