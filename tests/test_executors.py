@@ -231,3 +231,24 @@ def test_the_engine_hash_covers_every_module_the_engine_imports():
                     if t.startswith(("s2lib.signal.", "s2lib.io.")) and t not in exempt:
                         missing |= {t} - set(ENGINE_MODULES)
     assert not missing, f"engine modules outside ENGINE_MODULES: {sorted(missing)}"
+
+
+def test_tasks_are_cut_by_bytes():
+    """chunks_for: ~16 tasks per Dask worker (4 on the local pool) by bytes, never over TASK_MAX_BYTES, files
+    of one set kept in order: 2 000 small files go in tasks of many files (Dask's per-task cost paid ~32 times,
+    not 2 000), 40 files of 250 MB one or two per task, one huge file alone."""
+    from s2lib.signal.executors import TASK_MAX_BYTES, DaskExecutor, LocalExecutor, chunks_for
+
+    dask2 = DaskExecutor(workers=2)
+    small = [(0, list(range(1000)), None), (1, list(range(1000)), None)]
+    sizes = {0: {i: 1_200_000 for i in range(1000)}, 1: {i: 1_200_000 for i in range(1000)}}
+    tasks = chunks_for(dask2, small, 2000, sizes)
+    assert 30 <= len(tasks) <= 34 and sum(len(t[1]) for t in tasks) == 2000
+    for si, files, _ in tasks:
+        assert files == list(range(files[0], files[0] + len(files)))   # consecutive files of one set
+    big = [(0, list(range(40)), None)]
+    tasks = chunks_for(dask2, big, 40, {0: {i: 250_000_000 for i in range(40)}})
+    assert max(len(t[1]) for t in tasks) <= 2 and sum(len(t[1]) for t in tasks) == 40
+    huge = chunks_for(LocalExecutor(1), [(0, [0, 1, 2], None)], 3, {0: {0: 3 * TASK_MAX_BYTES, 1: 10, 2: 10}})
+    assert sorted(t[1] for t in huge) == [[0], [1, 2]]
+    assert len(chunks_for(LocalExecutor(2), big, 40)) == 8          # without sizes: files count the same

@@ -9,9 +9,9 @@ per-frame numbers), and differ only in where it runs:
   collected with ``distributed.as_completed``. Without an address it starts a ``distributed.LocalCluster``
   (worker *processes*, one thread each, the BLAS/OpenMP thread variables at 1); with ``compute.address`` (or
   ``s2book run --dask-address``) it joins a running scheduler, e.g. one that ``dask_jobqueue.SLURMCluster`` or
-  ``HTCondorCluster`` started (README, methods chapter). One task per file (up to 8 files per task when a
-  run has more than 16 files per worker, :func:`chunks_for`): progress counts files, and a worker that dies
-  costs one task's work, which Dask reschedules.
+  ``HTCondorCluster`` started (README, methods chapter). Tasks hold consecutive files of a set, cut by bytes
+  (:func:`chunks_for`: ~16 tasks per worker, at most 1 GiB each: one big file per task, many small ones
+  together): progress counts files, and a worker that dies costs one task's work, which Dask reschedules.
 
 The workers open the raw files by the path the client sees (the run's ``data.raw_data_path``), so on a
 cluster that folder must be mounted at the same path on every node (a shared file system); no waveform crosses
@@ -39,7 +39,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from s2lib.errors import ConfigError
 
@@ -132,6 +132,10 @@ class LocalExecutor:
         """One line for logs."""
         return f"local process pool, {self.workers} worker(s)"
 
+    def slots(self) -> int:
+        """Tasks that run at once."""
+        return max(1, int(self.workers))
+
 
 @dataclass(frozen=True)
 class DaskExecutor:
@@ -153,6 +157,18 @@ class DaskExecutor:
             client = _connect(self.address, self.workers)
             _CLIENTS[key] = client
         return client
+
+    def slots(self) -> int:
+        """Tasks that run at once: the worker threads of the cluster now (a scheduler given by address has its
+        own workers, whatever ``workers`` says), at least ``workers``."""
+        if not self.address:
+            return max(1, int(self.workers))
+        try:
+            info = self.client().scheduler_info()
+            threads = sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values())
+        except Exception:  # noqa: BLE001 - a scheduler that cannot say: assume the configured count
+            threads = 0
+        return max(1, int(self.workers), threads)
 
     def share(self, objects: Sequence[Any]) -> list[Any]:
         """Send ``objects`` (the set plans, which hold every file name of a set) to every worker once; the
@@ -252,17 +268,41 @@ def resolve_executor(config: Any = None, *, executor: str | None = None, address
 
 
 def chunks_for(executor: LocalExecutor | DaskExecutor, work: Iterable[tuple[int, list[int], Any]],
-               total: int) -> list[tuple[int, list[int], Any]]:
-    """Cut ``[(set index, file indices, limits), ...]`` into tasks, largest first: on the local pool chunks of
-    up to 16 files (~4 chunks per worker); on Dask chunks of up to 8 files, ~16 tasks per worker, so one file
-    per task on small runs and on big clusters (progress per file, a lost worker costs one file), while a run
-    of thousands of small files does not pay Dask's per-task cost (scheduler round trip, serialisation; ~20-40 ms
-    on a loaded 2-core machine) thousands of times. The progress bar counts files either way."""
-    import math
+               total: int, sizes: Mapping[int, Mapping[int, int]] | None = None) -> list[tuple[int, list[int], Any]]:
+    """Cut ``[(set index, file indices, limits), ...]`` into tasks of consecutive files of one set, largest first.
 
-    per_worker = 16 if executor.name == "dask" else 4
-    cap = 8 if executor.name == "dask" else 16
-    size = max(1, min(cap, math.ceil(total / (per_worker * executor.workers))))
-    tasks = [(si, files[j:j + size], limits) for si, files, limits in work for j in range(0, len(files), size)]
+    Tasks are cut by *bytes* (``sizes[set][file]``: file sizes, bytes; without them every file counts the same):
+    about
+    :data:`TASKS_PER_WORKER` tasks per worker (4 on the local pool, 16 on Dask, whose tasks are rescheduled
+    when a worker dies), each at most :data:`TASK_MAX_BYTES` so that progress moves and a lost worker costs
+    little. A run of a few big files gets one file per task; a run of thousands of small files gets tasks of
+    many files, so it does not pay Dask's per-task cost (scheduler round trip, serialisation; ~20-40 ms on a
+    loaded 2-core machine) thousands of times. The progress bar counts files either way."""
+    work = list(work)
+    per_worker = TASKS_PER_WORKER[executor.name]
+    weight = {si: [1] * len(plan_files) for si, plan_files, _ in work} if sizes is None else \
+        {si: [max(int(sizes[si][i]), 1) for i in files] for si, files, _ in work}
+    total_w = sum(sum(w) for w in weight.values())
+    target = max(1, total_w // (per_worker * executor.slots()))
+    if sizes is not None:
+        target = min(target, TASK_MAX_BYTES)
+    tasks = []
+    for si, files, limits in work:
+        chunk: list[int] = []
+        acc = 0
+        for i, w in zip(files, weight[si]):
+            chunk.append(i)
+            acc += w
+            if acc >= target:
+                tasks.append((si, chunk, limits))
+                chunk, acc = [], 0
+        if chunk:
+            tasks.append((si, chunk, limits))
     tasks.sort(key=lambda t: -len(t[1]))
     return tasks
+
+
+TASKS_PER_WORKER = {"local": 4, "dask": 16}
+"""Tasks per worker that :func:`chunks_for` aims at (more tasks: better balance, more per-task cost)."""
+TASK_MAX_BYTES = 1 << 30
+"""Largest share of raw bytes per task (1 GiB: ~4 lab files of 250 MB, seconds of work)."""
