@@ -46,3 +46,12 @@ def test_float_input_and_the_block_signal() -> None:
     raw = np.array([[10, 12, 14, 16]], dtype=np.int8)
     # s = gain·(raw − baseline) averaged per block: gain −0.4 mV/count, baseline 11 counts
     np.testing.assert_allclose(block_signal(raw, 2, -0.4, np.array([11.0])), [[0.0, -1.6]], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype, block", [(np.uint8, 250), (np.uint8, 128), (np.int8, 256), (np.int16, 2)])
+def test_the_accumulator_holds_the_extreme_block_sums(dtype, block: int) -> None:
+    """uint8 blocks reach 255·block: above 128 samples that overflows int16, so a wider accumulator is taken."""
+    info = np.iinfo(dtype)
+    for value in (info.min, info.max):
+        x = np.full((1, 2 * block), value, dtype=dtype)
+        assert block_sums(x, block).tolist() == [[block * int(value)] * 2]

@@ -234,21 +234,28 @@ def test_the_engine_hash_covers_every_module_the_engine_imports():
 
 
 def test_tasks_are_cut_by_bytes():
-    """chunks_for: ~16 tasks per Dask worker (4 on the local pool) by bytes, never over TASK_MAX_BYTES, files
-    of one set kept in order: 2 000 small files go in tasks of many files (Dask's per-task cost paid ~32 times,
-    not 2 000), 40 files of 250 MB one or two per task, one huge file alone."""
+    """chunks_for: ~16 tasks per Dask worker (4 on the local pool) by bytes, none over TASK_MAX_BYTES unless one
+    file alone is larger, every file exactly once and in order within its set, heaviest task first: 2 000 small
+    files go in tasks of many files (Dask's per-task cost paid ~32 times, not 2 000), 40 files of 250 MB one per
+    task, 100 files of 700 MB never two together, one huge file alone."""
     from s2lib.signal.executors import TASK_MAX_BYTES, DaskExecutor, LocalExecutor, chunks_for
+
+    def by_set(tasks):
+        out = {}
+        for si, files, _ in sorted(tasks, key=lambda t: (t[0], t[1][0])):
+            out.setdefault(si, []).extend(files)
+        return out
 
     dask2 = DaskExecutor(workers=2)
     small = [(0, list(range(1000)), None), (1, list(range(1000)), None)]
     sizes = {0: {i: 1_200_000 for i in range(1000)}, 1: {i: 1_200_000 for i in range(1000)}}
-    tasks = chunks_for(dask2, small, 2000, sizes)
-    assert 30 <= len(tasks) <= 34 and sum(len(t[1]) for t in tasks) == 2000
-    for si, files, _ in tasks:
-        assert files == list(range(files[0], files[0] + len(files)))   # consecutive files of one set
+    tasks = chunks_for(dask2, small, sizes)
+    assert 30 <= len(tasks) <= 34 and by_set(tasks) == {0: list(range(1000)), 1: list(range(1000))}
     big = [(0, list(range(40)), None)]
-    tasks = chunks_for(dask2, big, 40, {0: {i: 250_000_000 for i in range(40)}})
-    assert max(len(t[1]) for t in tasks) <= 2 and sum(len(t[1]) for t in tasks) == 40
-    huge = chunks_for(LocalExecutor(1), [(0, [0, 1, 2], None)], 3, {0: {0: 3 * TASK_MAX_BYTES, 1: 10, 2: 10}})
-    assert sorted(t[1] for t in huge) == [[0], [1, 2]]
-    assert len(chunks_for(LocalExecutor(2), big, 40)) == 8          # without sizes: files count the same
+    tasks = chunks_for(dask2, big, {0: {i: 250_000_000 for i in range(40)}})
+    assert [t[1] for t in sorted(tasks, key=lambda t: t[1][0])] == [[i] for i in range(40)]
+    tasks = chunks_for(LocalExecutor(1), [(0, list(range(100)), None)], {0: {i: 700_000_000 for i in range(100)}})
+    assert all(len(t[1]) == 1 for t in tasks) and by_set(tasks) == {0: list(range(100))}   # 1.4 GB > 1 GiB
+    mixed = chunks_for(LocalExecutor(1), [(0, [0, 1, 2], None)], {0: {0: 10, 1: 10, 2: 3 * TASK_MAX_BYTES}})
+    assert [t[1] for t in mixed] == [[2], [0, 1]]                    # the heaviest first, the huge file alone
+    assert len(chunks_for(LocalExecutor(2), big)) == 8               # without sizes: files count the same

@@ -252,3 +252,48 @@ def test_files_classified_together_give_each_file_its_own_numbers(tmp_path: Path
     assert together[0].xray_area[1] == pytest.approx(2.0, abs=0.01)
     assert together[3].xray_reason[3] == XRayReason.ACCEPTED          # the same X-ray, frames reversed
     assert together[1].xray_reason[1] == XRayReason.TOO_FEW_PHOTONS   # ... but strays raise the photon count
+
+
+def test_float_samples_get_the_same_sideband_as_integrating_it() -> None:
+    """With the whole-S2 X-ray step the sideband area comes from the stray count's block sums; for float samples
+    (WFM formats 4 and 5) those are not exact integers, so the sideband is integrated directly: the same as for
+    the same frames stored as integers (to float rounding), never cut to integers."""
+    raw = FRAMES.astype(np.int8)
+    rng = np.random.default_rng(3)
+    noisy = raw.astype(np.float32) + rng.normal(0.0, 0.3, raw.shape).astype(np.float32)
+    as_float = FP._process(_plan(xray_span_us=4.0), 0, noisy, DT, T0, SCALE, 0.0)
+    sb = I.sideband_slice(1000, _idx(16.0) - _idx(12.0), -3.3, T0, DT, N)
+    ped = noisy[:, :1000].astype(np.float64).mean(axis=1)           # noise-free pedestal: clipped mean = mean
+    expected = -SCALE * (noisy[:, sb].astype(np.float64).sum(axis=1) - (sb.stop - sb.start) * ped) * DT
+    expected *= (_idx(16.0) - _idx(12.0)) / (sb.stop - sb.start)
+    np.testing.assert_allclose(as_float.sideband, expected, rtol=1e-4, atol=1e-6)
+    assert np.abs(as_float.sideband).max() > 0.01                    # the noise really is in it
+
+
+def test_a_batch_that_cannot_be_classified_is_classified_file_by_file(tmp_path: Path, monkeypatch) -> None:
+    """When the batched X-ray classification raises, each file is classified alone: the file at fault is reported
+    by name (field 'samples'), the others keep their numbers; with strict it raises WfmError naming it."""
+    from s2lib.errors import WfmError
+
+    files = []
+    for i in range(3):
+        files.append(str(tmp_path / f"g{i}.wfm"))
+        write_wfm(files[-1], FRAMES[i:i + 2], dt_s=DT * 1e-6, t0_s=T0 * 1e-6, scale_V=SCALE * 1e-3, offset_V=0.0)
+    plan = _plan(files=tuple(files))
+    good = FP.process_files(plan, [0, 1, 2])
+    real = FP.classify_blocks
+
+    def picky(xp, parts, *args):
+        if any(p.sig.shape[0] and np.array_equal(p.sig, good_sig) for p in parts):
+            raise ValueError("bad blocks")
+        return real(xp, parts, *args)
+    good_sig = FP.xray_blocks(plan.xray, FRAMES[1:3].astype(np.int8), slice(1000, 1200), 1000, DT, T0, -SCALE,
+                              np.zeros(2), plan.t_s1_us, 12.0, 12.0, True, None).sig
+    monkeypatch.setattr(FP, "classify_blocks", picky)
+    got = FP.process_files(plan, [0, 1, 2])
+    assert got[1].error is not None and "g1.wfm" in got[1].error and got[1].field == "samples"
+    for i in (0, 2):
+        assert got[i].error is None
+        np.testing.assert_array_equal(got[i].xray_area, good[i].xray_area)
+    with pytest.raises(WfmError, match="g1.wfm"):
+        FP.process_files(plan, [0, 1, 2], strict=True)

@@ -14,6 +14,7 @@ from s2lib.analysis import pipeline, timing_stage
 from s2lib.config.runs import build_run, load_config
 from s2lib.sim.simulate import simulate_run
 from s2lib.io.store import load_timing
+from s2lib.signal import timing_plan
 from s2lib.signal.timing_plan import SAMPLE_MIN_FILES, check_consistent, read_layouts, sample_plan
 
 
@@ -178,7 +179,7 @@ def test_bands_narrow_inside_a_file_and_the_window_still_holds_the_truth(tmp_pat
     """One set of four 30-frame files, a 100-frame sample (25 per file). The first two files give fewer than
     NARROW_AFTER kept S2s (edges and duration cuts drop some), so before this change the whole third file was
     also read over the wide model-seeded S2 region (75 wide frames); now only the frames still needed are
-    (≥ _MIN_PIECE) and the rest of the file over the narrowed band. The window still contains ≥ 95 % of the
+    (≥ MIN_PIECE) and the rest of the file over the narrowed band. The window still contains ≥ 95 % of the
     simulated recoil S2s and the S1 sits on the simulated decay time."""
     from s2lib.signal import timing
 
@@ -199,8 +200,8 @@ def test_bands_narrow_inside_a_file_and_the_window_still_holds_the_truth(tmp_pat
     assert t["status"] == "ok", t["message"]
     widest = max(w for _, w in reads)
     wide_frames = sum(n for n, w in reads if w > 0.99 * widest)
-    assert sum(n for n, _ in reads) == 100 and len(reads) == 5            # files 1, 2, 3 in two pieces, 4
-    assert timing.NARROW_AFTER <= wide_frames <= 2 * 25 + timing._MIN_PIECE
+    assert sum(n for n, _ in reads) == 100 and len(reads) == 5            # files 1, 2, 3 (in two pieces), 4
+    assert timing.NARROW_AFTER <= wide_frames <= 2 * 25 + timing_plan.MIN_PIECE
     assert reads[-1][1] < 0.75 * widest                       # the rest over the band: a real narrowing
     tr = np.load(out / "truth" / f"{run.sets[0].name}.npz")
     rec = tr["event_type"] == 0

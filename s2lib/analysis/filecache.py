@@ -47,7 +47,7 @@ CACHE_DIR = FILE_CACHE_DIR
 """Folder of the per-file cache inside a set's output folder."""
 ENGINE_MODULES = ("s2lib.signal.integration", "s2lib.signal.file_pass", "s2lib.signal.waveform", "s2lib.signal.frames",
                   "s2lib.signal.xray", "s2lib.signal.xray_pass", "s2lib.signal.timing", "s2lib.signal.timing_plan",
-                  "s2lib.io.wfm", "s2lib.io._wfm_layout")
+                  "s2lib.io.wfm", "s2lib.io._wfm_layout", "s2lib.io._wfm_cache")
 """Modules whose source enters every key: the engine, its kernels and the WFM reader."""
 _ARRAYS = ("areas", "xray_reason", "xray_area", "flags", "sideband")
 _RECORD = np.dtype([("areas", "<f8"), ("xray_reason", "i1"), ("xray_area", "<f8"), ("flags", "u1"),

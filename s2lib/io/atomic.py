@@ -122,7 +122,7 @@ def write_bytes_atomic(path: PathLike, data: bytes, *, raw_root: PathLike | None
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         try:
-            view = memoryview(data)
+            view = memoryview(data).cast("B")
             while view:
                 view = view[os.write(fd, view):]
             os.fchmod(fd, 0o644)

@@ -23,18 +23,17 @@ True. Tektronix's readers refuse such a file; by default so does this one.
 """
 from __future__ import annotations
 
-import collections
 import math
 import os
 import stat
 import struct
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import _wfm_cache as _headers
 from . import _wfm_layout as _layout
 from s2lib.errors import WfmError
 
@@ -196,11 +195,9 @@ def read_header(path: str | os.PathLike[str], *, allow_partial: bool = False) ->
         except OSError as err:
             raise WfmError(p, "file", f"cannot be read: {err.strerror or err}") from err
     key = (str(p), size, allow_partial, head, specs)
-    with _HEADERS_LOCK:
-        known = _HEADERS.get(key)
-        if known is not None:
-            _HEADERS.move_to_end(key)
-            return known
+    known = _headers.get(key)
+    if known is not None:
+        return known
     upd_dtype = _layout.update_spec_dtype(bo)
     upd0 = np.frombuffer(head, dtype=upd_dtype, count=1, offset=lay.update0)
     updates = np.concatenate([upd0, np.frombuffer(specs, dtype=upd_dtype, count=n_extra)])
@@ -209,22 +206,7 @@ def read_header(path: str | os.PathLike[str], *, allow_partial: bool = False) ->
         raise WfmError(p, "FastFrame count (offset 72)", f"the file shrank while its {n_extra} UpdateSpecs were read")
     header = WfmHeader(**_layout.validate_header(p, head, bo, version, lay, n_extra, size, updates, curve0,
                                                  allow_partial=allow_partial))
-    for a in (header.gmt_sec, header.gmt_fract, header.tt_offsets):
-        a.setflags(write=False)          # shared by every reader of the same bytes
-    with _HEADERS_LOCK:
-        _HEADERS[key] = header
-        if len(_HEADERS) > _HEADERS_KEPT:
-            _HEADERS.popitem(last=False)
-    return header
-
-
-_HEADERS: collections.OrderedDict[tuple[Any, ...], WfmHeader] = collections.OrderedDict()
-"""Validated headers by (path, file size, allow_partial, header bytes, UpdateSpec bytes), least recently used
-first: the timing stage and the pass read every header (~0.2 ms to parse and validate, ~0.02 ms to read), so a
-file whose header bytes and size are unchanged is validated once. Keyed by the bytes themselves, not by mtime
-(coarse on some filesystems): an edited header is always parsed again."""
-_HEADERS_KEPT = 2048
-_HEADERS_LOCK = threading.Lock()
+    return _headers.put(key, header, header.n_frames)
 
 
 class WfmFile:

@@ -268,38 +268,39 @@ def resolve_executor(config: Any = None, *, executor: str | None = None, address
 
 
 def chunks_for(executor: LocalExecutor | DaskExecutor, work: Iterable[tuple[int, list[int], Any]],
-               total: int, sizes: Mapping[int, Mapping[int, int]] | None = None) -> list[tuple[int, list[int], Any]]:
-    """Cut ``[(set index, file indices, limits), ...]`` into tasks of consecutive files of one set, largest first.
+               sizes: Mapping[int, Mapping[int, int]] | None = None) -> list[tuple[int, list[int], Any]]:
+    """Cut ``[(set index, file indices, limits), ...]`` into tasks of consecutive files of one set, heaviest first.
 
     Tasks are cut by *bytes* (``sizes[set][file]``: file sizes, bytes; without them every file counts the same):
-    about
-    :data:`TASKS_PER_WORKER` tasks per worker (4 on the local pool, 16 on Dask, whose tasks are rescheduled
-    when a worker dies), each at most :data:`TASK_MAX_BYTES` so that progress moves and a lost worker costs
-    little. A run of a few big files gets one file per task; a run of thousands of small files gets tasks of
-    many files, so it does not pay Dask's per-task cost (scheduler round trip, serialisation; ~20-40 ms on a
-    loaded 2-core machine) thousands of times. The progress bar counts files either way."""
+    about :data:`TASKS_PER_WORKER` tasks per worker slot (4 on the local pool, 16 on Dask, whose tasks are
+    rescheduled when a worker dies), none over :data:`TASK_MAX_BYTES` unless one file alone is larger, so that
+    progress moves and a lost worker costs little. A run of a few big files gets one file per task; a run of
+    thousands of small files gets tasks of many files, so it does not pay Dask's per-task cost (scheduler round
+    trip, serialisation; ~20-40 ms on a loaded 2-core machine) thousands of times. The progress bar counts files
+    either way."""
     work = list(work)
-    per_worker = TASKS_PER_WORKER[executor.name]
-    weight = {si: [1] * len(plan_files) for si, plan_files, _ in work} if sizes is None else \
-        {si: [max(int(sizes[si][i]), 1) for i in files] for si, files, _ in work}
-    total_w = sum(sum(w) for w in weight.values())
-    target = max(1, total_w // (per_worker * executor.slots()))
+
+    def weight(si: int, i: int) -> int:
+        return 1 if sizes is None else max(int(sizes[si][i]), 1)
+    total = sum(weight(si, i) for si, files, _ in work for i in files)
+    target = max(1, total // (TASKS_PER_WORKER[executor.name] * executor.slots()))
     if sizes is not None:
         target = min(target, TASK_MAX_BYTES)
-    tasks = []
+    tasks: list[tuple[int, list[int], Any, int]] = []
     for si, files, limits in work:
         chunk: list[int] = []
         acc = 0
-        for i, w in zip(files, weight[si]):
+        for i in files:
+            w = weight(si, i)
+            if chunk and acc + w > target:            # this file would take the task past the target
+                tasks.append((si, chunk, limits, acc))
+                chunk, acc = [], 0
             chunk.append(i)
             acc += w
-            if acc >= target:
-                tasks.append((si, chunk, limits))
-                chunk, acc = [], 0
         if chunk:
-            tasks.append((si, chunk, limits))
-    tasks.sort(key=lambda t: -len(t[1]))
-    return tasks
+            tasks.append((si, chunk, limits, acc))
+    tasks.sort(key=lambda t: -t[3])
+    return [(si, chunk, limits) for si, chunk, limits, _ in tasks]
 
 
 TASKS_PER_WORKER = {"local": 4, "dask": 16}

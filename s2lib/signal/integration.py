@@ -161,12 +161,12 @@ def _sizes(plans: Sequence[SetPlan], work: Sequence[tuple[int, list[int], Any]])
     """File sizes in bytes (0 for a file that cannot be stat-ed: the task reports it) of the files to process."""
     out: dict[int, dict[int, int]] = {}
     for si, files, _ in work:
-        out[si] = {}
+        known = out.setdefault(si, {})
         for i in files:
             try:
-                out[si][i] = os.stat(plans[si].files[i]).st_size
+                known[i] = os.stat(plans[si].files[i]).st_size
             except OSError:
-                out[si][i] = 0
+                known[i] = 0
     return out
 
 
@@ -216,7 +216,7 @@ def run_sets(plans: Sequence[SetPlan], *, jobs: int = 1, strict: bool = False, m
     with tqdm(total=total, desc=desc, unit="file", disable=not progress, file=sys.stderr,
               dynamic_ncols=True) as bar:
         if executor.name == "dask" and total:
-            tasks, shared = chunks_for(executor, work, total, _sizes(plans, work)), executor.share(plans)
+            tasks, shared = chunks_for(executor, work, _sizes(plans, work)), executor.share(plans)
             for si, res in executor.map_unordered(_process_chunk, [(shared[si], si, files, strict, limits)
                                                                     for si, files, limits in tasks]):
                 done(si, res)
@@ -225,7 +225,7 @@ def run_sets(plans: Sequence[SetPlan], *, jobs: int = 1, strict: bool = False, m
                 for j in range(0, len(files), SERIAL_BATCH_FILES):
                     done(si, process_files(plans[si], files[j:j + SERIAL_BATCH_FILES], strict=strict, limits=limits))
         else:
-            tasks = chunks_for(executor, work, total, _sizes(plans, work))
+            tasks = chunks_for(executor, work, _sizes(plans, work))
             pool = worker_pool(executor.workers)
             pending = {pool.submit(_process_chunk, plans[si], si, files, strict, limits)
                        for si, files, limits in tasks}

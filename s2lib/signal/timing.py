@@ -42,7 +42,7 @@ from s2lib.io.store import read_npy, write_npy_atomic
 from .waveform import detect_s1, detect_s2, robust_center_spread
 from .frames import pedestal_mV, raw_gain_baseline, sample_index
 from s2lib.io.wfm import open_wfm
-from .timing_plan import FileLayout, check_consistent, read_layouts, sample_plan
+from .timing_plan import FileLayout, check_consistent, frame_rows, next_piece, read_layouts, sample_plan
 
 __all__ = ["TIMING_SAMPLES_FILE", "store_timing_samples", "load_timing_samples",
     "S1_BLOCK_US", "S2_BLOCK_US", "S2_MA_BLOCKS", "S2_MERGE_GAP_US", "SEARCH_MARGIN_US", "NARROW_AFTER", "MIN_S2_FRAMES",
@@ -62,10 +62,10 @@ SEARCH_MARGIN_US = 2.0
 """Extra time (µs) after ``t_S1 + 1.5·t_drift + τ_EL`` in the S2 search region (diffusion tail)."""
 NARROW_AFTER = 50
 """Once this many frames have an S1 (an S2), later frames are searched only within 8 robust σ + 0.5 µs of the
-estimate so far (a file is read in two pieces when the count is reached inside it) (inside the model-seeded region): the estimate then costs a fraction of the bytes. 50 values
+estimate so far, inside the model-seeded region (a file is read piece by piece until the count is reached in
+it, :func:`~s2lib.signal.timing_plan.next_piece`): the estimate then costs a fraction of the bytes. 50 values
 give the centre to 0.18 σ and σ to ~12 %, so the 8 σ band still holds the true ±6 σ range; with the 200-frame
 sample, 3/4 of the frames are read over the band only (on 5 GS/s frames ~50 000 samples instead of ~170 000)."""
-_MIN_PIECE = 8              # fewest frames read before the bands are re-checked (bounds the per-piece overhead)
 MIN_S2_FRAMES = 5
 """Fewest frames with an S2 for a set's window to be estimated (otherwise the set's timing fails)."""
 DEFAULT_N_SIGMA_START = 4.0
@@ -107,8 +107,10 @@ def block_sums(region: np.ndarray, block: int) -> np.ndarray:
     if x.strides[1] != x.itemsize:
         x = np.ascontiguousarray(x)
     if x.dtype.kind in "iu":
-        need = block * 2 ** (8 * x.dtype.itemsize)
-        acc = np.int16 if need <= 2 ** 16 else np.int32 if need < 2 ** 31 else np.int64
+        info = np.iinfo(x.dtype)
+        lo, hi = block * int(info.min), block * int(info.max)          # the extreme block sums
+        acc = next(t for t in (np.int16, np.int32, np.int64)
+                   if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)
         if block >= _REDUCEAT_MIN_BLOCK and nb:
             return np.add.reduceat(x, np.arange(0, nb * block, block), axis=1, dtype=acc)
         return np.einsum("fbs->fb", x.reshape(k, nb, block), dtype=acc, casting="unsafe")
@@ -177,20 +179,6 @@ class _Collected(NamedTuple):
     regions: list[list[float]]
 
 
-def _pieces(frames: np.ndarray, need: int) -> list[np.ndarray]:
-    """``frames`` cut so that the first piece holds ``need`` frames (≥ :data:`_MIN_PIECE`) and the rest follows
-    in one piece: the search bands can narrow inside a file (:data:`NARROW_AFTER`); no cut when ``need`` ≤ 0."""
-    m = max(need, _MIN_PIECE)
-    return [frames] if need <= 0 or m >= frames.size else [frames[:m], frames[m:]]
-
-
-def _rows(frames: np.ndarray, n_frames: int) -> Any:
-    """Frame selection for ``raw[rows]``: a slice for a contiguous run (a view, no copy), else the indices."""
-    if frames.size and int(frames[-1]) - int(frames[0]) == frames.size - 1:
-        return slice(int(frames[0]), int(frames[-1]) + 1) if frames.size < n_frames else slice(None)
-    return frames
-
-
 def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.ndarray],
              plan_s2: dict[int, np.ndarray], *, n_ped: int, t_drift: float, tau_el: float, threshold_s1: float,
              threshold_s2: float, cuts: tuple[float, float], failed: list[dict[str, Any]],
@@ -215,11 +203,12 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
         try:
             with open_wfm(lay.path, allow_partial=True) as f:
                 raw = f.raw
-                need = max(NARROW_AFTER - n_s1 if s1_band is None else 0, NARROW_AFTER - n_s2 if s2_band is None else 0)
-                cut = _pieces(frames_all, need)
-                for i_piece, frames in enumerate(cut):
+                rest = frames_all
+                while rest.size:                     # pieces: the frames still needed before a band, then the rest
+                    frames, rest = next_piece(rest, max(NARROW_AFTER - n_s1 if s1_band is None else 0,
+                                                         NARROW_AFTER - n_s2 if s2_band is None else 0))
                     f1, f2 = np.intersect1d(f1_all, frames), np.intersect1d(f2_all, frames)
-                    rows = _rows(frames, raw.shape[0])
+                    rows = frame_rows(frames, raw.shape[0])
                     ped = pedestal_mV(raw[rows, :n_ped], lay.scale_mV, lay.offset_mV, n_iter=PEDESTAL_ITERATIONS)
                     gain, base = raw_gain_baseline(lay.scale_mV, lay.offset_mV, ped)
                     i1 = np.searchsorted(frames, f1)
@@ -227,7 +216,7 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
                     lo1, hi1 = t_ped_end, min(0.0, lay.t_end_us)
                     if s1_band is not None:
                         lo1, hi1 = max(lo1, s1_band[0]), min(hi1, s1_band[1])
-                    reg = _region(raw, _rows(f1, raw.shape[0]), lay, gain, base[i1], lo1, hi1, S1_BLOCK_US)
+                    reg = _region(raw, frame_rows(f1, raw.shape[0]), lay, gain, base[i1], lo1, hi1, S1_BLOCK_US)
                     t_s1 = (detect_s1(reg.signal, reg.t_first, reg.dt, threshold_mV=threshold_s1, ma_window=1,
                                       edge="leading") if reg is not None and f1.size else np.empty(0))
                     s1_parts.append(t_s1)
@@ -248,7 +237,7 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
                             lo, hi = max(lo, s2_band[0]), min(hi, s2_band[1])
                         regions.append([lo, hi])
                         i2 = np.searchsorted(frames, f2)
-                        reg2 = _region(raw, _rows(f2, raw.shape[0]), lay, gain, base[i2], lo, hi, S2_BLOCK_US)
+                        reg2 = _region(raw, frame_rows(f2, raw.shape[0]), lay, gain, base[i2], lo, hi, S2_BLOCK_US)
                     if reg2 is not None:
                         n2 += reg2.signal.shape[0]
                         st, en = detect_s2(reg2.signal, reg2.t_first, reg2.dt, threshold_mV=threshold_s2,

@@ -283,12 +283,16 @@ def min_photon_hits(n_stray: int, exposure_us: float, span_us: float, search_us:
             n += 1
         return n
     q = [0.0] + [float(v) for v in c / c.sum()]          # q[j]: a stray leaves j hits (j ≥ 1); Python floats:
+    if mu > 700.0:                                         # e^−λ underflows: S is normal to ≪ 1 % here
+        mean = mu * sum(j * qj for j, qj in enumerate(q))
+        sd = math.sqrt(mu * sum(j * j * qj for j, qj in enumerate(q)))
+        return max(1, math.ceil(mean - sd * float(special.ndtri(alpha / trials))))
     pmf = [math.exp(-mu)]                                  # a few short loops, cheaper than numpy calls per file
     tail = 1.0 - pmf[0]                                    # P(S ≥ n) for n = len(pmf)
     while trials * tail > alpha:                           # Panjer's recursion for the compound Poisson
         size = len(pmf)
         pmf.append(mu / size * sum(j * q[j] * pmf[size - j] for j in range(1, min(size, len(q) - 1) + 1)))
         tail = max(tail - pmf[-1], 0.0)
-        if pmf[-1] == 0.0 and tail > 0.0 and size > 10 * (len(q) + mu + 10):
-            break                                          # underflow far in the tail: tail is round-off
+        if pmf[-1] == 0.0 and size > 10 * (len(q) + mu + 10):
+            break                                          # far in the tail: what is left of tail is round-off
     return max(len(pmf), 1)

@@ -22,7 +22,7 @@ from .waveform import _above_threshold, _clusters, _gap_samples, _largest
 from .xray import classify_xrays, min_photon_hits, run_lengths
 
 __all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "XRAY_STRAY_CL",
-           "XrayParams", "XrayBlocks", "xray_blocks", "classify_blocks", "xray_step", "pileup_start_limit"]
+           "XrayParams", "XrayBlocks", "xray_blocks", "classify_blocks", "pileup_start_limit"]
 
 XRAY_BLOCK_US = 0.02
 """Block length (µs) of the averaged signal the X-ray classification runs on (20 ns: a photoelectron averages to
@@ -84,7 +84,13 @@ def xray_blocks(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: floa
     (:func:`~s2lib.signal.xray.min_photon_hits`), and the per-frame sum of the raw sideband samples (the caller's
     sideband area, :func:`~s2lib.signal.waveform.window_area`, need not read them again).
 
-    Args: as :func:`xray_step`; ``t_pu`` the pile-up end (µs, ≥ ``ws``).
+    Args:
+        xp: selection parameters. raw: the file's raw frames. sb: the sideband samples (signal-free, before
+        S1; the stray-photon rate is counted there). n_ped: pedestal samples. dt, t0: sampling (µs).
+        gain, base: raw → mV map per frame. t_s1: set S1 time; ws: integration window start (µs).
+        t_pu: pile-up clusters must start before this (µs, ≥ ``ws``; :func:`pileup_start_limit`).
+        do_pileup: extend the blocks for the pile-up flags. span_us: expected duration of a whole S2 (None:
+        the lab's cluster rule, no photon-count test).
     """
     k, n = raw.shape
     block = max(1, int(round(XRAY_BLOCK_US / dt)))
@@ -97,10 +103,11 @@ def xray_blocks(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: floa
     if span_us is not None:
         sums = block_sums(raw[:, sb], block)
         stray = sums_signal(sums, block, gain, base)
-        sb_sum = sums.sum(axis=1, dtype=np.int64)
-        tail = raw[:, sb.start + sums.shape[1] * block:sb.stop]           # the samples after the last whole block
-        if tail.shape[1]:
-            sb_sum += tail.sum(axis=1, dtype=np.int64)
+        if raw.dtype.kind in "iu":                  # exact integer sums; float samples: the caller integrates
+            sb_sum = sums.sum(axis=1, dtype=np.int64)
+            tail = raw[:, sb.start + sums.shape[1] * block:sb.stop]       # the samples after the last whole block
+            if tail.shape[1]:
+                sb_sum += tail.sum(axis=1, dtype=np.int64)
         search = (ws - xp.min_s2_sep_us) - (t_s1 + xp.min_s1_sep_us)
         runs = run_lengths(stray > xp.threshold_mV)         # a stray photon is one run of 1-2 blocks
         min_hits = min_photon_hits(int(runs.sum()), stray.size * bdt, span_us, search, xp.false_rate,
@@ -135,26 +142,6 @@ def classify_blocks(xp: XrayParams, parts: Sequence[XrayBlocks], t_s1: float, ws
         for i, r, a, f in zip(idx, np.split(res.reason, cuts), np.split(res.area, cuts), np.split(flags, cuts)):
             out[i] = (r, a, f)
     return out
-
-
-def xray_step(xp: XrayParams, raw: np.ndarray, sb: slice, n_ped: int, dt: float, t0: float, gain: float,
-              base: np.ndarray, t_s1: float, ws: float, pileup_end: float | None, do_pileup: bool,
-              span_us: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """X-ray reason codes, areas (mV·µs) and pile-up flags of the frames of one file, and the per-frame sum of
-    the raw sideband samples (int64; None without ``span_us``): :func:`xray_blocks` then
-    :func:`classify_blocks` (the engine batches several files between the two).
-
-    Args:
-        xp: selection parameters. raw: the file's raw frames. sb: the sideband samples (signal-free, before
-        S1; the stray-photon rate is counted there). n_ped: pedestal samples. dt, t0: sampling (µs).
-        gain, base: raw → mV map per frame. t_s1: set S1 time; ws: integration window start (µs).
-        pileup_end: pile-up clusters must start before this (None: ``ws``); do_pileup: compute the flags.
-        span_us: expected duration of a whole S2 (None: the lab's cluster rule, no photon-count test).
-    """
-    t_pu = pileup_start_limit(ws, pileup_end)
-    part = xray_blocks(xp, raw, sb, n_ped, dt, t0, gain, base, t_s1, ws, t_pu, do_pileup, span_us)
-    reason, area, flags = classify_blocks(xp, [part], t_s1, ws, t_pu, do_pileup, span_us)[0]
-    return reason, area, flags, part.sideband_sum
 
 
 def pileup_start_limit(ws: float, pileup_end: float | None) -> float:
