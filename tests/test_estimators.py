@@ -440,6 +440,26 @@ def test_fit_xray_junk_and_double_enter_when_the_data_reach_them():
     assert float(narrow.max()) < 3.0 and est.fit_xray(narrow).details["n_double"] == 0.0
 
 
+def test_fit_xray_stray_outside_fixed_bin_cuts_switches_on_no_component():
+    # with fixed bin_cuts the fit sees only the areas inside; one stray outside is no evidence of junk or of a
+    # double inside the range. A clean normal peak (σ/μ 0.1) + one area far below 1.2: no junk, same mean
+    rng = np.random.default_rng(200)
+    x = 2.0 * (1 + 0.1 * rng.standard_normal(400))
+    cfg = FitConfig(bin_cuts=(1.2, 3.0), nbins=45)
+    clean, low = est.fit_xray(x, cfg), est.fit_xray(np.r_[x, 0.3], cfg)
+    assert low.n_outside == 1 and low.fit_success and low.details["n_junk"] == 0.0
+    assert low.mean == pytest.approx(clean.mean, abs=0.02 * clean.mean_err)
+    # a right-skewed peak (gamma, σ/μ 0.12) cut at 2.9, below the double's −3σ point 4 − 3√2·0.24 = 2.98; one
+    # area at 4.1 above the cut: no double (a free one took the peak's upper tail, −0.3 σ on the mean)
+    for seed in (300, 301):
+        g = np.random.default_rng(seed).gamma(1 / 0.12**2, 2.0 * 0.12**2, 1000)
+        cfg = FitConfig(bin_cuts=(0.9, 2.9), nbins=60)
+        clean, high = est.fit_xray(g, cfg), est.fit_xray(np.r_[g, 4.1], cfg)
+        assert clean.details["n_double"] == 0.0 and high.n_outside == int(np.sum(g > 2.9)) + 1
+        assert high.fit_success and high.details["n_double"] == 0.0
+        assert high.mean == pytest.approx(clean.mean, abs=0.02 * clean.mean_err)
+
+
 def test_judge_free_covariance_missing_or_not_finite_and_shape_parameters_may_sit_at_a_limit():
     from types import SimpleNamespace
 

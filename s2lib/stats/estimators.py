@@ -96,14 +96,16 @@ data leaves a truncated peak whose mean is hardly determined (a clean 57-event s
 XRAY_DOUBLE_MIN_SEP = 5.0
 """The double-X-ray component (normal at 2·mu, width √2·sigma) is fitted only when it can be told from the peak:
 the peak centre is at least this many robust σ above 0 (2·mu then lies beyond mu + 5σ) and the largest area
-reaches the double's −3σ point (the data hold candidates there). Otherwise
+inside the fit range reaches the double's −3σ point (the fitted data hold candidates there; an area beyond a fixed
+``bin_cuts`` is not fitted and is no evidence). Otherwise
 n_double is 0. For a faint X-ray (≈ 20 photons, σ/μ ≈ 0.25) a double sits in the peak's own upper tail, and a
 free double yield absorbed that tail (its photon-statistics skew), pulling the mean down by 15 % on 50-event
 samples; for a bright one without doubles in the data, the double's lower tail, renormalised inside the range,
 took the largest few areas (−3 % on 57 events)."""
 XRAY_JUNK_MIN_SEP = 4.0
-"""The junk component is fitted only when some candidate lies more than this many robust σ below the peak
-centre (a normal peak puts 3e-5 of its events there): otherwise the sample holds no evidence of junk, and a
+"""The junk component is fitted only when some candidate inside the fit range lies more than this many robust σ
+below the peak centre (a normal peak puts 3e-5 of its events there; a stray below a fixed ``bin_cuts`` is not
+fitted and is no evidence): otherwise the sample holds no evidence of junk, and a
 free junk at the lowest candidate took the peak's own low tail (+2.5 % on 89 clean faint X-rays). Without it
 n_junk is 0."""
 XRAY_JUNK_DROP = 4.0
@@ -315,8 +317,10 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
     counts, _ = np.histogram(x[inside], bins=edges)
     base.update(n_in_range=int(inside.sum()), n_outside=int((~inside).sum()), bin_edges=edges,
                 counts=counts.astype(np.int64))
-    double = med >= XRAY_DOUBLE_MIN_SEP * spread and float(np.max(x)) >= 2 * med - 3 * math.sqrt(2) * spread
-    junk = float(np.min(x)) < med - XRAY_JUNK_MIN_SEP * spread
+    x_in = x[inside]  # the switches look only where the fit looks: a stray outside [lo, hi] is no evidence
+    double = (med >= XRAY_DOUBLE_MIN_SEP * spread and x_in.size > 0
+              and float(np.max(x_in)) >= 2 * med - 3 * math.sqrt(2) * spread)
+    junk = x_in.size > 0 and float(np.min(x_in)) < med - XRAY_JUNK_MIN_SEP * spread
     drop = ({"n_double"} if not double else set()) | ({"n_junk", "slope"} if not junk else set())
     names = tuple(k for k in mx.XRAY_PARAMS if k not in drop)
     fixed = {"n_double": 0.0, "n_junk": 0.0, "slope": 1.0}
@@ -327,9 +331,9 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
         return poisson_deviance(n_obs, mx.total(mx.xray_expected({**fixed, **dict(zip(names, par))}, edges, x_min)))
 
     core = x[inside & (np.abs(x - med) < 3 * spread)]
-    n_junk0 = max(float(np.sum(x[inside] < med - 3 * spread)), 0.02 * n_in)
+    n_junk0 = max(float(np.sum(x_in < med - 3 * spread)), 0.02 * n_in)
     span = hi - lo
-    x_min = float(np.min(x[inside])) if inside.any() else lo
+    x_min = float(np.min(x_in)) if x_in.size else lo
     slope_min = XRAY_JUNK_DROP / max(med - max(x_min, lo), span / 20)
     st = {"n": max(float(core.size), 0.5 * n_in), "mu": med, "sigma": max(spread, span / 200),
           "n_junk": n_junk0, "slope": 2.0 * slope_min, "n_double": 0.01 * n_in}
