@@ -23,11 +23,11 @@ import math
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import gammainc, ndtr
 
 __all__ = ["SUB", "RecoilLattice", "robust_range", "robust_stats", "xray_peak", "gamma_point_masses", "normal_point_masses", "auto_bins",
-           "xray_expected", "XRAY_PARAMS", "RECOIL_PARAMS"]
+           "xray_expected", "XRAY_PARAMS", "RECOIL_PARAMS", "is_paired", "paired_cov"]
 
 SUB = 4
 """Lattice cells per fit bin."""
@@ -97,6 +97,26 @@ def gamma_point_masses(mu: float, cv: float, h: float, k_max: int) -> NDArray[np
     edges[0] = 0.0
     c = gammainc(shape, np.maximum(edges, 0.0) * (shape / mu))
     return np.diff(c)
+
+
+def is_paired(areas: ArrayLike, sideband: ArrayLike) -> bool:
+    """Window and sideband areas of the same frames (equal length, finite pairs for most frames)."""
+    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+    return a.size == b.size and a.size > 0 and np.mean(np.isfinite(a) & np.isfinite(b)) > 0.5
+
+
+def paired_cov(areas: ArrayLike, sideband: ArrayLike) -> float:
+    """Covariance of window and sideband areas of the same frames (both carry the frame's pedestal error ×
+    window length); 0 when they are not paired frame by frame."""
+    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+    if a.size != b.size or a.size < 3:
+        return 0.0
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return 0.0
+    a, b = a[ok], b[ok]
+    # robust against the signal's own spread: the pedestal error is common, the signal is independent of it
+    return float(np.cov(a, b)[0, 1])
 
 
 def normal_point_masses(mu: float, sigma: float, h: float) -> tuple[int, NDArray[np.float64]]:

@@ -133,26 +133,6 @@ def _edges(x: NDArray[np.float64], cfg: FitConfig, auto: tuple[float, float], sp
     return np.linspace(lo, hi, nb + 1)
 
 
-def _is_paired(areas: ArrayLike, sideband: ArrayLike) -> bool:
-    """Window and sideband areas of the same frames (equal length, finite pairs for most frames)."""
-    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
-    return a.size == b.size and a.size > 0 and np.mean(np.isfinite(a) & np.isfinite(b)) > 0.5
-
-
-def _paired_cov(areas: ArrayLike, sideband: ArrayLike) -> float:
-    """Covariance of window and sideband areas of the same frames (both carry the frame's pedestal error ×
-    window length); 0 when they are not paired frame by frame."""
-    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
-    if a.size != b.size or a.size < 3:
-        return 0.0
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
-        return 0.0
-    a, b = a[ok], b[ok]
-    # robust against the signal's own spread: the pedestal error is common, the signal is independent of it
-    return float(np.cov(a, b)[0, 1])
-
-
 def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = None, *,
                xray: tuple[float, float] | None = None, label: str = "") -> FitResult:
     """Mean recoil S2 area of one set by the recoil mixture likelihood (module docstring).
@@ -186,7 +166,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     if x.size < cfg.min_events or sb.size < cfg.min_events:
         return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} frames, {sb.size} "
                          f"sideband values (min_events = {cfg.min_events})", details={"quality": "failed"})
-    paired = _is_paired(areas, sideband)
+    paired = mx.is_paired(areas, sideband)
     if paired:                      # per-frame sideband subtraction: the pedestal error × length cancels
         a_all, s_all = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
         ok = np.isfinite(a_all) & np.isfinite(s_all)
@@ -217,7 +197,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
         names = (*names, "sigma_e")
     n_obs = counts.astype(float)
     mu_e, var_e = float(np.mean(sb)), float(np.var(sb, ddof=1))
-    cov_ab = _paired_cov(areas, sideband)
+    cov_ab = mx.paired_cov(areas, sideband)
 
     def expected(par: Any) -> NDArray[np.float64]:
         return mx.total(lat.expected(dict(zip(names, par))))
