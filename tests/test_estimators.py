@@ -271,7 +271,7 @@ def test_fit_recoil_paired_mean_against_population_truth():
     assert r.details["f_empty"] == pytest.approx(0.1, abs=3 * r.details["f_empty_err"] + 0.005)
     assert r.details["p_pileup"] == pytest.approx(0.03, abs=0.02)
     assert r.details["n_signal"] == pytest.approx(d["n_signal"], rel=0.05)
-    assert r.details["xray_for_pileup"] == [2.0, 0.2]
+    assert r.details["xray_for_pileup"] == [2.0, 0.2] and r.details["pileup"] == "fitted"
     assert r.ci95 == pytest.approx(1.959964 * r.mean_err, rel=1e-5)
     assert r.sigma == pytest.approx(r.params["cv"] * r.params["mu"])
     assert r.n_in_range + r.n_outside == 4000
@@ -282,6 +282,33 @@ def test_fit_recoil_paired_mean_against_population_truth():
     assert set(r.details["components"]) == {"empty", "signal", "pileup"}
     assert r.details["fraction_below_bg_threshold"] == pytest.approx(np.mean(d["areas"] - d["sideband"]
                                                                              <= FitConfig().bg_threshold))
+
+
+def test_fit_recoil_pileup_left_out_when_it_cannot_reach_the_range():
+    # an 8 mV·µs X-ray above a 1 mV·µs recoil peak: the range (median + 10 robust σ ≈ 4.2) holds none of
+    # S + X + E, and a free p_pileup only traded with n and f_empty (here 0.44 ± 0.25, f_empty 0.058 for 0.10)
+    t, d = _recoil(2, mean=1.0, cv=0.25, n_frames=2000, empty=0.1, pileup=0.03, xray_mean=8.0)
+    r = est.fit_recoil(d["areas"], d["sideband"], xray=d["xray"])
+    plain = est.fit_recoil(d["areas"], d["sideband"])
+    diff = d["areas"] - d["sideband"]
+    hi = float(r.bin_edges[-1])
+    assert r.fit_success and r.details["p_pileup"] == 0.0 and "p_pileup" not in r.params
+    assert r.details["pileup"].startswith("left out (p_pileup = 0)") and "pileup" not in r.details["components"]
+    # in-range mass below P(X ≤ hi − lowest area) (S ≥ 0): far below one frame of 2000 even at p_pileup = 0.5
+    bound = float(stats.norm.cdf(hi - diff.min(), 8.0, 0.8))
+    assert r.details["pileup_mass_in_range"] <= bound < 1 / 2000
+    assert r.mean == pytest.approx(plain.mean, rel=1e-9) and r.mean_err == pytest.approx(plain.mean_err, rel=1e-9)
+    assert abs(r.mean - d["sample_mean"]) <= 3 * r.mean_err
+    # f_empty: the empty frames among the frames the model holds (the pile-up frames lie beyond the range)
+    f_true = (2000 - d["n_signal"]) / (2000 - r.n_outside)
+    assert r.details["f_empty"] == pytest.approx(f_true, abs=3 * r.details["f_empty_err"])
+
+
+def test_pileup_mass_in_range_by_hand():
+    x = np.array([0.0, 1.0])               # two frames, X-ray 2 ± 1, range [0, 3]
+    m = (stats.norm.cdf(1) - stats.norm.cdf(-2) + stats.norm.cdf(0) - stats.norm.cdf(-3)) / 2
+    assert mx.pileup_mass_in_range(x, (2.0, 1.0), 0.0, 3.0) == pytest.approx(m, rel=1e-12)
+    assert mx.pileup_mass_in_range(np.zeros(0), (2.0, 1.0), 0.0, 3.0) == 0.0
 
 
 def test_fit_recoil_template_sideband_not_paired():
@@ -300,6 +327,7 @@ def test_fit_recoil_template_sideband_not_paired():
     assert int(r.counts.sum()) == r.n_in_range == 3000 - r.n_outside
     assert r.details["n_sideband"] == 1500
     assert r.details["p_pileup"] == 0.0 and r.details["xray_for_pileup"] is None
+    assert r.details["pileup"] == "none (no X-ray)" and r.details["pileup_mass_in_range"] is None
     # error: HESSE of mu ⊕ the sideband mean's error scaled by 1/(1 − f_empty) (not paired: no covariance)
     f = r.details["f_empty"]
     err_sb = math.sqrt(np.var(sb, ddof=1) / sb.size) / (1 - f)

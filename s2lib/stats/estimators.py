@@ -31,7 +31,8 @@ Recoil: mixture likelihood with a measured empty-window component (``model="reco
       a skewed peak of any form gives its mean, not its mode; toys with compound Poisson shapes
       (:mod:`s2lib.stats.toys`) confirm it. The reported mean is ``mu``.
     * ``X`` is the X-ray area of the same set (normal, mean and width from :func:`fit_xray`); only its
-      fraction ``p_pileup`` is free. Without X-ray information the component is left out.
+      fraction ``p_pileup`` is free. It is left out (p_pileup = 0) without X-ray information and when it could
+      not put one frame into the fit range (X-ray peak above it: ``_mixture.PILEUP_MIN_EVENTS``).
 
     Uncertainty: HESSE 1σ of ``mu`` and, in quadrature, the error of the sideband mean scaled by
     1/(1 − f_empty) (the E template is taken as known in the likelihood; its mean is what it shifts). When
@@ -147,7 +148,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
         ``bin_cuts``/``nbins`` (None: from the data), ``upper_limit`` (limit of ``mu``), ``min_events``,
         ``gof_min_expected``, ``gof_p_min``, ``bg_threshold`` (reported fraction below it).
     xray : (mean, sigma), optional
-        X-ray area of the set, mV·µs: enables the pile-up component.
+        X-ray area of the set, mV·µs: enables the pile-up component (left out when it cannot reach the range).
     label : str
         Stored in the result.
 
@@ -155,8 +156,9 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     -------
     FitResult
         ``model == "recoil_mixture"``; ``mean``/``mean_err`` the recoil mean and its 1σ error; ``sigma`` the
-        recoil S2 width cv·mu; ``details``: ``quality``, ``f_empty``, ``p_pileup``, ``sideband_mean``,
-        ``error_ratio``, ``components`` (expected counts per bin). Never raises for bad data.
+        recoil S2 width cv·mu; ``details``: ``quality``, ``f_empty``, ``p_pileup``, ``pileup`` (fitted, or why
+        not), ``pileup_mass_in_range``, ``sideband_mean``, ``error_ratio``, ``components`` (expected counts per
+        bin). Never raises for bad data.
     """
     cfg = _as_config(config)
     x, n_nan = _clean(areas)
@@ -191,8 +193,10 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     counts, _ = np.histogram(x[inside], bins=edges)
     base.update(n_in_range=int(inside.sum()), n_outside=int((~inside).sum()), bin_edges=edges,
                 counts=counts.astype(np.int64))
-    lat = mx.PairedLattice(edges, xray) if paired else mx.RecoilLattice(edges, sb, xray)
-    names = mx.RECOIL_PARAMS if xray is not None else mx.RECOIL_PARAMS[:-1]
+    m_pu = mx.pileup_mass_in_range(x, xray, lo, hi) if xray is not None else None
+    xr = xray if xray is not None and x.size * mx.PILEUP_P_MAX * m_pu >= mx.PILEUP_MIN_EVENTS else None
+    lat = mx.PairedLattice(edges, xr) if paired else mx.RecoilLattice(edges, sb, xr)
+    names = mx.RECOIL_PARAMS if xr is not None else mx.RECOIL_PARAMS[:-1]
     if paired:
         names = (*names, "sigma_e")
     n_obs = counts.astype(float)
@@ -219,7 +223,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     cv0 = float(np.clip(math.sqrt(max(float(np.var(sig)) - var_e, (0.2 * mu0) ** 2)) / mu0, 0.05, 1.5))
     mu_hi = cfg.upper_limit if cfg.upper_limit is not None else max(2.0 * (hi - lo), 4.0 * mu0)
     limits = {"n": (0.0, math.inf), "f_empty": (0.0, 0.999), "mu": (1e-4 * max(hi - lo, 1e-3), mu_hi),
-              "cv": (0.005, 3.0), "p_pileup": (0.0, 0.5)}
+              "cv": (0.005, 3.0), "p_pileup": (0.0, mx.PILEUP_P_MAX)}
     st = {"n": float(x.size), "f_empty": f0, "mu": min(mu0, 0.9 * mu_hi), "cv": cv0, "p_pileup": 0.01}
     starts = [st, {**st, "f_empty": 0.5 * f0 + 0.005, "cv": 0.5 * cv0 + 0.01},
               {**st, "f_empty": min(2 * f0, 0.9), "mu": 1.3 * st["mu"], "cv": min(2 * cv0, 2.5)},
@@ -262,7 +266,11 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
                "f_empty": f, "f_empty_err": errors["f_empty"], "p_pileup": values.get("p_pileup", 0.0),
                "sideband_mean": mu_e, "sideband_sigma": math.sqrt(var_e), "n_sideband": int(sb.size),
                "mean_err_sideband": err_sb, "error_ratio": ratio, "n_signal": n_sig,
-               "xray_for_pileup": list(xray) if xray is not None else None, "deviance": dev(list(values.values())),
+               "xray_for_pileup": list(xray) if xray is not None else None, "pileup_mass_in_range": m_pu,
+               "pileup": "none (no X-ray)" if m_pu is None else "fitted" if xr is not None else
+               f"left out (p_pileup = 0): S + X + E has {m_pu:.2g} of its mass in the fit range, fewer than "
+               f"{mx.PILEUP_MIN_EVENTS:g} of {x.size} frames at p_pileup = {mx.PILEUP_P_MAX:g}",
+               "deviance": dev(list(values.values())),
                "gof_bins": n_grp, "n_starts": n_starts, "edm": float(mn.fmin.edm) if mn.fmin else None,
                "fraction_below_bg_threshold": float(np.mean(x <= cfg.bg_threshold)),
                "components": {k: v.tolist() for k, v in parts.items()}}
