@@ -7,8 +7,13 @@ pulls does not by itself show overestimated errors. This benchmark re-simulates 
 widths with the plain width's precision ``w/√(2(N − 1))`` (optimistic for 1 − r: its pulls are correlated
 within a run, the number of independent g_S2 values is the number of runs).
 
-Usage: ``python benchmarks/closure_seeds.py [--n 12] [--out DIR] [POINT ...]`` (default points: baseline,
-Ra224). Writes ``pulls.json`` into the work folder.
+With ``--per-seed`` it also prints the widths of each seed's pulls alone: run over the whole matrix
+(``--matrix``) these are the widths one ``s2book validate`` run would report, and their spread over seeds is the
+scatter a single run's width has (for 1 − r much larger than ``w/√(2(N − 1))``: within a point its pulls share
+the g_S2 term, on the matrix about three quarters of their variance).
+
+Usage: ``python benchmarks/closure_seeds.py [--n 12] [--out DIR] [--matrix] [--per-seed] [POINT ...]`` (default
+points: baseline, Ra224). Writes ``pulls.json`` into the work folder.
 """
 from __future__ import annotations
 
@@ -47,7 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("points", nargs="*", default=["baseline", "Ra224"])
     ap.add_argument("--n", type=int, default=12, help="seeds per point")
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
+    ap.add_argument("--matrix", action="store_true", help="every point of the validate matrix")
+    ap.add_argument("--per-seed", action="store_true", help="also the widths of each seed's pulls alone")
     a = ap.parse_args(argv)
+    if a.matrix:
+        a.points = [p.name for p in validate.matrix()]
     try:
         known = {p.name: p for p in validate.points_named(a.points)}
     except ValueError as err:
@@ -58,11 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         for name in a.points:
             p = dataclasses.replace(known[name], name=f"{name}_s{k}", seed=known[name].seed + 7919 * (k + 1))
             res = validate.run_point(p, work)
-            rows += [{"point": name, "seed": p.seed, "quantity": c["quantity"], "set": c["set"], "pull": c["pull"]}
-                     for c in res["comparisons"] if c.get("measurable", True)]
+            rows += [{"point": name, "k": k, "seed": p.seed, "quantity": c["quantity"], "set": c["set"], "pull": c["pull"]}
+                     for c in res["comparisons"] if c.get("measurable", True) and c.get("fit_ok", True)]
             shutil.rmtree(work / p.name, ignore_errors=True)
             print(f"{p.name}: {'pass' if res['passed'] else 'FAIL'}", flush=True)
     (work / "pulls.json").write_text(json.dumps(rows, indent=1))
+    for k in range(a.n) if a.per_seed else ():
+        print(f"seed set {k}: " + "; ".join(f"{q} {w['n']} pulls, width {w['width']:.2f}, robust {w['robust']:.2f}"
+                                           for q, w in widths([r for r in rows if r["k"] == k]).items()))
     for q, w in widths(rows).items():
         print(f"{q}: {w['n']} pulls, mean {w['mean']:+.2f}, width {w['width']:.2f} ± {w['width_err']:.2f}, "
               f"robust {w['robust']:.2f}")

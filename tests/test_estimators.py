@@ -271,7 +271,7 @@ def test_fit_recoil_paired_mean_against_population_truth():
     assert r.details["f_empty"] == pytest.approx(0.1, abs=3 * r.details["f_empty_err"] + 0.005)
     assert r.details["p_pileup"] == pytest.approx(0.03, abs=0.02)
     assert r.details["n_signal"] == pytest.approx(d["n_signal"], rel=0.05)
-    assert r.details["xray_for_pileup"] == [2.0, 0.2]
+    assert r.details["xray_for_pileup"] == [2.0, 0.2] and r.details["pileup"] == "fitted"
     assert r.ci95 == pytest.approx(1.959964 * r.mean_err, rel=1e-5)
     assert r.sigma == pytest.approx(r.params["cv"] * r.params["mu"])
     assert r.n_in_range + r.n_outside == 4000
@@ -282,6 +282,33 @@ def test_fit_recoil_paired_mean_against_population_truth():
     assert set(r.details["components"]) == {"empty", "signal", "pileup"}
     assert r.details["fraction_below_bg_threshold"] == pytest.approx(np.mean(d["areas"] - d["sideband"]
                                                                              <= FitConfig().bg_threshold))
+
+
+def test_fit_recoil_pileup_left_out_when_it_cannot_reach_the_range():
+    # an 8 mV·µs X-ray above a 1 mV·µs recoil peak: the range (median + 10 robust σ ≈ 4.2) holds none of
+    # S + X + E, and a free p_pileup only traded with n and f_empty (here 0.44 ± 0.25, f_empty 0.058 for 0.10)
+    t, d = _recoil(2, mean=1.0, cv=0.25, n_frames=2000, empty=0.1, pileup=0.03, xray_mean=8.0)
+    r = est.fit_recoil(d["areas"], d["sideband"], xray=d["xray"])
+    plain = est.fit_recoil(d["areas"], d["sideband"])
+    diff = d["areas"] - d["sideband"]
+    hi = float(r.bin_edges[-1])
+    assert r.fit_success and r.details["p_pileup"] == 0.0 and "p_pileup" not in r.params
+    assert r.details["pileup"].startswith("left out (p_pileup = 0)") and "pileup" not in r.details["components"]
+    # in-range mass below P(X ≤ hi − lowest area) (S ≥ 0): far below one frame of 2000 even at p_pileup = 0.5
+    bound = float(stats.norm.cdf(hi - diff.min(), 8.0, 0.8))
+    assert r.details["pileup_mass_in_range"] <= bound < 1 / 2000
+    assert r.mean == pytest.approx(plain.mean, rel=1e-9) and r.mean_err == pytest.approx(plain.mean_err, rel=1e-9)
+    assert abs(r.mean - d["sample_mean"]) <= 3 * r.mean_err
+    # f_empty: the empty frames among the frames the model holds (the pile-up frames lie beyond the range)
+    f_true = (2000 - d["n_signal"]) / (2000 - r.n_outside)
+    assert r.details["f_empty"] == pytest.approx(f_true, abs=3 * r.details["f_empty_err"])
+
+
+def test_pileup_mass_in_range_by_hand():
+    x = np.array([0.0, 1.0])               # two frames, X-ray 2 ± 1, range [0, 3]
+    m = (stats.norm.cdf(1) - stats.norm.cdf(-2) + stats.norm.cdf(0) - stats.norm.cdf(-3)) / 2
+    assert mx.pileup_mass_in_range(x, (2.0, 1.0), 0.0, 3.0) == pytest.approx(m, rel=1e-12)
+    assert mx.pileup_mass_in_range(np.zeros(0), (2.0, 1.0), 0.0, 3.0) == 0.0
 
 
 def test_fit_recoil_template_sideband_not_paired():
@@ -300,6 +327,7 @@ def test_fit_recoil_template_sideband_not_paired():
     assert int(r.counts.sum()) == r.n_in_range == 3000 - r.n_outside
     assert r.details["n_sideband"] == 1500
     assert r.details["p_pileup"] == 0.0 and r.details["xray_for_pileup"] is None
+    assert r.details["pileup"] == "none (no X-ray)" and r.details["pileup_mass_in_range"] is None
     # error: HESSE of mu ⊕ the sideband mean's error scaled by 1/(1 − f_empty) (not paired: no covariance)
     f = r.details["f_empty"]
     err_sb = math.sqrt(np.var(sb, ddof=1) / sb.size) / (1 - f)
@@ -328,13 +356,13 @@ def test_paired_cov_and_is_paired_by_hand():
     a = np.array([1.0, 2.0, 3.0, 4.0])
     b = np.array([2.0, 4.0, 6.0, 9.0])
     # cov = Σ(a−2.5)(b−5.25)/3 = (−1.5·−3.25 −0.5·−1.25 + 0.5·0.75 + 1.5·3.75)/3 = 11.5/3
-    assert est._paired_cov(a, b) == pytest.approx(11.5 / 3)
-    assert est._paired_cov(a, b[:3]) == 0.0
+    assert mx.paired_cov(a, b) == pytest.approx(11.5 / 3)
+    assert mx.paired_cov(a, b[:3]) == 0.0
     # three pairs are enough: mean 2 and 13/3, cov = ((−1)(−7/3) + 0 + (1)(8/3))/2 = 2.5
-    assert est._paired_cov(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 7.0])) == pytest.approx(2.5)
-    assert est._paired_cov(np.array([1.0, 2.0]), np.array([2.0, 4.0])) == 0.0
-    assert est._is_paired(a, b) and not est._is_paired(a, b[:3])
-    assert not est._is_paired(np.array([np.nan, np.nan, 1.0]), np.array([1.0, 1.0, 1.0]))
+    assert mx.paired_cov(np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 7.0])) == pytest.approx(2.5)
+    assert mx.paired_cov(np.array([1.0, 2.0]), np.array([2.0, 4.0])) == 0.0
+    assert mx.is_paired(a, b) and not mx.is_paired(a, b[:3])
+    assert not mx.is_paired(np.array([np.nan, np.nan, 1.0]), np.array([1.0, 1.0, 1.0]))
 
 
 def test_gof_and_verdict_by_hand():
@@ -440,6 +468,26 @@ def test_fit_xray_junk_and_double_enter_when_the_data_reach_them():
     assert float(narrow.max()) < 3.0 and est.fit_xray(narrow).details["n_double"] == 0.0
 
 
+def test_fit_xray_stray_outside_fixed_bin_cuts_switches_on_no_component():
+    # with fixed bin_cuts the fit sees only the areas inside; one stray outside is no evidence of junk or of a
+    # double inside the range. A clean normal peak (σ/μ 0.1) + one area far below 1.2: no junk, same mean
+    rng = np.random.default_rng(200)
+    x = 2.0 * (1 + 0.1 * rng.standard_normal(400))
+    cfg = FitConfig(bin_cuts=(1.2, 3.0), nbins=45)
+    clean, low = est.fit_xray(x, cfg), est.fit_xray(np.r_[x, 0.3], cfg)
+    assert low.n_outside == 1 and low.fit_success and low.details["n_junk"] == 0.0
+    assert low.mean == pytest.approx(clean.mean, abs=0.02 * clean.mean_err)
+    # a right-skewed peak (gamma, σ/μ 0.12) cut at 2.9, below the double's −3σ point 4 − 3√2·0.24 = 2.98; one
+    # area at 4.1 above the cut: no double (a free one took the peak's upper tail, −0.3 σ on the mean)
+    for seed in (300, 301):
+        g = np.random.default_rng(seed).gamma(1 / 0.12**2, 2.0 * 0.12**2, 1000)
+        cfg = FitConfig(bin_cuts=(0.9, 2.9), nbins=60)
+        clean, high = est.fit_xray(g, cfg), est.fit_xray(np.r_[g, 4.1], cfg)
+        assert clean.details["n_double"] == 0.0 and high.n_outside == int(np.sum(g > 2.9)) + 1
+        assert high.fit_success and high.details["n_double"] == 0.0
+        assert high.mean == pytest.approx(clean.mean, abs=0.02 * clean.mean_err)
+
+
 def test_judge_free_covariance_missing_or_not_finite_and_shape_parameters_may_sit_at_a_limit():
     from types import SimpleNamespace
 
@@ -527,10 +575,10 @@ def test_json_nulls_count_as_missing_areas_in_window_and_sideband():
     assert x.tolist() == [1.0, 2.5] and n_bad == 2
     a = [0.1, 2.0, 2.2, 1.9, 0.0]
     b = [0.05, None, -0.1, 0.2, 0.0]                  # one frame's sideband is missing
-    assert bool(est._is_paired(a, b)) is True
-    assert bool(est._is_paired(a, [None] * 5)) is False    # no finite pair at all
+    assert bool(mx.is_paired(a, b)) is True
+    assert bool(mx.is_paired(a, [None] * 5)) is False    # no finite pair at all
     ok = np.array([0, 2, 3, 4])
-    assert est._paired_cov(a, b) == pytest.approx(float(np.cov(np.take(a, ok), np.take([0.05, 0, -0.1, 0.2, 0.0], ok))[0, 1]))
+    assert mx.paired_cov(a, b) == pytest.approx(float(np.cov(np.take(a, ok), np.take([0.05, 0, -0.1, 0.2, 0.0], ok))[0, 1]))
 
 
 def test_fit_recoil_counts_an_area_on_the_lower_edge_in_range():

@@ -23,17 +23,28 @@ import math
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import gammainc, ndtr
 
 __all__ = ["SUB", "RecoilLattice", "robust_range", "robust_stats", "xray_peak", "gamma_point_masses", "normal_point_masses", "auto_bins",
-           "xray_expected", "XRAY_PARAMS", "RECOIL_PARAMS"]
+           "xray_expected", "XRAY_PARAMS", "RECOIL_PARAMS", "is_paired", "paired_cov", "PILEUP_P_MAX",
+           "PILEUP_MIN_EVENTS", "pileup_mass_in_range"]
 
 SUB = 4
 """Lattice cells per fit bin."""
 
 RECOIL_PARAMS: tuple[str, ...] = ("n", "f_empty", "mu", "cv", "p_pileup")
 XRAY_PARAMS: tuple[str, ...] = ("n", "mu", "sigma", "n_junk", "slope", "n_double")
+PILEUP_P_MAX = 0.5
+"""Upper limit of the fitted pile-up fraction p_pileup (an X-ray in half of the recoil windows: far above any
+X-ray rate × window length; a limit, not an expectation)."""
+PILEUP_MIN_EVENTS = 0.5
+"""The pile-up component is left out of a recoil fit (p_pileup = 0) when, even at ``PILEUP_P_MAX``, it would put
+fewer than this many expected frames into the fit range: N·PILEUP_P_MAX·m < 0.5 with N the frames and m
+(:func:`pileup_mass_in_range`) the in-range probability of its area S + X + E; i.e. N·m < 1. Why 0.5: with no
+pile-up frame in the range the Poisson deviance of p is 2·N·m·p, so its 1σ limit (Δ = 1) is p = 0.5/(N·m); below
+the threshold that limit lies beyond PILEUP_P_MAX, the range cannot tell any allowed p from 0, and a free p only
+trades with n and f_empty (the X-ray peak above the recoil range: the recoil mean does not depend on it)."""
 
 
 def robust_stats(x: NDArray[np.float64]) -> tuple[float, float]:
@@ -97,6 +108,35 @@ def gamma_point_masses(mu: float, cv: float, h: float, k_max: int) -> NDArray[np
     edges[0] = 0.0
     c = gammainc(shape, np.maximum(edges, 0.0) * (shape / mu))
     return np.diff(c)
+
+
+def is_paired(areas: ArrayLike, sideband: ArrayLike) -> bool:
+    """Window and sideband areas of the same frames (equal length, finite pairs for most frames)."""
+    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+    return a.size == b.size and a.size > 0 and np.mean(np.isfinite(a) & np.isfinite(b)) > 0.5
+
+
+def paired_cov(areas: ArrayLike, sideband: ArrayLike) -> float:
+    """Covariance of window and sideband areas of the same frames (both carry the frame's pedestal error ×
+    window length); 0 when they are not paired frame by frame."""
+    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
+    if a.size != b.size or a.size < 3:
+        return 0.0
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3:
+        return 0.0
+    a, b = a[ok], b[ok]
+    # robust against the signal's own spread: the pedestal error is common, the signal is independent of it
+    return float(np.cov(a, b)[0, 1])
+
+
+def pileup_mass_in_range(x: NDArray[np.float64], xray: tuple[float, float], lo: float, hi: float) -> float:
+    """In-range probability of the pile-up area S + X + E of a recoil set, from its areas ``x`` (mV·µs, all
+    frames, as fitted) and no fitted parameter: the mean over the frames of P(lo ≤ x_i + X ≤ hi), X normal with
+    ``xray`` = (mean, σ). A signal frame's area is S + E, so x_i + X has the pile-up distribution; the empty
+    frames (E alone, S ≥ 0) lie lower and, when the pile-up sits above the range, only raise the estimate."""
+    m, s = xray[0], max(xray[1], 1e-9)
+    return float(np.mean(ndtr((hi - x - m) / s) - ndtr((lo - x - m) / s))) if x.size else 0.0
 
 
 def normal_point_masses(mu: float, sigma: float, h: float) -> tuple[int, NDArray[np.float64]]:

@@ -31,7 +31,8 @@ Recoil: mixture likelihood with a measured empty-window component (``model="reco
       a skewed peak of any form gives its mean, not its mode; toys with compound Poisson shapes
       (:mod:`s2lib.stats.toys`) confirm it. The reported mean is ``mu``.
     * ``X`` is the X-ray area of the same set (normal, mean and width from :func:`fit_xray`); only its
-      fraction ``p_pileup`` is free. Without X-ray information the component is left out.
+      fraction ``p_pileup`` is free. It is left out (p_pileup = 0) without X-ray information and when it could
+      not put one frame into the fit range (X-ray peak above it: ``_mixture.PILEUP_MIN_EVENTS``).
 
     Uncertainty: HESSE 1σ of ``mu`` and, in quadrature, the error of the sideband mean scaled by
     1/(1 − f_empty) (the E template is taken as known in the likelihood; its mean is what it shifts). When
@@ -96,14 +97,16 @@ data leaves a truncated peak whose mean is hardly determined (a clean 57-event s
 XRAY_DOUBLE_MIN_SEP = 5.0
 """The double-X-ray component (normal at 2·mu, width √2·sigma) is fitted only when it can be told from the peak:
 the peak centre is at least this many robust σ above 0 (2·mu then lies beyond mu + 5σ) and the largest area
-reaches the double's −3σ point (the data hold candidates there). Otherwise
+inside the fit range reaches the double's −3σ point (the fitted data hold candidates there; an area beyond a fixed
+``bin_cuts`` is not fitted and is no evidence). Otherwise
 n_double is 0. For a faint X-ray (≈ 20 photons, σ/μ ≈ 0.25) a double sits in the peak's own upper tail, and a
 free double yield absorbed that tail (its photon-statistics skew), pulling the mean down by 15 % on 50-event
 samples; for a bright one without doubles in the data, the double's lower tail, renormalised inside the range,
 took the largest few areas (−3 % on 57 events)."""
 XRAY_JUNK_MIN_SEP = 4.0
-"""The junk component is fitted only when some candidate lies more than this many robust σ below the peak
-centre (a normal peak puts 3e-5 of its events there): otherwise the sample holds no evidence of junk, and a
+"""The junk component is fitted only when some candidate inside the fit range lies more than this many robust σ
+below the peak centre (a normal peak puts 3e-5 of its events there; a stray below a fixed ``bin_cuts`` is not
+fitted and is no evidence): otherwise the sample holds no evidence of junk, and a
 free junk at the lowest candidate took the peak's own low tail (+2.5 % on 89 clean faint X-rays). Without it
 n_junk is 0."""
 XRAY_JUNK_DROP = 4.0
@@ -131,26 +134,6 @@ def _edges(x: NDArray[np.float64], cfg: FitConfig, auto: tuple[float, float], sp
     return np.linspace(lo, hi, nb + 1)
 
 
-def _is_paired(areas: ArrayLike, sideband: ArrayLike) -> bool:
-    """Window and sideband areas of the same frames (equal length, finite pairs for most frames)."""
-    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
-    return a.size == b.size and a.size > 0 and np.mean(np.isfinite(a) & np.isfinite(b)) > 0.5
-
-
-def _paired_cov(areas: ArrayLike, sideband: ArrayLike) -> float:
-    """Covariance of window and sideband areas of the same frames (both carry the frame's pedestal error ×
-    window length); 0 when they are not paired frame by frame."""
-    a, b = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
-    if a.size != b.size or a.size < 3:
-        return 0.0
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3:
-        return 0.0
-    a, b = a[ok], b[ok]
-    # robust against the signal's own spread: the pedestal error is common, the signal is independent of it
-    return float(np.cov(a, b)[0, 1])
-
-
 def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = None, *,
                xray: tuple[float, float] | None = None, label: str = "") -> FitResult:
     """Mean recoil S2 area of one set by the recoil mixture likelihood (module docstring).
@@ -165,7 +148,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
         ``bin_cuts``/``nbins`` (None: from the data), ``upper_limit`` (limit of ``mu``), ``min_events``,
         ``gof_min_expected``, ``gof_p_min``, ``bg_threshold`` (reported fraction below it).
     xray : (mean, sigma), optional
-        X-ray area of the set, mV·µs: enables the pile-up component.
+        X-ray area of the set, mV·µs: enables the pile-up component (left out when it cannot reach the range).
     label : str
         Stored in the result.
 
@@ -173,8 +156,9 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     -------
     FitResult
         ``model == "recoil_mixture"``; ``mean``/``mean_err`` the recoil mean and its 1σ error; ``sigma`` the
-        recoil S2 width cv·mu; ``details``: ``quality``, ``f_empty``, ``p_pileup``, ``sideband_mean``,
-        ``error_ratio``, ``components`` (expected counts per bin). Never raises for bad data.
+        recoil S2 width cv·mu; ``details``: ``quality``, ``f_empty``, ``p_pileup``, ``pileup`` (fitted, or why
+        not), ``pileup_mass_in_range``, ``sideband_mean``, ``error_ratio``, ``components`` (expected counts per
+        bin). Never raises for bad data.
     """
     cfg = _as_config(config)
     x, n_nan = _clean(areas)
@@ -184,7 +168,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     if x.size < cfg.min_events or sb.size < cfg.min_events:
         return FitResult(**base, n_in_range=int(x.size), reason=f"too few events: {x.size} frames, {sb.size} "
                          f"sideband values (min_events = {cfg.min_events})", details={"quality": "failed"})
-    paired = _is_paired(areas, sideband)
+    paired = mx.is_paired(areas, sideband)
     if paired:                      # per-frame sideband subtraction: the pedestal error × length cancels
         a_all, s_all = np.asarray(areas, dtype=float).ravel(), np.asarray(sideband, dtype=float).ravel()
         ok = np.isfinite(a_all) & np.isfinite(s_all)
@@ -209,13 +193,15 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     counts, _ = np.histogram(x[inside], bins=edges)
     base.update(n_in_range=int(inside.sum()), n_outside=int((~inside).sum()), bin_edges=edges,
                 counts=counts.astype(np.int64))
-    lat = mx.PairedLattice(edges, xray) if paired else mx.RecoilLattice(edges, sb, xray)
-    names = mx.RECOIL_PARAMS if xray is not None else mx.RECOIL_PARAMS[:-1]
+    m_pu = mx.pileup_mass_in_range(x, xray, lo, hi) if xray is not None else None
+    xr = xray if xray is not None and x.size * mx.PILEUP_P_MAX * m_pu >= mx.PILEUP_MIN_EVENTS else None
+    lat = mx.PairedLattice(edges, xr) if paired else mx.RecoilLattice(edges, sb, xr)
+    names = mx.RECOIL_PARAMS if xr is not None else mx.RECOIL_PARAMS[:-1]
     if paired:
         names = (*names, "sigma_e")
     n_obs = counts.astype(float)
     mu_e, var_e = float(np.mean(sb)), float(np.var(sb, ddof=1))
-    cov_ab = _paired_cov(areas, sideband)
+    cov_ab = mx.paired_cov(areas, sideband)
 
     def expected(par: Any) -> NDArray[np.float64]:
         return mx.total(lat.expected(dict(zip(names, par))))
@@ -237,7 +223,7 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
     cv0 = float(np.clip(math.sqrt(max(float(np.var(sig)) - var_e, (0.2 * mu0) ** 2)) / mu0, 0.05, 1.5))
     mu_hi = cfg.upper_limit if cfg.upper_limit is not None else max(2.0 * (hi - lo), 4.0 * mu0)
     limits = {"n": (0.0, math.inf), "f_empty": (0.0, 0.999), "mu": (1e-4 * max(hi - lo, 1e-3), mu_hi),
-              "cv": (0.005, 3.0), "p_pileup": (0.0, 0.5)}
+              "cv": (0.005, 3.0), "p_pileup": (0.0, mx.PILEUP_P_MAX)}
     st = {"n": float(x.size), "f_empty": f0, "mu": min(mu0, 0.9 * mu_hi), "cv": cv0, "p_pileup": 0.01}
     starts = [st, {**st, "f_empty": 0.5 * f0 + 0.005, "cv": 0.5 * cv0 + 0.01},
               {**st, "f_empty": min(2 * f0, 0.9), "mu": 1.3 * st["mu"], "cv": min(2 * cv0, 2.5)},
@@ -280,7 +266,11 @@ def fit_recoil(areas: ArrayLike, sideband: ArrayLike, config: FitConfig | Any = 
                "f_empty": f, "f_empty_err": errors["f_empty"], "p_pileup": values.get("p_pileup", 0.0),
                "sideband_mean": mu_e, "sideband_sigma": math.sqrt(var_e), "n_sideband": int(sb.size),
                "mean_err_sideband": err_sb, "error_ratio": ratio, "n_signal": n_sig,
-               "xray_for_pileup": list(xray) if xray is not None else None, "deviance": dev(list(values.values())),
+               "xray_for_pileup": list(xray) if xray is not None else None, "pileup_mass_in_range": m_pu,
+               "pileup": "none (no X-ray)" if m_pu is None else "fitted" if xr is not None else
+               f"left out (p_pileup = 0): S + X + E has {m_pu:.2g} of its mass in the fit range, fewer than "
+               f"{mx.PILEUP_MIN_EVENTS:g} of {x.size} frames at p_pileup = {mx.PILEUP_P_MAX:g}",
+               "deviance": dev(list(values.values())),
                "gof_bins": n_grp, "n_starts": n_starts, "edm": float(mn.fmin.edm) if mn.fmin else None,
                "fraction_below_bg_threshold": float(np.mean(x <= cfg.bg_threshold)),
                "components": {k: v.tolist() for k, v in parts.items()}}
@@ -315,8 +305,10 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
     counts, _ = np.histogram(x[inside], bins=edges)
     base.update(n_in_range=int(inside.sum()), n_outside=int((~inside).sum()), bin_edges=edges,
                 counts=counts.astype(np.int64))
-    double = med >= XRAY_DOUBLE_MIN_SEP * spread and float(np.max(x)) >= 2 * med - 3 * math.sqrt(2) * spread
-    junk = float(np.min(x)) < med - XRAY_JUNK_MIN_SEP * spread
+    x_in = x[inside]  # the switches look only where the fit looks: a stray outside [lo, hi] is no evidence
+    double = (med >= XRAY_DOUBLE_MIN_SEP * spread and x_in.size > 0
+              and float(np.max(x_in)) >= 2 * med - 3 * math.sqrt(2) * spread)
+    junk = x_in.size > 0 and float(np.min(x_in)) < med - XRAY_JUNK_MIN_SEP * spread
     drop = ({"n_double"} if not double else set()) | ({"n_junk", "slope"} if not junk else set())
     names = tuple(k for k in mx.XRAY_PARAMS if k not in drop)
     fixed = {"n_double": 0.0, "n_junk": 0.0, "slope": 1.0}
@@ -327,9 +319,9 @@ def fit_xray(areas: ArrayLike, config: FitConfig | Any = None, *, label: str = "
         return poisson_deviance(n_obs, mx.total(mx.xray_expected({**fixed, **dict(zip(names, par))}, edges, x_min)))
 
     core = x[inside & (np.abs(x - med) < 3 * spread)]
-    n_junk0 = max(float(np.sum(x[inside] < med - 3 * spread)), 0.02 * n_in)
+    n_junk0 = max(float(np.sum(x_in < med - 3 * spread)), 0.02 * n_in)
     span = hi - lo
-    x_min = float(np.min(x[inside])) if inside.any() else lo
+    x_min = float(np.min(x_in)) if x_in.size else lo
     slope_min = XRAY_JUNK_DROP / max(med - max(x_min, lo), span / 20)
     st = {"n": max(float(core.size), 0.5 * n_in), "mu": med, "sigma": max(spread, span / 200),
           "n_junk": n_junk0, "slope": 2.0 * slope_min, "n_double": 0.01 * n_in}
