@@ -136,6 +136,7 @@ def test_switches_turn_parts_off() -> None:
     np.testing.assert_allclose(no_x.areas, [2.0, 0.0, 1.0, 0.0, 120.0], atol=1e-9)
     no_r = FP._process(_plan(do_recoil=False), 0, FRAMES, DT, T0, SCALE, 0.0)
     assert np.isnan(no_r.areas).all() and no_r.flags.tolist() == [0] * 5  # no recoil: no pile-up flags
+    assert np.isnan(no_r.sideband).all() and not np.isnan(no_x.sideband).any()   # nor an empty-window area
     assert XRayReason(no_r.xray_reason[1]) == XRayReason.ACCEPTED
 
 
@@ -244,6 +245,7 @@ def test_files_classified_together_give_each_file_its_own_numbers(tmp_path: Path
     alone = [FP.process_file(plan, i) for i in range(4)]
     assert [r.file_index for r in together] == [0, 1, 2, 3]
     assert together[2].error is not None and together[2].n_frames == 0 and "missing.wfm" in together[2].error
+    assert all(getattr(together[2], a).size == 0 for a in ("areas", "xray_reason", "xray_area", "flags", "sideband"))
     for a, b in zip(together, alone):
         assert a.error == b.error and a.n_frames == b.n_frames
         for name in ("areas", "xray_reason", "xray_area", "flags", "sideband"):
@@ -297,3 +299,51 @@ def test_a_batch_that_cannot_be_classified_is_classified_file_by_file(tmp_path: 
         np.testing.assert_array_equal(got[i].xray_area, good[i].xray_area)
     with pytest.raises(WfmError, match="g1.wfm"):
         FP.process_files(plan, [0, 1, 2], strict=True)
+
+
+def test_classifying_two_files_together_equals_each_alone() -> None:
+    """classify_blocks on two files' blocks in one group returns each file's numbers as alone (the engine falls
+    back to file by file when a batch raises, so this is checked on the function itself)."""
+    xp = I.XrayParams()
+    parts = []
+    for raw in (FRAMES, FRAMES[::-1].copy()):
+        sb = I.sideband_slice(1000, 4000, -3.3, T0, DT, N)
+        parts.append(FP.xray_blocks(xp, raw, sb, 1000, DT, T0, -SCALE, np.zeros(len(raw)), -3.3, 12.0, 13.0, True,
+                                    4.0))
+    parts[1] = parts[1]._replace(min_hits=parts[1].min_hits + 30)           # a different photon minimum
+    both = FP.classify_blocks(xp, parts, -3.3, 12.0, 13.0, True, 4.0)
+    for part, got in zip(parts, both):
+        alone = FP.classify_blocks(xp, [part], -3.3, 12.0, 13.0, True, 4.0)[0]
+        for a, b in zip(got, alone):
+            np.testing.assert_array_equal(a, b)
+    assert both[0][0][1] != both[1][0][3]                     # the same X-ray, told apart by the photon minimum
+
+
+def test_whole_s2_mode_sideband_and_local_baseline_with_a_pedestal_offset() -> None:
+    """Integer frames with noise, a pedestal 10 counts off zero and a +1-count step after the pedestal samples
+    (the baseline drifts between pedestal and signal): the sideband area from the X-ray step's block sums equals
+    integrating it directly, and the X-ray area is measured against the local baseline (the step's 0.4 mV ×
+    1.2 µs = 0.48 mV·µs under a 1-µs X-ray would bias it without), within the noise."""
+    rng = np.random.default_rng(11)
+    raw = (FRAMES.astype(np.int16) + 10 + rng.integers(-1, 2, FRAMES.shape)).astype(np.int16)
+    raw[:, 1000:] += 1
+    res = FP._process(_plan(xray_span_us=4.0), 0, raw, DT, T0, SCALE, 0.0)
+    direct = FP._process(_plan(), 0, raw, DT, T0, SCALE, 0.0)       # no span: sideband integrated directly
+    np.testing.assert_allclose(res.sideband, direct.sideband, rtol=1e-12, atol=1e-12)
+    assert abs(res.sideband).max() > 0.1                     # the step is in it: the baseline really enters
+    assert XRayReason(res.xray_reason[1]) == XRayReason.ACCEPTED
+    assert res.xray_area[1] == pytest.approx(2.0, abs=0.05)
+
+
+def test_pileup_candidate_window_edges() -> None:
+    """The pile-up candidate is the largest cluster overlapping [t_S1 + min_s1_sep, t_pu] (here t_pu = window
+    start 12 µs): a bigger cluster starting just after t_pu (12.1 µs) or the S1 itself (before t_S1 + 0.5 µs)
+    must not displace a real pile-up cluster ending within min_s2_sep (1 µs) of the window, and a cluster
+    starting just before t_pu (11.7 µs) is one."""
+    frames = _frames([(10.5, 11.5, 5), (12.1, 14.0, 100)],       # pile-up + a brighter S2 start after t_pu
+                                                                  # (the blocks reach t_pu + 0.2: 4 > 2 mV·µs)
+                     [(-3.3, -3.1, 100), (10.5, 11.5, 5)],       # a big S1 + pile-up
+                     [(11.7, 11.95, 5)],                          # a short cluster right before t_pu
+                     [(12.1, 14.0, 20)])                          # only the S2 start: no pile-up
+    res = FP._process(_plan(), 0, frames, DT, T0, SCALE, 0.0)
+    assert res.flags.tolist() == [I.FLAG_XRAY_PILEUP] * 3 + [0]
