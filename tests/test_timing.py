@@ -14,7 +14,6 @@ from s2lib.analysis import pipeline, timing_stage
 from s2lib.config.runs import build_run, load_config
 from s2lib.sim.simulate import simulate_run
 from s2lib.io.store import load_timing
-from s2lib.signal import timing_plan
 from s2lib.signal.timing_plan import SAMPLE_MIN_FILES, check_consistent, read_layouts, sample_plan
 
 
@@ -173,38 +172,3 @@ def test_set_without_s2_is_marked_failed(tiny_run, tmp_path):
     failed = areas["FieldScan_Gate0800_Anode2700"]
     assert failed.method == "failed" and "no S2 found" in failed.params["message"]
     assert areas[first.name].method == "recoil_integration" and areas[first.name].areas.size == 64
-
-
-def test_bands_narrow_inside_a_file_and_the_window_still_holds_the_truth(tmp_path, monkeypatch):
-    """One set of four 30-frame files, a 100-frame sample (25 per file). The first two files give fewer than
-    NARROW_AFTER kept S2s (edges and duration cuts drop some), so before this change the whole third file was
-    also read over the wide model-seeded S2 region (75 wide frames); now only the frames still needed are
-    (≥ MIN_PIECE) and the rest of the file over the narrowed band. The window still contains ≥ 95 % of the
-    simulated recoil S2s and the S1 sits on the simulated decay time."""
-    from s2lib.signal import timing
-
-    out = simulate_run(tmp_path / "sim", profile="tiny", seed=5, progress=False, n_sets=1, n_files=4,
-                       frames_per_file=30)
-    run = _run(out / "run.yaml", tmp_path / "out")
-    reads: list[tuple[int, float]] = []
-    region = timing._region
-
-    def spy(raw, rows, lay, gain, base, t_lo, t_hi, block_us):
-        if block_us == timing.S2_BLOCK_US:
-            reads.append((len(base), t_hi - t_lo))
-        return region(raw, rows, lay, gain, base, t_lo, t_hi, block_us)
-
-    monkeypatch.setattr(timing, "_region", spy)
-    timing_stage.prepare_run(run, max_frames_s1=100, max_frames_s2=100, verbose=False)
-    t = load_timing(run.set_output_dir(run.sets[0].name))
-    assert t["status"] == "ok", t["message"]
-    widest = max(w for _, w in reads)
-    wide_frames = sum(n for n, w in reads if w > 0.99 * widest)
-    assert sum(n for n, _ in reads) == 100 and len(reads) == 5            # files 1, 2, 3 (in two pieces), 4
-    assert timing.NARROW_AFTER <= wide_frames <= 2 * 25 + timing_plan.MIN_PIECE
-    assert reads[-1][1] < 0.75 * widest                       # the rest over the band: a real narrowing
-    tr = np.load(out / "truth" / f"{run.sets[0].name}.npz")
-    rec = tr["event_type"] == 0
-    ws, we = t["window_us"]
-    assert ((tr["s2_start_us"][rec] >= ws) & (tr["s2_end_us"][rec] <= we)).mean() >= 0.95
-    assert abs(t["t_s1_us"] - float(np.median(tr["t_decay_us"]))) < 3 * 1.2533 * 0.1 / np.sqrt(t["n_s1"])

@@ -42,7 +42,7 @@ from s2lib.io.store import read_npy, write_npy_atomic
 from .waveform import detect_s1, detect_s2, robust_center_spread
 from .frames import pedestal_mV, raw_gain_baseline, sample_index
 from s2lib.io.wfm import open_wfm
-from .timing_plan import FileLayout, check_consistent, frame_rows, next_piece, read_layouts, sample_plan
+from .timing_plan import FileLayout, check_consistent, read_layouts, sample_plan
 
 __all__ = ["TIMING_SAMPLES_FILE", "store_timing_samples", "load_timing_samples",
     "S1_BLOCK_US", "S2_BLOCK_US", "S2_MA_BLOCKS", "S2_MERGE_GAP_US", "SEARCH_MARGIN_US", "NARROW_AFTER", "MIN_S2_FRAMES",
@@ -61,9 +61,8 @@ S2_MERGE_GAP_US = 1.0
 SEARCH_MARGIN_US = 2.0
 """Extra time (µs) after ``t_S1 + 1.5·t_drift + τ_EL`` in the S2 search region (diffusion tail)."""
 NARROW_AFTER = 50
-"""Once this many frames have an S1 (an S2), later frames are searched only within 8 robust σ + 0.5 µs of the
-estimate so far, inside the model-seeded region (a file is read piece by piece until the count is reached in
-it, :func:`~s2lib.signal.timing_plan.next_piece`): the estimate then costs a fraction of the bytes. 50 values
+"""Once this many frames have an S1 (an S2), later files are searched only within 8 robust σ + 0.5 µs of the
+estimate so far (inside the model-seeded region): the estimate then costs a fraction of the bytes. 50 values
 give the centre to 0.18 σ and σ to ~12 %, so the 8 σ band still holds the true ±6 σ range; with the 200-frame
 sample, 3/4 of the frames are read over the band only (on 5 GS/s frames ~50 000 samples instead of ~170 000)."""
 MIN_S2_FRAMES = 5
@@ -183,9 +182,7 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
              plan_s2: dict[int, np.ndarray], *, n_ped: int, t_drift: float, tau_el: float, threshold_s1: float,
              threshold_s2: float, cuts: tuple[float, float], failed: list[dict[str, Any]],
              progress: Callable[[int], Any] | None) -> _Collected:
-    """One pass over the sampled files: per-frame S1 (pre-trigger) and S2 start/end (model-seeded region).
-    Until :data:`NARROW_AFTER` values are found a file is read in two pieces (the frames still needed, then the
-    rest over the narrowed bands)."""
+    """One pass over the sampled files: per-frame S1 (pre-trigger) and S2 start/end (model-seeded region)."""
     s1_parts: list[np.ndarray] = []
     starts: list[np.ndarray] = []
     ends: list[np.ndarray] = []
@@ -193,66 +190,45 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
     n2 = 0
     s1_band: tuple[float, float] | None = None       # narrowed S1 search region, once known
     s2_band: tuple[float, float] | None = None
-    n_s1 = n_s2 = 0                                  # values found so far (finite S1; kept S2)
     for pos in sorted(set(plan_s1) | set(plan_s2)):
         index, lay = layouts[pos]
-        f1_all = plan_s1.get(pos, np.empty(0, dtype=np.int64))
-        f2_all = plan_s2.get(pos, np.empty(0, dtype=np.int64))
-        frames_all = np.union1d(f1_all, f2_all)
-        file_s1: list[np.ndarray] = []
+        f1 = plan_s1.get(pos, np.empty(0, dtype=np.int64))
+        f2 = plan_s2.get(pos, np.empty(0, dtype=np.int64))
+        frames = np.union1d(f1, f2)
+        reg2: _Region | None = None
         try:
             with open_wfm(lay.path, allow_partial=True) as f:
                 raw = f.raw
-                rest = frames_all
-                while rest.size:                     # pieces: the frames still needed before a band, then the rest
-                    frames, rest = next_piece(rest, max(NARROW_AFTER - n_s1 if s1_band is None else 0,
-                                                         NARROW_AFTER - n_s2 if s2_band is None else 0))
-                    f1, f2 = np.intersect1d(f1_all, frames), np.intersect1d(f2_all, frames)
-                    rows = frame_rows(frames, raw.shape[0])
-                    ped = pedestal_mV(raw[rows, :n_ped], lay.scale_mV, lay.offset_mV, n_iter=PEDESTAL_ITERATIONS)
-                    gain, base = raw_gain_baseline(lay.scale_mV, lay.offset_mV, ped)
-                    i1 = np.searchsorted(frames, f1)
-                    t_ped_end = lay.t0_us + n_ped * lay.dt_us
-                    lo1, hi1 = t_ped_end, min(0.0, lay.t_end_us)
-                    if s1_band is not None:
-                        lo1, hi1 = max(lo1, s1_band[0]), min(hi1, s1_band[1])
-                    reg = _region(raw, frame_rows(f1, raw.shape[0]), lay, gain, base[i1], lo1, hi1, S1_BLOCK_US)
-                    t_s1 = (detect_s1(reg.signal, reg.t_first, reg.dt, threshold_mV=threshold_s1, ma_window=1,
-                                      edge="leading") if reg is not None and f1.size else np.empty(0))
-                    s1_parts.append(t_s1)
-                    file_s1.append(t_s1)
-                    n_s1 += int(np.count_nonzero(np.isfinite(t_s1)))
-                    # seed: this file's median S1, else the median of all S1 found so far
-                    seen = np.concatenate(file_s1)
-                    seen = seen[np.isfinite(seen)]
-                    if seen.size == 0:
-                        allseen = np.concatenate(s1_parts)
-                        seen = allseen[np.isfinite(allseen)]
-                    reg2: _Region | None = None
-                    if f2.size and seen.size:
-                        seed = float(np.median(seen))
-                        lo = max(seed + 0.5 * t_drift, t_ped_end)
-                        hi = min(seed + 1.5 * t_drift + tau_el + SEARCH_MARGIN_US, lay.t_end_us)
-                        if s2_band is not None:
-                            lo, hi = max(lo, s2_band[0]), min(hi, s2_band[1])
-                        regions.append([lo, hi])
-                        i2 = np.searchsorted(frames, f2)
-                        reg2 = _region(raw, frame_rows(f2, raw.shape[0]), lay, gain, base[i2], lo, hi, S2_BLOCK_US)
-                    if reg2 is not None:
-                        n2 += reg2.signal.shape[0]
-                        st, en = detect_s2(reg2.signal, reg2.t_first, reg2.dt, threshold_mV=threshold_s2,
-                                           ma_window=S2_MA_BLOCKS, merge_gap_us=S2_MERGE_GAP_US)
-                        last = reg2.t_first + (reg2.signal.shape[1] - 1) * reg2.dt
-                        edge = (st <= reg2.t_first + reg2.dt) | (en >= last - reg2.dt)   # truncated by the region
-                        dur = en - st
-                        keep = np.isfinite(st) & ~edge & (dur >= cuts[0]) & (dur <= cuts[1])
-                        starts.append(st[keep])
-                        ends.append(en[keep])
-                        n_s2 += int(np.count_nonzero(keep))
-                    if s1_band is None:
-                        s1_band = _band(np.concatenate(s1_parts))
-                    if s2_band is None and starts:
-                        s2_band = _band(np.concatenate(starts), np.concatenate(ends))
+                every = frames.size == raw.shape[0]
+                rows: Any = slice(None) if every else frames
+                ped = pedestal_mV(raw[rows, :n_ped], lay.scale_mV, lay.offset_mV, n_iter=PEDESTAL_ITERATIONS)
+                gain, base = raw_gain_baseline(lay.scale_mV, lay.offset_mV, ped)
+                i1 = np.searchsorted(frames, f1)
+                r1 = slice(None) if every and f1.size == frames.size else f1
+                t_ped_end = lay.t0_us + n_ped * lay.dt_us
+                lo1, hi1 = t_ped_end, min(0.0, lay.t_end_us)
+                if s1_band is not None:
+                    lo1, hi1 = max(lo1, s1_band[0]), min(hi1, s1_band[1])
+                reg = _region(raw, r1, lay, gain, base[i1], lo1, hi1, S1_BLOCK_US)
+                t_s1 = (detect_s1(reg.signal, reg.t_first, reg.dt, threshold_mV=threshold_s1, ma_window=1,
+                                  edge="leading") if reg is not None and f1.size else np.empty(0))
+                s1_parts.append(t_s1)
+                # seed: this file's median S1, else the median of all S1 found so far
+                seen = t_s1[np.isfinite(t_s1)]
+                if seen.size == 0:
+                    allseen = np.concatenate(s1_parts)
+                    seen = allseen[np.isfinite(allseen)]
+                if f2.size == 0 or seen.size == 0:
+                    continue
+                seed = float(np.median(seen))
+                lo = max(seed + 0.5 * t_drift, t_ped_end)
+                hi = min(seed + 1.5 * t_drift + tau_el + SEARCH_MARGIN_US, lay.t_end_us)
+                if s2_band is not None:
+                    lo, hi = max(lo, s2_band[0]), min(hi, s2_band[1])
+                regions.append([lo, hi])
+                i2 = np.searchsorted(frames, f2)
+                r2 = slice(None) if every and f2.size == frames.size else f2
+                reg2 = _region(raw, r2, lay, gain, base[i2], lo, hi, S2_BLOCK_US)
         except (WfmError, OSError) as err:   # OSError: the mapped file could not be paged in
             failed.append({"file": lay.path.name, "index": index, "field": getattr(err, "field", "file"),
                            "reason": str(err)})
@@ -260,6 +236,21 @@ def _collect(layouts: Sequence[tuple[int, FileLayout]], plan_s1: dict[int, np.nd
         finally:
             if progress is not None:
                 progress(1)
+        if reg2 is None:
+            continue
+        n2 += reg2.signal.shape[0]
+        st, en = detect_s2(reg2.signal, reg2.t_first, reg2.dt, threshold_mV=threshold_s2, ma_window=S2_MA_BLOCKS,
+                           merge_gap_us=S2_MERGE_GAP_US)
+        last = reg2.t_first + (reg2.signal.shape[1] - 1) * reg2.dt
+        edge = (st <= reg2.t_first + reg2.dt) | (en >= last - reg2.dt)   # truncated by the search region
+        dur = en - st
+        keep = np.isfinite(st) & ~edge & (dur >= cuts[0]) & (dur <= cuts[1])
+        starts.append(st[keep])
+        ends.append(en[keep])
+        if s1_band is None:
+            s1_band = _band(np.concatenate(s1_parts))
+        if s2_band is None:
+            s2_band = _band(np.concatenate(starts), np.concatenate(ends))
 
     def cat(parts: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(parts) if parts else np.empty(0)

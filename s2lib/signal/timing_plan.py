@@ -8,15 +8,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from s2lib.errors import DataError, WfmError
 from s2lib.io.wfm import read_header
 
-__all__ = ["FileLayout", "read_layouts", "check_consistent", "sample_plan", "SAMPLE_MIN_FILES", "MIN_PIECE", "next_piece",
-           "frame_rows"]
+__all__ = ["FileLayout", "read_layouts", "check_consistent", "sample_plan", "SAMPLE_MIN_FILES"]
 
 
 @dataclass(frozen=True)
@@ -100,24 +99,3 @@ def sample_plan(n_frames: Sequence[int], max_frames: int) -> list[tuple[int, np.
         if left <= 0:
             break
     return plan
-
-
-MIN_PIECE = 8
-"""Fewest frames read before the timing stage re-checks its search bands (:func:`next_piece`; bounds the
-per-piece overhead)."""
-
-
-def next_piece(frames: np.ndarray, need: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(piece, rest)``: while a search band is unknown (``need`` > 0 values still missing) the next ``need``
-    frames (at least :data:`MIN_PIECE`), after which the band is re-checked; then all the rest at once."""
-    if need <= 0:
-        return frames, frames[:0]
-    m = max(need, MIN_PIECE)
-    return frames[:m], frames[m:]
-
-
-def frame_rows(frames: np.ndarray, n_frames: int) -> Any:
-    """Frame selection for ``raw[rows]``: a slice for a contiguous run (a view, no copy), else the indices."""
-    if frames.size and int(frames[-1]) - int(frames[0]) == frames.size - 1:
-        return slice(int(frames[0]), int(frames[-1]) + 1) if frames.size < n_frames else slice(None)
-    return frames
