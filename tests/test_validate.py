@@ -307,3 +307,20 @@ def test_faint_xray_point_closes_frame_by_frame(tmp_path: Path) -> None:
     m, t = np.concatenate(meas), np.concatenate(true)
     assert m.size >= 30 and junk <= 0.02 * m.size
     assert abs(m.mean() / t.mean() - 1) < 0.03 and np.median(m / t) > 0.95
+
+
+def test_pull_width_of_correlated_pulls_is_judged_by_its_independent_groups() -> None:
+    """Pulls that share an error term (1 − r of every set at one EL field shares its g_S2 error) count as one
+    per group: a narrow width from few groups cannot be told from 1 and passes; the same pulls taken as
+    independent fail; a width far from 1 fails even grouped."""
+    rng = np.random.default_rng(5)
+    common = np.repeat(rng.normal(0.0, 0.9, 6), 10)                 # 6 groups of 10: shared part dominates
+    pulls = list(0.7 * (common + rng.normal(0.0, 0.45, 60)))
+    groups = [i // 10 for i in range(60)]
+    ungrouped = V.pull_width(pulls)
+    grouped = V.pull_width(pulls, groups=groups)
+    assert grouped["n_eff"] == 6 and ungrouped["n_eff"] == 60
+    assert not (0.8 <= ungrouped["std"] <= 1.25 and 0.8 <= ungrouped["robust_std"] <= 1.25)   # out of range
+    assert not ungrouped["ok"] and grouped["ok"]
+    assert grouped["std_err_eff"] == pytest.approx(grouped["std"] / np.sqrt(10.0))
+    assert not V.pull_width([0.3 * p for p in pulls], groups=groups)["ok"]          # far too narrow: caught
