@@ -22,6 +22,7 @@ from ._plot_helpers import (OKABE_ITO, PULL_AXIS_MAX, TWO_COLUMN, as_float, form
 
 __all__ = ["pulls", "has_histogram", "resolve_hist", "model_curves", "stats_lines", "hist_fit_figure"]
 
+
 def _stored_histogram(fit: Any) -> tuple[NDArray, NDArray]:
     """(bin edges, counts) a fit holds (empty arrays when it holds none)."""
     stored = (None, None) if fit is None else (get_attr(fit, "bin_edges"), get_attr(fit, "counts"))

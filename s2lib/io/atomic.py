@@ -210,8 +210,6 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-
-
 def write_text_atomic(path: PathLike, text: str, *, encoding: str = "utf-8",
                       raw_root: PathLike | None = None) -> Path:
     """Atomic text write (see :func:`write_bytes_atomic`)."""

@@ -123,12 +123,8 @@ class _Read(NamedTuple):
 
     file_index: int
     n_frames: int
-    areas: np.ndarray
-    sideband: np.ndarray | None          # area over the sideband, mV·µs (unscaled); None: from xray.sideband_sum
-    sb_len: int
-    win_len: int
-    gain: float
-    base: np.ndarray
+    areas: np.ndarray                    # recoil window, mV·µs (also without do_recoil: the S2 veto)
+    sideband: np.ndarray                 # empty-window area over the sideband, scaled to the window, mV·µs
     dt: float
     xray: Any                            # XrayBlocks or None
     n_promised: int
@@ -179,9 +175,14 @@ def _read(plan: SetPlan, file_index: int, raw: np.ndarray, dt: float, t0: float,
     if plan.do_xray:
         xb = xray_blocks(plan.xray, raw, sb, n_ped, dt, t0, gain, base, plan.t_s1_us, ws, _t_pu(plan),
                          plan.do_recoil, plan.xray_span_us)
-    sideband = (integrate_window(raw[:, sb], dt, gain=gain, baseline=base)
-                if xb is None or xb.sideband_sum is None else None)
-    return _Read(file_index, k, areas, sideband, sb.stop - sb.start, win.stop - win.start, gain, base, dt, xb, 0)
+    sideband = np.full(k, np.nan)
+    if plan.do_recoil:                   # the X-ray step's sideband sums when it made them, else a read of it
+        n_sb = sb.stop - sb.start
+        sideband = (window_area(xb.sideband_sum, n_sb, dt, gain=gain, baseline=base)
+                    if xb is not None and xb.sideband_sum is not None
+                    else integrate_window(raw[:, sb], dt, gain=gain, baseline=base)) * ((win.stop - win.start) /
+                                                                                         max(n_sb, 1))
+    return _Read(file_index, k, areas, sideband, dt, xb, 0)
 
 
 def _t_pu(plan: SetPlan) -> float:
@@ -225,12 +226,8 @@ def _finish(plan: SetPlan, reads: Sequence[_Read]) -> list[FileResult]:
             flags |= pile
             big_s2 = (r.areas > plan.xray.max_sum_s2 * r.dt) & (reason != XRayReason.EXCESSIVE_S1)
             reason[big_s2] = XRayReason.EXCESSIVE_S2
-        sideband = (r.sideband if r.sideband is not None else
-                    window_area(r.xray.sideband_sum, r.sb_len, r.dt, gain=r.gain, baseline=r.base))
-        sideband = sideband * (r.win_len / max(r.sb_len, 1))
         areas = r.areas if plan.do_recoil else np.full(k, np.nan)
-        out.append(FileResult(r.file_index, k, areas, reason, xarea, r.dt, None, flags,
-                              sideband if plan.do_recoil else np.full(k, np.nan), r.n_promised))
+        out.append(FileResult(r.file_index, k, areas, reason, xarea, r.dt, None, flags, r.sideband, r.n_promised))
     return out
 
 

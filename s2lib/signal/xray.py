@@ -67,8 +67,8 @@ SPARSE_GAP_RATIO = math.log(100.0)
 """A candidate whose photons, spread over a whole S2 (``span_us / n_hits``: the spacing they would have, not
 that of the fragment seen, which may be a cut-off piece), are farther apart than ``merge_gap /
 SPARSE_GAP_RATIO`` is *sparse*: a gap longer than the merge gap, behind which a cut-off part of the S2 could
-hide from the separation test, then occurs with probability ``exp(−gap/spacing)`` > 1 % at the window edge. A sparse candidate must fit in W as a whole S2
-(``span_us`` centred on its mean hit time); a dense one (a bright S2) is judged by its clusters alone, since a
+hide from the separation test, then occurs with probability ``exp(−gap/spacing)`` > 1 % at the window edge.
+A sparse candidate must fit in W as a whole S2 (``span_us`` centred on its mean hit time); a dense one (a bright S2) is judged by its clusters alone, since a
 part of it in a guard band would merge with it."""
 
 

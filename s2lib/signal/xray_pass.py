@@ -19,7 +19,7 @@ import numpy as np
 from .frames import sample_index
 from .timing import block_signal, block_sums, sums_signal
 from .waveform import _above_threshold, _clusters, _gap_samples, _largest
-from .xray import classify_xrays, min_photon_hits, run_lengths
+from .xray import _row_range_sums, classify_xrays, min_photon_hits, run_lengths
 
 __all__ = ["FLAG_XRAY_PILEUP", "FLAG_BITS", "XRAY_BLOCK_US", "XRAY_PRE_US", "XRAY_POST_US", "XRAY_STRAY_CL",
            "XrayParams", "XrayBlocks", "xray_blocks", "classify_blocks", "pileup_start_limit"]
@@ -155,14 +155,14 @@ def _pileup_flags(sig: np.ndarray, t_first: float, bdt: float, t_s1: float, ws: 
     largest cluster overlapping ``[t_S1 + min_s1_sep, t_pu]`` with area ≥ ``min_area`` that starts before
     ``t_pu`` (the expected S2 start − 2σ, or the window start) and ends at or after ``window start − min_s2_sep``.
 
-    The candidate is :func:`~s2lib.signal.xray.classify_xrays`' (lab rule, ``t_S2 = t_pu + XRAY_POST_US``,
-    ``min_s2_sep = XRAY_POST_US``; the same index arithmetic), found with its cluster helpers directly: only the
-    largest cluster and the area of the frames it could flag are needed, not the vetoes, hit counts and reasons."""
+    The candidate is :func:`~s2lib.signal.xray.classify_xrays`' lab-rule candidate with W ending at ``t_pu``,
+    found with its cluster helpers directly: only the largest cluster and the area of the frames it could flag
+    are needed, not the vetoes, hit counts and reasons."""
     k, n = sig.shape
     sp = _above_threshold(sig, 1, xp.threshold_mV, 1.0, np.zeros(k))
     cl = _clusters(sp, _gap_samples(xp.merge_gap_us, bdt))
     w_lo = sample_index(t_s1 + xp.min_s1_sep_us, t_first, bdt, n)
-    w_hi = sample_index((t_pu + XRAY_POST_US) - XRAY_POST_US, t_first, bdt, n) - 1
+    w_hi = sample_index(t_pu, t_first, bdt, n) - 1
     best, _ = _largest(cl, (cl.last >= w_lo) & (cl.first <= w_hi), k)
     rows = np.flatnonzero(best >= 0)
     first, last = cl.first[best[rows]], cl.last[best[rows]]
@@ -171,7 +171,7 @@ def _pileup_flags(sig: np.ndarray, t_first: float, bdt: float, t_s1: float, ws: 
     pad = int(round(xp.pad_us / bdt))
     lo = np.minimum(np.maximum(first - pad, 0), n)
     hi = np.minimum(np.maximum(last + pad + 1, 0), n)
-    area = np.array([sig[r, i:j].sum(dtype=np.float64) for r, i, j in zip(rows, lo, hi)], dtype=np.float64) * bdt
+    area = _row_range_sums(sig, rows, lo, hi) * bdt
     flags = np.zeros(k, dtype=np.uint8)
     flags[rows[area >= max(xp.min_area, 0.0)]] = FLAG_XRAY_PILEUP
     return flags

@@ -49,13 +49,13 @@ def summarise(results: Sequence[Mapping[str, Any]], *, quick: bool, seconds: flo
     """The ``validation.json`` document: points, pull widths per quantity, totals, the toy coverage (if run)
     and the one-line summary. ``passed`` (the exit status) counts the points and the judged pull widths; the
     coverage is reported beside it (a statistical verdict on 200 toys, see :mod:`s2lib.validate._validate_coverage`)."""
-    comps = [(r["name"], c) for r in results for c in r.get("comparisons", []) if _measurable(c)]
+    named = [(r["name"], c) for r in results for c in r.get("comparisons", []) if _measurable(c)]
+    comps = [c for _, c in named]
     widths = {}
     for q in QUANTITIES:                  # 1 − r pulls share their EL field's g_S2 error: grouped (pull_width)
-        sel = [(name, c) for name, c in comps if c["quantity"] == q and c.get("fit_ok", True)]
-        widths[q] = pull_width([c["pull"] for _, c in sel], groups=[(name, c.get("el_field_V_cm")) for name, c in sel]
-                               if q == "1-r" else None)
-    comps = [c for _, c in comps]
+        sel = [(name, c) for name, c in named if c["quantity"] == q and c.get("fit_ok", True)]
+        groups = [(name, c.get("el_field_V_cm")) for name, c in sel] if q == "1-r" else None
+        widths[q] = pull_width([c["pull"] for _, c in sel], groups=groups)
     for q, w in widths.items():
         w["n_excluded_unsuccessful"] = sum(1 for c in comps if c["quantity"] == q and not c.get("fit_ok", True))
     n_pass = sum(bool(r["passed"]) for r in results)
