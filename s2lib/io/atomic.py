@@ -26,8 +26,8 @@ import numpy as np
 
 from s2lib.errors import DataError
 
-__all__ = ["json_sanitize", "ensure_not_in_raw", "resolve_path", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
-           "write_npy_atomic", "write_csv_atomic", "read_json", "read_npy", "PathLike"]
+__all__ = ["json_sanitize", "ensure_not_in_raw", "resolve_path", "write_bytes_atomic", "write_text_atomic",
+           "write_json_atomic", "write_npy_atomic", "write_csv_atomic", "read_json", "read_npy", "PathLike"]
 
 PathLike = str | os.PathLike
 

@@ -68,8 +68,8 @@ SPARSE_GAP_RATIO = math.log(100.0)
 that of the fragment seen, which may be a cut-off piece), are farther apart than ``merge_gap /
 SPARSE_GAP_RATIO`` is *sparse*: a gap longer than the merge gap, behind which a cut-off part of the S2 could
 hide from the separation test, then occurs with probability ``exp(−gap/spacing)`` > 1 % at the window edge.
-A sparse candidate must fit in W as a whole S2 (``span_us`` centred on its mean hit time); a dense one (a bright S2) is judged by its clusters alone, since a
-part of it in a guard band would merge with it."""
+A sparse candidate must fit in W as a whole S2 (``span_us`` centred on its mean hit time); a dense one (a
+bright S2) is judged by its clusters alone, since a part of it in a guard band would merge with it."""
 
 
 def _row_range_sums(a: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -110,7 +110,8 @@ def _local_offset(s: np.ndarray, sp: _Sparse, quiet_lo: np.ndarray, quiet_hi: np
     with the pedestal (``n_pedestal`` samples of mean 0 by construction): Σ_quiet s / (n_quiet + n_pedestal).
 
     Inverse-variance weighting of the two white-noise means; it cuts the per-frame pedestal error that an
-    X-ray S2 of several µs would otherwise multiply by its length (0.03 mV × 5 µs ≈ 0.14 mV·µs at 200 samples)."""
+    X-ray S2 of several µs would otherwise multiply by its length (0.03 mV × 5 µs ≈ 0.14 mV·µs at 200
+    samples)."""
     k, n = s.shape
     r = np.arange(k, dtype=np.int64) * (n + 1)
     hit = sp.rows.astype(np.int64) * (n + 1)
